@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Install the whole multiscale-run stack on a fresh Debian 12 / Ubuntu machine, idempotently:
+# Debian packages (Open MPI, parallel HDF5, PETSc, STEPS build dependencies, gmsh runtime
+# libraries, Chromium for the report test), a virtual environment, the Python dependencies,
+# and the three source builds that have no wheel (h5py with MPI-IO, petsc4py against Debian's
+# PETSc, STEPS with its serial and MPI TetOpSplit solvers). Built wheels are kept in
+# $MSR_WHEELHOUSE so a second run takes seconds. Facts behind each step: docs/install.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+VENV=${MSR_VENV:-$here/.venv}
+WHEELS=${MSR_WHEELHOUSE:-$HOME/.cache/multiscale-run/wheels}
+PYTHON=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+stage() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+APT_PACKAGES=(
+  build-essential pkg-config cmake gfortran
+  openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
+  petsc-dev libopenblas-dev liblapack-dev
+  libboost-dev libeigen3-dev libmetis-dev libgmsh-dev libsundials-dev
+  libglu1-mesa libxcursor1 libxinerama1 libxft2 libgl1
+  chromium
+)
+
+stage "1/7 Debian packages"
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  stage "    installing ${#missing[@]} package(s): ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  stage "    all present"
+fi
+
+stage "2/7 virtual environment $VENV"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip)
+py() { "$VENV/bin/python" "$@"; }
+"${PIP[@]}" install -q --upgrade pip "setuptools>=77" wheel
+# Build requirements of the source builds below, installed first because those builds run
+# without build isolation (h5py's isolated build would compile mpi4py 4.0.0 from source: 21 GB).
+"${PIP[@]}" install -q "numpy>=1.26" "Cython>=3.0,<3.1" pkgconfig "mpi4py>=3.1" scikit-build-core ninja
+mkdir -p "$WHEELS"
+
+stage "3/7 h5py with the MPI-IO driver"
+if py -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi else 1)" 2>/dev/null; then
+  stage "    present"
+else
+  if ! ls "$WHEELS"/h5py-mpi/h5py-*.whl >/dev/null 2>&1; then
+    stage "    building (about 6 minutes)"
+    CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi \
+      "${PIP[@]}" wheel -q --no-build-isolation --no-binary h5py --no-deps -w "$WHEELS/h5py-mpi" "h5py>=3.10"
+  fi
+  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELS"/h5py-mpi/h5py-*.whl
+fi
+
+stage "4/7 petsc4py against Debian's PETSc"
+if py -c "import petsc4py" 2>/dev/null; then
+  stage "    present"
+else
+  if ! ls "$WHEELS"/petsc4py-*.whl >/dev/null 2>&1; then
+    stage "    building (about 3 minutes)"
+    PETSC_DIR=/usr/lib/petsc "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$WHEELS" "petsc4py==3.18.*"
+  fi
+  "${PIP[@]}" install -q --no-deps "$WHEELS"/petsc4py-*.whl
+fi
+
+stage "5/7 STEPS 5 (serial solvers and MPI TetOpSplit)"
+if py -c "import steps" 2>/dev/null; then
+  stage "    present"
+else
+  if ! ls "$WHEELS"/steps-*.whl >/dev/null 2>&1; then
+    stage "    building (30-45 minutes, up to 14 GB of memory; nothing else should compile meanwhile)"
+    STEPS_NO_BUNDLE=true CMAKE_BUILD_PARALLEL_LEVEL=2 "${PIP[@]}" wheel -q --no-deps -w "$WHEELS" \
+      --config-settings=cmake.define.STEPS_USE_DIST_MESH=OFF \
+      --config-settings=cmake.define.USE_BUNDLE_SUNDIALS=OFF "steps==5.1.0"
+  fi
+  "${PIP[@]}" install -q --no-deps "$WHEELS"/steps-*.whl
+fi
+
+stage "6/7 multiscale-run and its Python dependencies"
+"${PIP[@]}" install -q -e "$here[test]"
+
+stage "7/7 msr on PATH"
+if [ -w /usr/local/bin ]; then bindir=/usr/local/bin; else bindir=$HOME/.local/bin; mkdir -p "$bindir"; fi
+for exe in msr multiscale-run; do ln -sf "$VENV/bin/$exe" "$bindir/$exe"; done
+case ":$PATH:" in *":$bindir:"*) ;; *) stage "    add $bindir to your PATH";; esac
+"$VENV/bin/msr" --version

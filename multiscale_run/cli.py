@@ -1,0 +1,175 @@
+"""The ``msr`` command line: each command parses its options and calls the library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from multiscale_run import __version__
+from multiscale_run.errors import UserError
+
+log = logging.getLogger("multiscale_run")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else "%(message)s",
+        stream=sys.stderr,
+    )
+
+
+class _Group(click.Group):
+    """Turns user errors into one line per problem on stderr and exit code 2; others exit 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            if ctx.obj and ctx.obj.get("verbose"):
+                traceback.print_exc()
+            for line in str(exc).splitlines():
+                click.echo(f"msr: error: {line}", err=True)
+            ctx.exit(2)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if ctx.obj and ctx.obj.get("verbose"):
+                traceback.print_exc()
+            click.echo(
+                f"msr: internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="multiscale-run")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging and full tracebacks.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """multiscale-run: co-simulate NEURON, STEPS, blood flow and metabolism on a SONATA circuit.
+
+    Typical use: `msr init sim && msr check sim && msr compute sim && msr post-processing sim`,
+    or `srun -n 4 msr compute sim` on a cluster.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    _setup_logging(verbose)
+
+
+_DIR = click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+
+
+@main.command()
+@_DIR
+@click.option(
+    "--neurons",
+    type=click.IntRange(1),
+    default=50,
+    show_default=True,
+    help="Number of neurons of the generated default circuit.",
+)
+@click.option(
+    "--circuit",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use this existing SONATA circuit_config.json instead of generating one.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated circuit.")
+@click.option("--force", is_flag=True, help="Overwrite an existing simulation in DIRECTORY.")
+@click.option(
+    "--steps/--no-steps",
+    "with_steps",
+    default=False,
+    show_default=True,
+    help="Enable STEPS (extracellular reaction-diffusion).",
+)
+@click.option(
+    "--bloodflow/--no-bloodflow",
+    "with_bloodflow",
+    default=False,
+    show_default=True,
+    help="Enable the blood-flow solver.",
+)
+@click.option(
+    "--metabolism/--no-metabolism",
+    "with_metabolism",
+    default=True,
+    show_default=True,
+    help="Enable the metabolism model.",
+)
+@click.option("--tstop", type=click.FloatRange(min=0, min_open=True), help="Simulated time in ms.")
+@click.option("--nodes", type=click.IntRange(1), default=1, show_default=True, help="sbatch: nodes.")
+@click.option("--ntasks", type=click.IntRange(1), default=4, show_default=True, help="sbatch: MPI tasks.")
+@click.option("--time", "time_limit", default="01:00:00", show_default=True, help="sbatch: time limit.")
+@click.option("--account", default=None, help="sbatch: account.")
+@click.option("--partition", default=None, help="sbatch: partition.")
+def init(directory: Path, **options) -> None:
+    """Write a complete runnable simulation into DIRECTORY (circuit, config, mods, sbatch, notebook)."""
+    from multiscale_run.init import init_simulation
+
+    path = init_simulation(directory, **options)
+    click.echo(f"wrote {path}; next: msr check {directory} && msr compute {directory}")
+
+
+@main.command()
+@_DIR
+@click.option(
+    "--ranks", type=int, default=None, help="Check for this MPI rank count (default: the current one)."
+)
+def check(directory: Path, ranks: int | None) -> None:
+    """Validate the simulation config in DIRECTORY: the schema, then the semantics. Exit 2 on problems."""
+    from multiscale_run.config.checks import check_simulation
+
+    summary = check_simulation(directory, ranks=ranks)
+    click.echo(summary)
+
+
+@main.command()
+@_DIR
+@click.option("--no-cache", is_flag=True, help="Rebuild coupling operators instead of loading cached ones.")
+@click.option("--progress/--no-progress", default=None, help="Show the progress bar (default: the config's).")
+@click.pass_context
+def compute(ctx: click.Context, directory: Path, no_cache: bool, progress: bool | None) -> None:
+    """Run the simulation in DIRECTORY (under MPI: srun -n N msr compute DIRECTORY)."""
+    from multiscale_run.simulation import run_simulation
+
+    run_simulation(directory, use_cache=not no_cache, progress=progress, verbose=ctx.obj["verbose"])
+
+
+@main.command("post-processing")
+@_DIR
+def post_processing(directory: Path) -> None:
+    """Write the HTML report of the results in DIRECTORY's output folder."""
+    from multiscale_run.postprocessing import write_html_report
+
+    click.echo(f"wrote {write_html_report(directory)}")
+
+
+@main.command("edit-mod-files")
+@_DIR
+def edit_mod_files(directory: Path) -> None:
+    """Copy the NEURON mechanisms into DIRECTORY/mod for editing; the next compute recompiles them."""
+    from multiscale_run.mod_files import copy_mod_files
+
+    click.echo(f"copied the mechanisms to {copy_mod_files(directory)}")
+
+
+@main.command()
+@_DIR
+@click.option("--neurons", type=click.IntRange(1), default=50, show_default=True, help="Number of neurons.")
+@click.pass_context
+def demo(ctx: click.Context, directory: Path, neurons: int) -> None:
+    """Init, check, compute and post-process the embedded default simulation in DIRECTORY."""
+    ctx.invoke(init, directory=directory, neurons=neurons, force=True)
+    ctx.invoke(check, directory=directory)
+    ctx.invoke(compute, directory=directory)
+    ctx.invoke(post_processing, directory=directory)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""Semantic checks of a schema-valid config: every problem is collected, none stops the others.
+
+What is checked: files exist; tstop and every period are whole multiples of the right dt;
+node sets exist; coupling and report endpoints, variables and operators exist and their
+element spaces match; a merge can write back to its source; transforms are safe expressions;
+value checks name real variables; the MPI rank count suits the circuit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from multiscale_run.config.model import Config
+from multiscale_run.config.problems import Problem
+
+log = logging.getLogger(__name__)
+
+_TOL = 1e-9
+
+
+def _is_multiple(value: float, step: float) -> bool:
+    ratio = value / step
+    return abs(ratio - round(ratio)) < _TOL * max(1.0, abs(ratio))
+
+
+def _node_sets(config: Config, problems: list[Problem]) -> dict | None:
+    path = config.node_sets_file
+    where = "node_sets_file" if "node_sets_file" in config.data else "network"
+    if path is None:
+        return None
+    if not path.is_file():
+        problems.append(config.problem(where, f"node sets file not found: {path}", "an existing JSON file"))
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        problems.append(config.problem(where, f"node sets file {path} is not valid JSON: {exc}"))
+        return None
+
+
+def _check_files(config: Config, problems: list[Problem]) -> None:
+    if not config.circuit_config.is_file():
+        problems.append(
+            config.problem(
+                "network",
+                f"circuit config not found: {config.circuit_config}",
+                "an existing SONATA circuit_config.json",
+            )
+        )
+    for name, spec in config.inputs.items():
+        for key, value in spec.items():
+            if key.endswith("_file") and not Path(value).is_file():
+                problems.append(
+                    config.problem(f"inputs.{name}.{key}", f"file not found: {value}", "an existing file")
+                )
+    run = config.run
+    if not _is_multiple(run.tstop_ms, run.dt_ms):
+        problems.append(
+            config.problem(
+                "run.tstop",
+                f"tstop {run.tstop_ms} ms is not a multiple of run.dt",
+                f"a multiple of {run.dt_ms} ms",
+            )
+        )
+
+
+def _check_node_set(
+    config: Config, node_sets: dict | None, name: str, where: str, problems: list[Problem]
+) -> None:
+    if not name or node_sets is None:
+        return
+    if name not in node_sets:
+        problems.append(
+            config.problem(
+                where,
+                f"unknown node set {name!r}",
+                f"one of: {', '.join(sorted(node_sets)) or '(none defined)'}",
+            )
+        )
+
+
+def _variables(config: Config, problems: list[Problem]) -> dict[str, dict]:
+    """Declared variables of every enabled simulator (an adapter that cannot load is a problem)."""
+    from multiscale_run.simulators.catalogue import declared_variables
+
+    out = {}
+    for name in config.simulators:
+        try:
+            out[name] = declared_variables(name, config.simulator(name))
+        except ImportError as exc:
+            problems.append(
+                config.problem(
+                    f"multiscale_run.{name}.enabled",
+                    f"the {name} simulator is not available: {exc}",
+                    "install it with ./install.sh, or set enabled to false",
+                )
+            )
+    return out
+
+
+def _check_variable(config, variables, sim, var, where, problems, writable=False):
+    if sim not in variables:
+        return None
+    declared = variables[sim]
+    if var not in declared:
+        problems.append(
+            config.problem(where, f"{sim} has no variable {var!r}", f"one of: {', '.join(sorted(declared))}")
+        )
+        return None
+    if writable and not declared[var].writable:
+        problems.append(config.problem(where, f"{sim} variable {var!r} is read-only", "a writable variable"))
+    return declared[var]
+
+
+def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -> None:
+    from multiscale_run.coupling.operators import OPERATORS
+    from multiscale_run.coupling.transform import Transform, TransformError
+
+    enabled = set(config.simulators)
+    for i, c in enumerate(config.couplings):
+        at = f"multiscale_run.couplings[{i}]"
+        for end in ("src", "dest"):
+            if c[end] not in enabled:
+                problems.append(
+                    config.problem(
+                        f"{at}.{end}",
+                        f"simulator {c[end]!r} is not enabled",
+                        f"one of the enabled simulators: {', '.join(config.simulators)}",
+                    )
+                )
+        src = _check_variable(
+            config,
+            variables,
+            c["src"],
+            c["src_variable"],
+            f"{at}.src_variable",
+            problems,
+            writable=c["action"] == "merge",
+        )
+        dest = _check_variable(
+            config, variables, c["dest"], c["dest_variable"], f"{at}.dest_variable", problems, writable=True
+        )
+        op = OPERATORS.get(c["operator"])
+        if op is None:
+            problems.append(
+                config.problem(
+                    f"{at}.operator",
+                    f"unknown operator {c['operator']!r}",
+                    f"one of: {', '.join(sorted(OPERATORS))}",
+                )
+            )
+        elif src is not None and dest is not None:
+            if c["operator"] == "identity":
+                if src.space != dest.space:
+                    problems.append(
+                        config.problem(
+                            f"{at}.operator",
+                            f"identity cannot map {src.space.value} to {dest.space.value}",
+                            "an operator between these spaces",
+                        )
+                    )
+            elif (op.src, op.dest) != (src.space, dest.space):
+                problems.append(
+                    config.problem(
+                        f"{at}.operator",
+                        f"{c['operator']} maps {op.src.value} to {op.dest.value}, but "
+                        f"{c['src']}.{c['src_variable']} lives on {src.space.value} and "
+                        f"{c['dest']}.{c['dest_variable']} on {dest.space.value}",
+                        f"an operator from {src.space.value} to {dest.space.value}",
+                    )
+                )
+        if c["action"] == "merge" and op is not None and c["operator"] != "identity" and not op.writeback:
+            problems.append(
+                config.problem(
+                    f"{at}.operator",
+                    f"merge needs to write back to its source, and {c['operator']} has no "
+                    "write-back operator",
+                    "an operator with a write-back (e.g. a mean)",
+                )
+            )
+        if c["action"] == "merge" and c.get("transform"):
+            problems.append(
+                config.problem(
+                    f"{at}.transform",
+                    "a merge cannot have a transform: its value is written to both sides",
+                    "no transform; both variables in the same unit",
+                )
+            )
+        elif c.get("transform"):
+            try:
+                Transform(c["transform"])
+            except TransformError as exc:
+                problems.append(
+                    config.problem(f"{at}.transform", str(exc), "a safe expression of vals and dt_ms")
+                )
+        if "ndts" in c and c["dest"] in enabled:
+            dest_ndts = config.simulator(c["dest"]).get("ndts", 1)
+            if c["ndts"] % dest_ndts:
+                problems.append(
+                    config.problem(
+                        f"{at}.ndts",
+                        f"period {c['ndts']} is not a multiple of the destination's ndts {dest_ndts}",
+                        f"a multiple of {dest_ndts}",
+                    )
+                )
+
+
+def _check_reports(config, variables, node_sets, problems):
+    from multiscale_run.coupling.operators import OPERATORS
+
+    for sim in config.simulators:
+        sim_dt = config.dt_ms(sim)
+        for i, rep in enumerate(config.simulator(sim).get("reports", [])):
+            at = f"multiscale_run.{sim}.reports[{i}]"
+            var = _check_variable(config, variables, sim, rep["variable"], f"{at}.variable", problems)
+            if "dt_ms" in rep and not _is_multiple(rep["dt_ms"], sim_dt):
+                problems.append(
+                    config.problem(
+                        f"{at}.dt_ms",
+                        f"report dt {rep['dt_ms']} ms is not a multiple of the {sim} dt",
+                        f"a multiple of {sim_dt} ms",
+                    )
+                )
+            operator = rep.get("operator", "")
+            if operator and operator not in ("soma", "identity"):
+                op = OPERATORS.get(operator)
+                if op is None:
+                    problems.append(
+                        config.problem(
+                            f"{at}.operator",
+                            f"unknown operator {operator!r}",
+                            f"soma, identity or one of: {', '.join(sorted(OPERATORS))}",
+                        )
+                    )
+                elif var is not None and op.src != var.space:
+                    problems.append(
+                        config.problem(
+                            f"{at}.operator",
+                            f"{operator} reads {op.src.value} values but "
+                            f"{rep['variable']} lives on {var.space.value}",
+                            f"an operator from {var.space.value}",
+                        )
+                    )
+            _check_node_set(config, node_sets, rep.get("node_set", ""), f"{at}.node_set", problems)
+
+
+def _check_value_checks(config, variables, problems):
+    enabled = set(config.simulators)
+    for i, chk in enumerate(config.checks):
+        at = f"multiscale_run.checks[{i}]"
+        if chk["simulator"] not in enabled:
+            problems.append(
+                config.problem(
+                    f"{at}.simulator",
+                    f"simulator {chk['simulator']!r} is not enabled",
+                    f"one of: {', '.join(config.simulators)}",
+                )
+            )
+            continue
+        _check_variable(config, variables, chk["simulator"], chk["variable"], f"{at}.variable", problems)
+        if not any(k in chk for k in ("lb", "leb", "hb", "heb")):
+            problems.append(config.problem(at, "a check needs at least one bound", "lb, leb, hb or heb"))
+
+
+def count_cells(config: Config) -> int | None:
+    """Number of neurons the simulation runs (its node set), or None if the circuit cannot be read."""
+    import libsonata
+
+    try:
+        circuit = libsonata.CircuitConfig.from_file(str(config.circuit_config))
+        node_sets = (
+            libsonata.NodeSets.from_file(str(config.node_sets_file)) if config.node_sets_file else None
+        )
+        total = 0
+        for name in circuit.node_populations:
+            if circuit.node_population_properties(name).type not in ("biophysical", ""):
+                continue
+            pop = circuit.node_population(name)
+            if config.node_set and node_sets is not None:
+                total += node_sets.materialize(config.node_set, pop).flat_size
+            else:
+                total += pop.size
+        return total
+    except Exception as exc:
+        log.debug("cannot count cells: %s", exc)
+        return None
+
+
+def _check_ranks(config: Config, ranks: int, problems: list[Problem]) -> None:
+    if ranks < 1:
+        problems.append(config.problem("", f"rank count {ranks} is not allowed", "at least 1"))
+        return
+    if ranks > 1 and config.enabled("neuron"):
+        cells = count_cells(config)
+        if cells is not None and ranks > cells:
+            problems.append(
+                config.problem(
+                    "node_set" if config.node_set else "network",
+                    f"{ranks} MPI ranks for {cells} cells would leave ranks without cells",
+                    f"at most {cells} ranks",
+                )
+            )
+
+
+def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
+    """Every semantic problem of a schema-valid config."""
+    problems: list[Problem] = []
+    _check_files(config, problems)
+    node_sets = _node_sets(config, problems)
+    _check_node_set(config, node_sets, config.node_set or "", "node_set", problems)
+    if not config.simulators:
+        problems.append(
+            config.problem(
+                "multiscale_run",
+                "no simulator is enabled",
+                "at least one of neuron, steps, bloodflow, metabolism enabled",
+            )
+        )
+    variables = _variables(config, problems)
+    _check_couplings(config, variables, problems)
+    _check_reports(config, variables, node_sets, problems)
+    _check_value_checks(config, variables, problems)
+    _check_ranks(config, ranks, problems)
+    return problems
+
+
+def check_simulation(directory: Path | str, ranks: int | None = None) -> str:
+    """Validate the config of a simulation folder (or file); raise ConfigError listing every problem.
+
+    Returns a one-line summary when all is well.
+    """
+    from multiscale_run.config.model import load
+    from multiscale_run.config.problems import ConfigError
+
+    config = load(directory)
+    if ranks is None:
+        from mpi4py import MPI
+
+        ranks = MPI.COMM_WORLD.Get_size()
+    problems = semantic_problems(config, ranks=ranks)
+    if problems:
+        raise ConfigError(problems)
+    n_couplings, n_reports = (
+        len(config.couplings),
+        sum(len(config.simulator(s).get("reports", [])) for s in config.simulators),
+    )
+    return (
+        f"{config.path}: OK: simulators {', '.join(config.simulators)}; {n_couplings} coupling(s), "
+        f"{n_reports} report(s); {config.run.tstop_ms:g} ms at dt {config.run.dt_ms:g} ms; {ranks} rank(s)"
+    )

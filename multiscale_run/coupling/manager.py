@@ -1,0 +1,165 @@
+"""The connection manager: applies couplings (set / sum / merge) right after their destination advances.
+
+For a coupling with operator ``M`` (dest space × src space) and transform ``f``:
+
+* ``set``:   ``dest = f(M · src)``
+* ``sum``:   ``dest = dest + f(M · src)``
+* ``merge``: ``v = M · src + dest − v_prev``; ``v`` is written to the destination and, through the
+  operator's write-back ``W`` (e.g. a per-neuron value to all of that neuron's segments), to the
+  source; ``v_prev := v``. Both sides evolve the quantity with their own processes; the merge
+  adds both deltas. Merges take no transform: ``v`` is written to both sides, so both must hold
+  the same unit.
+
+When the source space is rank-local and the destination global (e.g. segment currents into
+tets), ``M · src`` is summed over ranks. Excluded neurons are left out: their values in the
+destination are kept, and they contribute nothing to global destinations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from multiscale_run.coupling.transform import Transform
+from multiscale_run.parallel import Parallel
+from multiscale_run.simulators.base import Simulator, Space
+
+
+@dataclass(frozen=True)
+class Coupling:
+    """A coupling as declared in the config (``multiscale_run.couplings[i]``)."""
+
+    name: str
+    src: str
+    dest: str
+    src_variable: str
+    dest_variable: str
+    operator: str
+    action: str
+    transform: Transform | None = None
+    ndts: int | None = None
+
+    @classmethod
+    def from_config(cls, entry: dict) -> Coupling:
+        name = (
+            entry.get("name")
+            or f"{entry['src']}.{entry['src_variable']}->{entry['dest']}.{entry['dest_variable']}"
+        )
+        text = entry.get("transform", "")
+        return cls(
+            name=name,
+            src=entry["src"],
+            dest=entry["dest"],
+            src_variable=entry["src_variable"],
+            dest_variable=entry["dest_variable"],
+            operator=entry["operator"],
+            action=entry["action"],
+            transform=Transform(text) if text else None,
+            ndts=entry.get("ndts"),
+        )
+
+
+@dataclass
+class _Bound:
+    """A coupling with its operators and state, ready to run."""
+
+    coupling: Coupling
+    matrix: sp.csr_matrix | None  # None: identity
+    writeback: sp.csr_matrix | None  # merge only; None with identity
+    src_space: Space
+    dest_space: Space
+    previous: np.ndarray | None = None  # merge: v_prev
+
+
+class ConnectionManager:
+    """Runs the configured couplings between live simulators."""
+
+    def __init__(
+        self,
+        couplings: list[Coupling],
+        simulators: dict[str, Simulator],
+        operators: dict[str, sp.csr_matrix | None],
+        parallel: Parallel,
+    ):
+        """``operators`` maps every operator name used (and merge write-backs) to its matrix."""
+        from multiscale_run.coupling.operators import OPERATORS
+
+        self.parallel = parallel
+        self.simulators = simulators
+        self._bound: list[_Bound] = []
+        for c in couplings:
+            src_var = simulators[c.src].variables()[c.src_variable]
+            dest_var = simulators[c.dest].variables()[c.dest_variable]
+            matrix = None if c.operator == "identity" else operators[c.operator]
+            writeback = None
+            if c.action == "merge" and c.operator != "identity":
+                writeback = operators[OPERATORS[c.operator].writeback]
+            self._bound.append(_Bound(c, matrix, writeback, src_var.space, dest_var.space))
+        self._excluded: dict[Space, np.ndarray] = {}
+
+    @property
+    def couplings(self) -> list[Coupling]:
+        return [b.coupling for b in self._bound]
+
+    def exclude(self, neuron_mask: np.ndarray, segment_mask: np.ndarray | None) -> None:
+        """Leave these local neurons (and their segments) out of every coupling from now on."""
+        self._excluded[Space.NEURON] = np.asarray(neuron_mask, dtype=bool)
+        if segment_mask is not None:
+            self._excluded[Space.SEGMENT] = np.asarray(segment_mask, dtype=bool)
+
+    def _mapped(self, b: _Bound) -> np.ndarray:
+        values = self.simulators[b.coupling.src].get(b.coupling.src_variable)
+        mask = self._excluded.get(b.src_space)
+        if mask is not None and b.dest_space.is_global and mask.any():
+            values = np.where(mask, 0.0, values)
+        mapped = values if b.matrix is None else b.matrix @ values
+        if b.dest_space.is_global and not b.src_space.is_global:
+            mapped = self.parallel.sum(mapped)
+        return np.asarray(mapped, dtype=np.float64)
+
+    def _keep_excluded(self, b: _Bound, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+        mask = self._excluded.get(b.dest_space)
+        return np.where(mask, old, new) if mask is not None and mask.any() else new
+
+    def initialize(self) -> None:
+        """First exchange at t = 0: merges start as sets (there is no previous value yet)."""
+        for b in self._bound:
+            if b.coupling.action == "merge":
+                value = self._mapped(b)
+                self.simulators[b.coupling.dest].set(b.coupling.dest_variable, value)
+                b.previous = value
+
+    def run(self, b: _Bound, dest_dt_ms: float) -> None:
+        c = b.coupling
+        dest = self.simulators[c.dest]
+        mapped = self._mapped(b)
+        if c.action == "merge":
+            current = dest.get(c.dest_variable)
+            merged = mapped + current - b.previous
+            merged = self._keep_excluded(b, merged, current)
+            dest.set(c.dest_variable, merged)
+            src = self.simulators[c.src]
+            back = merged if b.writeback is None else b.writeback @ merged
+            src_now = src.get(c.src_variable)
+            src.set(c.src_variable, self._keep_excluded_src(b, np.asarray(back), src_now))
+            b.previous = merged
+            return
+        if c.transform is not None:
+            mapped = c.transform(vals=mapped, dt_ms=dest_dt_ms)
+        current = dest.get(c.dest_variable)
+        new = mapped if c.action == "set" else current + mapped
+        dest.set(c.dest_variable, self._keep_excluded(b, new, current))
+
+    def _keep_excluded_src(self, b: _Bound, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+        mask = self._excluded.get(b.src_space)
+        return np.where(mask, old, new) if mask is not None and mask.any() else new
+
+    def due(self, dest: str, step_index: int) -> list[_Bound]:
+        """Couplings into ``dest`` that run at base-step index ``step_index`` (in units of run.dt)."""
+        return [
+            b
+            for b in self._bound
+            if b.coupling.dest == dest and (b.coupling.ndts is None or step_index % b.coupling.ndts == 0)
+        ]

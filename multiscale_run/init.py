@@ -1,0 +1,97 @@
+"""``msr init``: write a complete, runnable simulation folder.
+
+With no circuit given it generates the embedded default: a small layered cortical column
+(neurons with morphologies, synapses, inputs) with a vascular network, the simulation config
+(SONATA keys from ``templates/simulation_config.json``, the ``multiscale_run`` section from
+``templates/multiscale_run.json``), an sbatch script and the post-processing notebook. The
+NEURON mechanisms are compiled on first ``msr compute`` and cached in the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from multiscale_run import __version__
+from multiscale_run.errors import UserError
+from multiscale_run.resources import data_path
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "simulation_config.json"
+
+
+def _template(name: str) -> dict:
+    return json.loads((data_path("templates") / name).read_text())
+
+
+def _existing_circuit(circuit: Path) -> tuple[str, dict, str | None]:
+    """(network path, inputs, node set) for a user-given SONATA circuit."""
+    data = json.loads(circuit.read_text())
+    if "networks" not in data:
+        raise UserError("not a SONATA circuit config", str(circuit), "networks")
+    return str(circuit.resolve()), {}, None
+
+
+def init_simulation(
+    directory: Path,
+    neurons: int = 50,
+    circuit: Path | None = None,
+    seed: int = 1,
+    force: bool = False,
+    with_steps: bool = False,
+    with_bloodflow: bool = False,
+    with_metabolism: bool = True,
+    tstop: float | None = None,
+    nodes: int = 1,
+    ntasks: int = 4,
+    time_limit: str = "01:00:00",
+    account: str | None = None,
+    partition: str | None = None,
+) -> Path:
+    """Write a simulation into ``directory``; returns the path of its simulation_config.json."""
+    directory = Path(directory)
+    config_path = directory / CONFIG_NAME
+    if config_path.exists() and not force:
+        raise UserError("already holds a simulation (use --force to overwrite it)", str(config_path))
+    directory.mkdir(parents=True, exist_ok=True)
+
+    config = _template(CONFIG_NAME)
+    if circuit is None:
+        from multiscale_run.circuit.default import build_default_circuit
+        from multiscale_run.circuit.vasculature import build_vasculature
+
+        built = build_default_circuit(directory / "circuit", n_neurons=neurons, seed=seed)
+        build_vasculature(directory / "circuit", built.bbox_um, seed=seed)
+        config["network"] = str(Path(built.circuit_config).resolve().relative_to(directory.resolve()))
+        config["node_sets_file"] = str(Path(built.node_sets_file).resolve().relative_to(directory.resolve()))
+        config["node_set"] = built.node_set
+        config["inputs"] = built.inputs
+    else:
+        network, inputs, node_set = _existing_circuit(circuit)
+        config["network"] = network
+        config["inputs"] = inputs
+        config.pop("node_sets_file", None)
+        config.pop("node_set", None)
+    if tstop is not None:
+        config["run"]["tstop"] = tstop
+
+    msr = _template("multiscale_run.json")
+    msr["version"] = __version__
+    msr["steps"]["enabled"] = with_steps
+    msr["bloodflow"]["enabled"] = with_bloodflow
+    msr["metabolism"]["enabled"] = with_metabolism
+    if not with_metabolism:
+        msr["couplings"] = [c for c in msr["couplings"] if "metabolism" not in (c["src"], c["dest"])]
+        msr["checks"] = [c for c in msr["checks"] if c["simulator"] != "metabolism"]
+    config["multiscale_run"] = msr
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+    from multiscale_run.sbatch import write_sbatch
+
+    write_sbatch(directory, nodes=nodes, ntasks=ntasks, time=time_limit, account=account, partition=partition)
+    shutil.copyfile(data_path("templates") / "postproc.ipynb", directory / "postproc.ipynb")
+    log.info("wrote a simulation of %s neurons in %s", neurons if circuit is None else "the given", directory)
+    return config_path

@@ -1,0 +1,84 @@
+"""MPI: the communicator, the partition of cells over ranks, collectives, and the abort guard.
+
+Every rank runs the same orchestrator. Cells (and their segments and metabolism ODEs) are
+distributed round-robin by node id; tets and vessels are global (identical on every rank).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+
+import numpy as np
+from mpi4py import MPI
+
+log = logging.getLogger(__name__)
+
+
+class Parallel:
+    """A thin wrapper over an mpi4py communicator with the collectives the runtime needs."""
+
+    def __init__(self, comm: MPI.Comm | None = None):
+        self.comm = comm if comm is not None else MPI.COMM_WORLD
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def local_cells(self, node_ids: np.ndarray) -> np.ndarray:
+        """This rank's share of ``node_ids`` (round-robin over the sorted ids)."""
+        ordered = np.sort(np.asarray(node_ids))
+        return ordered[self.rank :: self.size]
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Element-wise sum of an array over all ranks (every rank gets the result)."""
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        out = np.empty_like(values)
+        self.comm.Allreduce(values, out, op=MPI.SUM)
+        return out
+
+    def total(self, value: float) -> float:
+        return float(self.comm.allreduce(value, op=MPI.SUM))
+
+    def any(self, flag: bool) -> bool:
+        return bool(self.comm.allreduce(bool(flag), op=MPI.LOR))
+
+    def gather_concat(self, values: np.ndarray) -> np.ndarray:
+        """Concatenate every rank's 1-D array in rank order; every rank gets the result."""
+        parts = self.comm.allgather(np.asarray(values))
+        return np.concatenate(parts) if parts else np.asarray(values)
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+
+@contextlib.contextmanager
+def abort_on_error(parallel: Parallel, verbose: bool = False) -> Iterator[None]:
+    """Turn an exception on any rank into one logged message and an abort of every rank.
+
+    Without this, one failing rank leaves the others blocked in the next collective forever.
+    User errors (bad input) are raised unchanged in a single-rank run so the CLI can print them;
+    under MPI every failure ends the whole job through ``MPI_Abort`` with a non-zero code.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        from multiscale_run.errors import SimulationAborted, UserError
+
+        # A value-check abort is agreed on by every rank (collective), so it ends them normally.
+        if parallel.size == 1 or isinstance(exc, SimulationAborted):
+            raise
+
+        code = 2 if isinstance(exc, UserError) else 1
+        msg = f"rank {parallel.rank}: {type(exc).__name__}: {exc}"
+        if verbose:
+            msg += "\n" + "".join(traceback.format_exception(exc))
+        log.critical("aborting all ranks: %s", msg)
+        sys.stderr.write(f"msr: error on {msg}\n")
+        sys.stderr.flush()
+        parallel.comm.Abort(code)

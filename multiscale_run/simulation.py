@@ -1,0 +1,372 @@
+"""The orchestrator: builds the enabled simulators, then steps them, couples them and records reports.
+
+Main loop, per base step Δ = gcd(all simulator dt) (DESIGN.md §1):
+
+1. advance each simulator whose step is due, in config order (default neuron → steps →
+   bloodflow → metabolism);
+2. right after a simulator advances, check its values, then run the couplings whose destination
+   is that simulator, in config order;
+3. record the reports that are due; update the progress bar.
+
+Coupling is explicit: a simulator with a long step (metabolism, 100 ms) integrates the interval
+the others just finished with the inputs of the previous exchange.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import reduce
+from pathlib import Path
+
+import numpy as np
+
+from multiscale_run import __version__
+from multiscale_run.config import Config, ConfigError, load
+from multiscale_run.config.checks import semantic_problems
+from multiscale_run.coupling.manager import ConnectionManager, Coupling
+from multiscale_run.errors import SimulationAborted
+from multiscale_run.parallel import Parallel, abort_on_error
+from multiscale_run.simulators.base import Simulator, Space
+from multiscale_run.timings import Timings
+from multiscale_run.value_checks import Exclusion, ValueCheck, evaluate
+
+log = logging.getLogger(__name__)
+
+#: Construction order: geometry flows from neurons and vessels to the mesh, and from the
+#: neuron partition to metabolism.
+_BUILD_ORDER = ("neuron", "bloodflow", "steps", "metabolism")
+
+
+@dataclass
+class _Report:
+    """A configured report: which values, mapped how, to which writer."""
+
+    simulator: str
+    variable: str
+    operator: str  # "identity", "soma" or an operator name
+    columns: np.ndarray | None  # local neuron indices kept (node set), None: all
+    writer: object
+
+
+class Simulation:
+    """One co-simulation on this rank (every rank builds one; they cooperate through MPI)."""
+
+    def __init__(
+        self, config: Config, parallel: Parallel, use_cache: bool = True, progress: bool | None = None
+    ):
+        self.config = config
+        self.parallel = parallel
+        self.use_cache = use_cache
+        self.progress = config.msr["progress"] if progress is None else progress
+        self.timings = Timings()
+        self.simulators: dict[str, Simulator] = {}
+        self.exclusions: list[Exclusion] = []
+        self.t_ms = 0.0
+        self.status = "created"
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self) -> None:
+        config = self.config
+        from multiscale_run.nodes import simulated_nodes
+
+        self.population, all_ids = simulated_nodes(config)
+        self.node_ids = self.parallel.local_cells(all_ids)
+        with self.timings.measure("setup:simulators"):
+            for name in _BUILD_ORDER:
+                if config.enabled(name):
+                    self.simulators[name] = self._build(name)
+        if "neuron" in self.simulators:
+            self.segments = self.simulators["neuron"].segment_geometry()
+            self.node_ids = np.asarray(self.segments.gids)
+        else:
+            self.segments = None
+        self.excluded = np.zeros(len(self.node_ids), dtype=bool)
+        self.checks = [ValueCheck.from_config(c) for c in config.checks]
+        couplings = [Coupling.from_config(c) for c in config.couplings]
+        self.operators = self._build_operators(couplings)
+        self.manager = ConnectionManager(couplings, self.simulators, self.operators, self.parallel)
+        with self.timings.measure("couplings:initial exchange"):
+            self.manager.initialize()
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        with self.timings.measure("reports:create"):
+            self.reports = self._build_reports()
+        self.status = "set up"
+
+    def _build(self, name: str) -> Simulator:
+        from multiscale_run.simulators.catalogue import adapter_class
+
+        cls = adapter_class(name)
+        log.info("building %s", name)
+        if name == "metabolism":
+            return cls(self.config, self.parallel, node_ids=self.node_ids)
+        if name == "steps":
+            extra = {}
+            if "neuron" in self.simulators:
+                extra["segments"] = self.simulators["neuron"].segment_geometry()
+            if "bloodflow" in self.simulators:
+                extra["vessels"] = self.simulators["bloodflow"].vessel_geometry()
+            return cls(self.config, self.parallel, **extra)
+        return cls(self.config, self.parallel)
+
+    def _geometry(self):
+        from multiscale_run.coupling.operators import Geometry
+
+        return Geometry(
+            segments=self.segments,
+            tets=self.simulators["steps"].tet_geometry() if "steps" in self.simulators else None,
+            vessels=self.simulators["bloodflow"].vessel_geometry()
+            if "bloodflow" in self.simulators
+            else None,
+        )
+
+    def _operator_names(self, couplings: list[Coupling]) -> set[str]:
+        from multiscale_run.coupling.operators import OPERATORS
+
+        names = set()
+        for c in couplings:
+            if c.operator != "identity":
+                names.add(c.operator)
+                if c.action == "merge":
+                    names.add(OPERATORS[c.operator].writeback)
+        for sim in self.config.simulators:
+            for rep in self.config.simulator(sim).get("reports", []):
+                if rep.get("operator") and rep["operator"] not in ("soma", "identity"):
+                    names.add(rep["operator"])
+        return names
+
+    def _build_operators(self, couplings: list[Coupling]) -> dict:
+        from multiscale_run.coupling.cache import OperatorCache
+        from multiscale_run.coupling.operators import build_operator
+
+        names = self._operator_names(couplings)
+        if not names:
+            return {}
+        geometry = self._geometry()
+        cache = OperatorCache(self.config.cache_dir, self.parallel, enabled=self.use_cache)
+        operators = {}
+        with self.timings.measure("setup:operators"):
+            for name in sorted(names):
+                operators[name] = cache.get_or_build(
+                    name, geometry, lambda n=name: build_operator(n, geometry, self.parallel)
+                )
+        return operators
+
+    def _build_reports(self) -> list[_Report]:
+        from multiscale_run.coupling.operators import OPERATORS
+        from multiscale_run.nodes import node_set_members
+        from multiscale_run.reports import ReportWriter
+
+        run = self.config.run
+        reports = []
+        for sim_name in self.config.simulators:
+            sim = self.simulators[sim_name]
+            for rep in self.config.simulator(sim_name).get("reports", []):
+                var = sim.variables()[rep["variable"]]
+                operator = rep.get("operator") or ("soma" if var.space is Space.SEGMENT else "identity")
+                space = (
+                    Space.NEURON
+                    if operator == "soma"
+                    else var.space
+                    if operator == "identity"
+                    else OPERATORS[operator].dest
+                )
+                dt = rep.get("dt_ms", sim.dt_ms)
+                start, end = rep.get("start_ms", 0.0), rep.get("end_ms", run.tstop_ms)
+                unit = rep.get("unit") or var.unit
+                path = self.config.output_dir / f"{rep['name']}.h5"
+                if space is Space.NEURON:
+                    columns = None
+                    if rep.get("node_set"):
+                        members = node_set_members(self.config, rep["node_set"], self.population)
+                        columns = np.flatnonzero(np.isin(self.node_ids, members))
+                    ids = self.node_ids if columns is None else self.node_ids[columns]
+                    writer = ReportWriter(path, self.population, ids, 1, start, end, dt, unit, self.parallel)
+                else:
+                    columns = None
+                    size = len(sim.get(rep["variable"])) if operator == "identity" else None
+                    if size is None:
+                        size = self.operators[operator].shape[0]
+                    population = "tets" if space is Space.TET else "vasculature"
+                    writer = ReportWriter.for_global_space(
+                        path, population, size, start, end, dt, unit, self.parallel
+                    )
+                reports.append(_Report(sim_name, rep["variable"], operator, columns, writer))
+        return reports
+
+    # ------------------------------------------------------------------ stepping
+    def _report_values(self, rep: _Report) -> np.ndarray:
+        values = self.simulators[rep.simulator].get(rep.variable)
+        if rep.operator == "soma":
+            values = values[self.simulators["neuron"].soma_segment_index()]
+        elif rep.operator != "identity":
+            from multiscale_run.coupling.operators import OPERATORS
+
+            spec = OPERATORS[rep.operator]
+            values = self.operators[rep.operator] @ values
+            if spec.dest.is_global and not spec.src.is_global:
+                values = self.parallel.sum(values)
+        return values if rep.columns is None else values[rep.columns]
+
+    def _record(self, t_ms: float) -> None:
+        with self.timings.measure("reports:write"):
+            for rep in self.reports:
+                if rep.writer.due(t_ms):
+                    rep.writer.record(t_ms, self._report_values(rep))
+
+    def _check_values(self, name: str, t_ms: float) -> None:
+        sim = self.simulators[name]
+        abort = None
+        new: list[Exclusion] = []
+        for chk in self.checks:
+            if chk.simulator != name:
+                continue
+            var = sim.variables()[chk.variable]
+            neuron_of_segment = self.segments.neuron_index if self.segments is not None else None
+            found, message = evaluate(
+                chk, sim.get(chk.variable), var.space, t_ms, self.node_ids, neuron_of_segment, self.excluded
+            )
+            new.extend(found)
+            abort = abort or message
+        if self.parallel.any(abort is not None):
+            messages = [m for m in self.parallel.comm.allgather(abort) if m]
+            raise SimulationAborted(messages[0])
+        if new:
+            self._exclude(new)
+
+    def _exclude(self, exclusions: list[Exclusion]) -> None:
+        local = np.flatnonzero(np.isin(self.node_ids, [e.node_id for e in exclusions]))
+        self.excluded[local] = True
+        for e in exclusions:
+            log.warning(
+                "excluding neuron %d at t=%g ms: %s.%s = %g (%s)",
+                e.node_id,
+                e.time_ms,
+                e.simulator,
+                e.variable,
+                e.value,
+                e.reason,
+            )
+        self.exclusions.extend(exclusions)
+        segment_mask = self.excluded[self.segments.neuron_index] if self.segments is not None else None
+        self.manager.exclude(self.excluded, segment_mask)
+        for sim in self.simulators.values():
+            sim.exclude(local)
+
+    def run(self) -> str:
+        """Run to tstop; returns the final status ("completed" or "aborted: ...")."""
+        config, run = self.config, self.config.run
+        ndts = {name: self.config.simulator(name).get("ndts", 1) for name in self.simulators}
+        base = reduce(math.gcd, ndts.values())
+        n_steps = math.floor(run.tstop_ms / (base * run.dt_ms) + 1e-9)
+        order = [name for name in config.simulators if name in self.simulators]
+        bar = self._progress_bar(run.tstop_ms)
+        self._record(0.0)
+        wall0 = time.perf_counter()
+        try:
+            for k in range(1, n_steps + 1):
+                index = k * base
+                t_ms = index * run.dt_ms
+                for name in order:
+                    if index % ndts[name]:
+                        continue
+                    with self.timings.measure(f"advance:{name}"):
+                        self.simulators[name].advance(t_ms)
+                    self._check_values(name, t_ms)
+                    for bound in self.manager.due(name, index):
+                        with self.timings.measure(f"coupling:{bound.coupling.name}"):
+                            self.manager.run(bound, self.simulators[name].dt_ms)
+                self.t_ms = t_ms
+                self._record(t_ms)
+                if bar is not None:
+                    elapsed = time.perf_counter() - wall0
+                    bar.set_postfix_str(f"{t_ms / max(elapsed, 1e-9):.1f} ms/s", refresh=False)
+                    bar.update(base * run.dt_ms)
+            self.status = "completed"
+        except SimulationAborted as exc:
+            self.status = f"aborted: {exc}"
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            self.finish()
+        return self.status
+
+    def _progress_bar(self, total_ms: float):
+        if not (self.progress and self.parallel.is_root):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=total_ms,
+            unit="ms",
+            unit_scale=False,
+            desc="simulated",
+            dynamic_ncols=True,
+            bar_format="{desc}: {n:.1f}/{total:.0f} ms |{bar}| {elapsed}<{remaining} {postfix}",
+        )
+
+    # ------------------------------------------------------------------ end
+    def finish(self) -> None:
+        """Flush every result, whatever happened: reports, spikes, exclusions, timings, run.json."""
+        out = self.config.output_dir
+        with self.timings.measure("io:spikes"):
+            if "neuron" in self.simulators:
+                from multiscale_run.reports import write_spikes
+
+                ids, times = self.simulators["neuron"].spikes()
+                write_spikes(self.config.spikes_file, self.population, ids, times, self.parallel)
+        with self.timings.measure("reports:close"):
+            for rep in getattr(self, "reports", []):
+                rep.writer.close()
+        rows = self.parallel.comm.gather(self.exclusions, root=0)
+        summary = self.timings.summary(self.parallel)
+        if self.parallel.is_root:
+            with open(out / "excluded_neurons.csv", "w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["node_id", "time_ms", "simulator", "variable", "value", "reason"])
+                for e in sorted((e for part in rows for e in part), key=lambda e: (e.time_ms, e.node_id)):
+                    writer.writerow([e.node_id, e.time_ms, e.simulator, e.variable, e.value, e.reason])
+            Timings.write(summary, out / "timings.json")
+            log.info("timings (max over ranks):\n%s", Timings.table(summary))
+            (out / "run.json").write_text(
+                json.dumps(
+                    {
+                        "config": str(self.config.path),
+                        "ranks": self.parallel.size,
+                        "simulators": list(self.simulators),
+                        "population": self.population,
+                        "tstop_ms": self.config.run.tstop_ms,
+                        "t_reached_ms": self.t_ms,
+                        "status": self.status,
+                        "finished_at": datetime.now(timezone.utc).isoformat(),
+                        "versions": {"multiscale_run": __version__, "python": platform.python_version()},
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
+        for sim in self.simulators.values():
+            sim.close()
+
+
+def run_simulation(
+    directory: Path | str, use_cache: bool = True, progress: bool | None = None, verbose: bool = False
+) -> str:
+    """Check the config, then run the simulation in ``directory`` on every rank of MPI_COMM_WORLD."""
+    parallel = Parallel()
+    # Config problems are found identically on every rank before any collective: raise normally.
+    config = load(directory)
+    problems = semantic_problems(config, ranks=parallel.size)
+    if problems:
+        raise ConfigError(problems)
+    with abort_on_error(parallel, verbose):
+        sim = Simulation(config, parallel, use_cache=use_cache, progress=progress)
+        sim.setup()
+        return sim.run()

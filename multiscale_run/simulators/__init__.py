@@ -1,0 +1,1 @@
+"""Simulator adapters: one module per simulator, all following :mod:`.base`."""

@@ -1,0 +1,52 @@
+"""Shared test fixtures: real MPI runs through mpiexec, paths to shared real data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: Real reconstructed morphologies (Allen Cell Types) shipped beside the project for tests.
+ALLEN_MORPHOLOGIES = REPO.parent / "shared" / "data" / "allen-morphologies"
+
+
+def mpi_env() -> dict[str, str]:
+    """Environment for Open MPI as root, on a machine with fewer cores than ranks."""
+    env = dict(os.environ)
+    env.update(
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        OMPI_MCA_rmaps_base_oversubscribe="1",
+        OMPI_MCA_btl_vader_single_copy_mechanism="none",
+        PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe",
+    )
+    return env
+
+
+def run_mpi(n: int, args: list[str], timeout: float = 300, cwd: Path | None = None):
+    """Run ``args`` (a command) under ``mpiexec -n n``; returns the CompletedProcess."""
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("mpiexec is not installed")
+    cmd = [mpiexec, "-n", str(n), "--oversubscribe", *args]
+    return subprocess.run(
+        cmd, env=mpi_env(), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def run_mpi_python(n: int, script: list[str] | str, **kwargs):
+    """Run a Python script (path or ``-c`` code) under mpiexec with this interpreter."""
+    args = [sys.executable, *([script] if isinstance(script, str) else script)]
+    return run_mpi(n, args, **kwargs)
+
+
+@pytest.fixture
+def allen_morphologies() -> Path:
+    if not ALLEN_MORPHOLOGIES.is_dir():
+        pytest.skip(f"real morphologies not found at {ALLEN_MORPHOLOGIES}")
+    return ALLEN_MORPHOLOGIES
