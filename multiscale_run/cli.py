@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from multiscale_run import __version__
-from multiscale_run.errors import UserError
+from multiscale_run.errors import SimulationAborted, UserError
 
 log = logging.getLogger("multiscale_run")
 
@@ -23,8 +23,15 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
+def _is_root() -> bool:
+    """Rank 0, or no MPI at all: the one process that reports errors every rank found alike."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    return mpi is None or mpi.COMM_WORLD.Get_rank() == 0
+
+
 class _Group(click.Group):
-    """Turns user errors into one line per problem on stderr and exit code 2; others exit 1."""
+    """Turns user errors into one line per problem on stderr and exit code 2; an aborted run exits 3,
+    other (internal) errors 1."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -32,9 +39,14 @@ class _Group(click.Group):
         except UserError as exc:
             if ctx.obj and ctx.obj.get("verbose"):
                 traceback.print_exc()
-            for line in str(exc).splitlines():
-                click.echo(f"msr: error: {line}", err=True)
+            if _is_root():
+                for line in str(exc).splitlines():
+                    click.echo(f"msr: error: {line}", err=True)
             ctx.exit(2)
+        except SimulationAborted as exc:
+            if _is_root():
+                click.echo(f"msr: run aborted: {exc} (results so far are flushed)", err=True)
+            ctx.exit(3)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:

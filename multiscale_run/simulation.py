@@ -18,6 +18,7 @@ import csv
 import json
 import logging
 import math
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -38,6 +39,22 @@ from multiscale_run.timings import Timings
 from multiscale_run.value_checks import Exclusion, ValueCheck, evaluate
 
 log = logging.getLogger(__name__)
+
+#: Testing hook: ``MSR_INJECT_FAULT="<stage>@<rank>"`` raises an error on that rank at the first
+#: time it reaches ``<stage>`` (``setup``, ``advance`` or ``coupling``); the MPI safety tests use it
+#: to prove that a failure on one rank ends every rank.
+FAULT_ENV = "MSR_INJECT_FAULT"
+
+
+class InjectedFault(RuntimeError):
+    """The error raised by the fault-injection testing hook."""
+
+
+def _inject_fault(stage: str, rank: int) -> None:
+    wanted = os.environ.get(FAULT_ENV, "")
+    if wanted and wanted == f"{stage}@{rank}":
+        raise InjectedFault(f"fault injected at {stage} on rank {rank}")
+
 
 #: Construction order: geometry flows from neurons and vessels to the mesh, and from the
 #: neuron partition to metabolism.
@@ -82,6 +99,7 @@ class Simulation:
             for name in _BUILD_ORDER:
                 if config.enabled(name):
                     self.simulators[name] = self._build(name)
+        _inject_fault("setup", self.parallel.rank)
         if "neuron" in self.simulators:
             self.segments = self.simulators["neuron"].segment_geometry()
             self.node_ids = np.asarray(self.segments.gids)
@@ -143,20 +161,17 @@ class Simulation:
 
     def _build_operators(self, couplings: list[Coupling]) -> dict:
         from multiscale_run.coupling.cache import OperatorCache
-        from multiscale_run.coupling.operators import build_operator
+        from multiscale_run.coupling.operators import OperatorBuilder
 
         names = self._operator_names(couplings)
         if not names:
             return {}
         geometry = self._geometry()
-        cache = OperatorCache(self.config.cache_dir, self.parallel, enabled=self.use_cache)
-        operators = {}
+        cache = OperatorCache(self.config.cache_dir, self.parallel, use_cache=self.use_cache)
+        builder = OperatorBuilder(geometry, self.parallel)  # one builder: the clipping runs once
         with self.timings.measure("setup:operators"):
-            for name in sorted(names):
-                operators[name] = cache.get_or_build(
-                    name, geometry, lambda n=name: build_operator(n, geometry, self.parallel)
-                )
-        return operators
+            # The same order on every rank: building and cache loading are collective.
+            return {name: cache.operator(name, geometry, builder) for name in sorted(names)}
 
     def _build_reports(self) -> list[_Report]:
         from multiscale_run.coupling.operators import OPERATORS
@@ -277,10 +292,12 @@ class Simulation:
                     if index % ndts[name]:
                         continue
                     with self.timings.measure(f"advance:{name}"):
+                        _inject_fault("advance", self.parallel.rank)
                         self.simulators[name].advance(t_ms)
                     self._check_values(name, t_ms)
                     for bound in self.manager.due(name, index):
                         with self.timings.measure(f"coupling:{bound.coupling.name}"):
+                            _inject_fault("coupling", self.parallel.rank)
                             self.manager.run(bound, self.simulators[name].dt_ms)
                 self.t_ms = t_ms
                 self._record(t_ms)

@@ -33,6 +33,13 @@ def root_schema() -> dict:
             sub = json.loads(sim_file.read_text())
             sub.pop("$schema", None)
             sub.pop("$id", None)
+            # An absent section means "off"; a section that is present runs unless it says otherwise.
+            sub["default"] = {"enabled": False}
+            sub.setdefault("properties", {}).setdefault("enabled", {"type": "boolean"})
+            sub["properties"]["enabled"]["default"] = True
+            sub["properties"]["enabled"]["description"] = (
+                "Whether the simulator runs (true when its section is present, false when it is absent)."
+            )
             section[name] = sub
         else:  # a simulator whose adapter is not shipped can only be switched off
             section[name] = {
