@@ -1,0 +1,135 @@
+"""MetabolismSim: the J15 metabolism model, one ODE system per local neuron.
+
+A thin adapter over :mod:`multiscale_run.metabolism` (model, batched RODAS4 integrator) or the
+optional Julia backend. Model time is in s, the orchestrator's in ms. Equations and the
+coupled-mode contract: docs/metabolism.md.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from multiscale_run.errors import UserError
+from multiscale_run.metabolism.model import ModelOptions
+from multiscale_run.metabolism.parameters import INPUTS, PARAMETERS, STATE_NAMES, STATE_UNITS
+from multiscale_run.metabolism.solver import DERIVED_NAMES, J15Batch
+from multiscale_run.metabolism.stimulus import Stimulus
+from multiscale_run.simulators.base import Simulator, Space, Variable
+
+log = logging.getLogger(__name__)
+
+_DERIVED_DESCRIPTIONS = {
+    "ADP_n": "neuronal ADP (adenylate kinase equilibrium)",
+    "AMP_n": "neuronal AMP",
+    "ADP_g": "astrocytic ADP",
+    "AMP_g": "astrocytic AMP",
+}
+
+
+def model_options(section: dict) -> ModelOptions:
+    """The model options of a ``multiscale_run.metabolism`` config section."""
+    if section.get("mode", "coupled") == "standalone":
+        stim = section.get("stimulus", {})
+        return ModelOptions.standalone(
+            Stimulus(
+                t1_s=float(stim.get("t1", 0.0)),
+                t_stim_s=float(stim.get("t_stim", 20.0)),
+                N_e=float(stim.get("N_e", 240.0)),
+                long_mode=bool(stim.get("long_mode", False)),
+                cbf=bool(stim.get("cbf", False)),
+                species=stim.get("species", "rat"),
+                dcbf=float(stim.get("dcbf", 0.4)),
+            )
+        )
+    return ModelOptions.coupled(capillary=bool(section.get("capillary_dynamics", True)))
+
+
+class MetabolismSim(Simulator):
+    """The metabolism simulator on the ``neuron`` space (this rank's cells, ascending node id)."""
+
+    name = "metabolism"
+
+    def __init__(self, config, parallel, node_ids: np.ndarray):
+        section = config.simulator("metabolism")
+        self.parallel = parallel
+        self.node_ids = np.asarray(node_ids)
+        if np.any(np.diff(self.node_ids) <= 0):
+            raise ValueError("MetabolismSim expects this rank's node ids in ascending order")
+        self._dt_ms = int(section.get("ndts", 4000)) * config.run.dt_ms
+        self.t_ms = 0.0
+        options = model_options(section)
+        kwargs = dict(
+            parameters=section.get("parameters", {}),
+            initial=section.get("initial_state", {}),
+            rtol=float(section.get("rtol", 1e-6)),
+            atol=float(section.get("atol", 1e-9)),
+            max_step_s=float(section.get("max_step_ms", 100.0)) * 1e-3,
+        )
+        try:
+            if section.get("backend", "python") == "julia":
+                from multiscale_run.metabolism.julia_backend import JuliaJ15Batch
+
+                self.core = JuliaJ15Batch(len(self.node_ids), options, **kwargs)
+            else:
+                self.core = J15Batch(len(self.node_ids), options, **kwargs)
+        except KeyError as exc:
+            raise UserError(str(exc.args[0]), str(config.path), "multiscale_run.metabolism") from exc
+        log.info("metabolism: %d cells, mode %s", len(self.node_ids), section.get("mode", "coupled"))
+
+    @classmethod
+    def declared_variables(cls, section: dict | None = None) -> dict[str, Variable]:
+        """Every variable: the 33 states, derived ADP/AMP (read-only) and the per-cell inputs."""
+        out = {
+            name: Variable(name, Space.NEURON, STATE_UNITS[name], True, "J15 state") for name in STATE_NAMES
+        }
+        out |= {
+            name: Variable(name, Space.NEURON, "mM", False, desc)
+            for name, desc in _DERIVED_DESCRIPTIONS.items()
+        }
+        out |= {
+            name: Variable(name, Space.NEURON, unit, True, desc) for name, (_, unit, desc) in INPUTS.items()
+        }
+        return out
+
+    @property
+    def dt_ms(self) -> float:
+        return self._dt_ms
+
+    def variables(self) -> dict[str, Variable]:
+        return self.declared_variables()
+
+    def advance(self, t_ms: float) -> None:
+        """Integrate every non-excluded cell from the current time to ``t_ms`` (ms)."""
+        if t_ms < self.t_ms - 1e-9:
+            raise ValueError(f"metabolism cannot go back in time ({self.t_ms} ms -> {t_ms} ms)")
+        self.core.advance(t_ms * 1e-3)
+        self.t_ms = t_ms
+
+    def get(self, variable: str) -> np.ndarray:
+        self._check(variable)
+        return np.asarray(self.core.get(variable), dtype=np.float64).copy()
+
+    def set(self, variable: str, values: np.ndarray) -> None:
+        self._check(variable)
+        if variable in DERIVED_NAMES:
+            raise ValueError(f"metabolism variable {variable!r} is derived and read-only")
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim and values.shape != (len(self.node_ids),):
+            raise ValueError(
+                f"metabolism.set({variable!r}): {values.shape[0]} values for {len(self.node_ids)} local cells"
+            )
+        self.core.set(variable, values)
+
+    def exclude(self, local_neuron_indices: np.ndarray) -> None:
+        self.core.exclude(np.asarray(local_neuron_indices, dtype=int))
+
+    def _check(self, variable: str) -> None:
+        if variable not in STATE_NAMES and variable not in DERIVED_NAMES and variable not in INPUTS:
+            if variable in PARAMETERS:
+                return
+            raise KeyError(
+                f"metabolism has no variable {variable!r}; known: "
+                + ", ".join((*STATE_NAMES, *DERIVED_NAMES, *INPUTS))
+            )
