@@ -176,7 +176,7 @@ class Simulation:
     def _build_reports(self) -> list[_Report]:
         from multiscale_run.coupling.operators import OPERATORS
         from multiscale_run.nodes import node_set_members
-        from multiscale_run.reports import ReportWriter
+        from multiscale_run.reports import ReportWriter, report_window
 
         run = self.config.run
         reports = []
@@ -192,17 +192,18 @@ class Simulation:
                     if operator == "identity"
                     else OPERATORS[operator].dest
                 )
-                dt = rep.get("dt_ms", sim.dt_ms)
-                start, end = rep.get("start_ms", 0.0), rep.get("end_ms", run.tstop_ms)
+                start, end, dt = report_window(rep, sim.dt_ms, run.tstop_ms)
                 unit = rep.get("unit") or var.unit
                 path = self.config.output_dir / f"{rep['name']}.h5"
+                labels = {"variable": rep["variable"], "simulator": sim_name}
                 if space is Space.NEURON:
                     columns = None
                     if rep.get("node_set"):
                         members = node_set_members(self.config, rep["node_set"], self.population)
                         columns = np.flatnonzero(np.isin(self.node_ids, members))
                     ids = self.node_ids if columns is None else self.node_ids[columns]
-                    writer = ReportWriter(path, self.population, ids, 1, start, end, dt, unit, self.parallel)
+                    writer = ReportWriter(path, self.population, ids, 1, start, end, dt, unit, self.parallel,
+                                          attributes=labels)
                 else:
                     columns = None
                     size = len(sim.get(rep["variable"])) if operator == "identity" else None

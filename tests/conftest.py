@@ -28,14 +28,22 @@ def mpi_env() -> dict[str, str]:
     return env
 
 
-def run_mpi(n: int, args: list[str], timeout: float = 300, cwd: Path | None = None):
+def run_mpi(
+    n: int, args: list[str], timeout: float = 300, cwd: Path | None = None, env: dict[str, str] | None = None
+):
     """Run ``args`` (a command) under ``mpiexec -n n``; returns the CompletedProcess."""
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         pytest.skip("mpiexec is not installed")
     cmd = [mpiexec, "-n", str(n), "--oversubscribe", *args]
     return subprocess.run(
-        cmd, env=mpi_env(), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        cmd,
+        env={**mpi_env(), **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -1,7 +1,7 @@
 """Reading a simulation config: strict JSON, ``${name}`` substitution, paths made absolute.
 
 Substitution names come from the SONATA ``manifest`` section plus ``${config_dir}`` (the folder
-of the config file). Paths are the values of keys named ``network`` or ending in ``_file``,
+of the config file); both ``${NAME}`` and SONATA's ``$NAME`` are replaced. Paths are the values of keys named ``network`` or ending in ``_file``,
 ``_dir`` or ``_path`` (``spikes_file`` excepted: SONATA makes it relative to ``output_dir``);
 relative paths are resolved against the config file's folder.
 """
@@ -15,7 +15,8 @@ from typing import Any
 
 from multiscale_run.config.problems import ConfigError, Problem, json_path
 
-_SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ``${NAME}``, and SONATA's brace-less ``$NAME`` (manifest keys are written "$BASE_DIR").
+_SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _RELATIVE_TO_OUTPUT = {"spikes_file"}
 
 
@@ -53,7 +54,7 @@ def substitute(data: Any, names: dict[str, str], file: str) -> Any:
         if isinstance(node, str):
 
             def repl(match: re.Match) -> str:
-                name = match.group(1)
+                name = match.group(1) or match.group(2)
                 if name not in names:
                     problems.append(
                         Problem(

@@ -26,6 +26,12 @@ def root_schema() -> dict:
     """The whole schema (simulator sections injected), as a fresh-per-process read-only dict."""
     folder = resources.files("multiscale_run.config") / "schema"
     root = json.loads((folder / "simulation_config.json").read_text())
+    report = folder / "report.json"
+    if report.is_file():
+        sub = json.loads(report.read_text())
+        sub.pop("$schema", None)
+        sub.pop("$id", None)
+        root["$defs"]["report"] = sub
     section = root["$defs"]["multiscale_run"]["properties"]
     for name in SIMULATORS:
         sim_file = folder / f"{name}.json"

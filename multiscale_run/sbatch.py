@@ -1,0 +1,116 @@
+"""The SLURM batch script that runs one simulation (``srun msr compute <dir>``).
+
+The template ``sbatch/simulation.sbatch`` ships with the package; :func:`write_sbatch` fills in the
+``#SBATCH`` options (see https://slurm.schedmd.com/sbatch.html) and the environment to activate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from multiscale_run.resources import data_path
+
+SCRIPT_NAME = "simulation.sbatch"
+TEMPLATE_NAME = "simulation.sbatch"
+
+# SLURM's --time formats: "minutes", "minutes:seconds", "hours:minutes:seconds", "days-hours",
+# "days-hours:minutes" and "days-hours:minutes:seconds"
+_TIME = re.compile(r"^(\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$")
+_NAME = re.compile(r"^[A-Za-z0-9_.,+-]+$")
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def _check_name(what: str, value: str | None) -> None:
+    if value is not None and not _NAME.match(value):
+        raise ValueError(f"sbatch {what} {value!r} may only hold letters, digits and _ . , + -")
+
+
+def default_job_name(directory: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", Path(directory).resolve().name) or "simulation"
+    return f"msr-{stem}"
+
+
+def _environment_lines(environment: str | None) -> str:
+    """Activate the virtual environment this package runs from, so ``msr`` is the same one."""
+    if environment is not None:
+        return environment.rstrip() + "\n"
+    if sys.prefix != sys.base_prefix:  # inside a venv
+        activate = Path(sys.prefix) / "bin" / "activate"
+        return f"source {shlex.quote(str(activate))}\n"
+    return ""
+
+
+def render_sbatch(
+    directory: str | os.PathLike,
+    nodes: int = 1,
+    ntasks: int | None = None,
+    time: str = "01:00:00",
+    account: str | None = None,
+    partition: str | None = None,
+    job_name: str | None = None,
+    environment: str | None = None,
+) -> str:
+    """The script's text. ``ntasks=None`` takes every core of the ``nodes`` allocated exclusively."""
+    directory = Path(directory).resolve()
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise ValueError(f"sbatch nodes must be an integer >= 1, got {nodes!r}")
+    if ntasks is not None and (isinstance(ntasks, bool) or not isinstance(ntasks, int) or ntasks < nodes):
+        raise ValueError(f"sbatch ntasks must be an integer >= nodes ({nodes}), got {ntasks!r}")
+    if not _TIME.match(str(time)):
+        raise ValueError(f"sbatch time {time!r} is not a SLURM time (e.g. 30, 01:00:00, 1-12:00:00)")
+    if any(c.isspace() for c in str(directory)):
+        # #SBATCH lines are not shell-parsed: a path with spaces cannot be quoted there
+        raise ValueError(f"sbatch needs a simulation folder without spaces in its path: {directory}")
+    job_name = job_name if job_name is not None else default_job_name(directory)
+    for what, value in (("job name", job_name), ("account", account), ("partition", partition)):
+        _check_name(what, value)
+
+    options = [
+        f"#SBATCH --job-name={job_name}",
+        f"#SBATCH --nodes={nodes}",
+        *([f"#SBATCH --ntasks={ntasks}"] if ntasks is not None else []),
+        f"#SBATCH --time={time}",
+        *([f"#SBATCH --account={account}"] if account else []),
+        *([f"#SBATCH --partition={partition}"] if partition else []),
+        "#SBATCH --exclusive",
+        # %x is the job name, %j the job id (sbatch filename patterns)
+        f"#SBATCH --output={directory / '%x-%j.log'}",
+    ]
+    values = {
+        "sbatch_options": "\n".join(options),
+        "environment": _environment_lines(environment),
+        "directory": shlex.quote(str(directory)),
+        "script_path": shlex.quote(str(directory / SCRIPT_NAME)),
+    }
+    template = (data_path("sbatch") / TEMPLATE_NAME).read_text(encoding="utf-8")
+    missing = set(_PLACEHOLDER.findall(template)) - set(values)
+    if missing:
+        raise KeyError(f"sbatch template has unknown placeholders: {sorted(missing)}")
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def write_sbatch(
+    directory: str | os.PathLike,
+    nodes: int = 1,
+    ntasks: int | None = None,
+    time: str = "01:00:00",
+    account: str | None = None,
+    partition: str | None = None,
+    job_name: str | None = None,
+    environment: str | None = None,
+) -> Path:
+    """Write ``<directory>/simulation.sbatch`` (executable) and return its path.
+
+    ``environment``: shell lines run before ``srun`` (``module load ...``); by default the
+    virtual environment running this code is activated.
+    """
+    text = render_sbatch(directory, nodes, ntasks, time, account, partition, job_name, environment)
+    path = Path(directory) / SCRIPT_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o755)
+    return path
