@@ -64,11 +64,11 @@ def init_simulation(
         from multiscale_run.circuit.vasculature import build_vasculature
 
         built = build_default_circuit(directory / "circuit", n_neurons=neurons, seed=seed)
-        build_vasculature(directory / "circuit", built.bbox_um, seed=seed)
+        build_vasculature(directory / "circuit", built.bounding_box_um, seed=seed)
         config["network"] = str(Path(built.circuit_config).resolve().relative_to(directory.resolve()))
         config["node_sets_file"] = str(Path(built.node_sets_file).resolve().relative_to(directory.resolve()))
         config["node_set"] = built.node_set
-        config["inputs"] = built.inputs
+        config["inputs"] = built.inputs_relative_to(directory.resolve())
     else:
         network, inputs, node_set = _existing_circuit(circuit)
         config["network"] = network

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import traceback
 from collections.abc import Iterator
 
@@ -78,7 +77,7 @@ def abort_on_error(parallel: Parallel, verbose: bool = False) -> Iterator[None]:
         msg = f"rank {parallel.rank}: {type(exc).__name__}: {exc}"
         if verbose:
             msg += "\n" + "".join(traceback.format_exception(exc))
-        log.critical("aborting all ranks: %s", msg)
-        sys.stderr.write(f"msr: error on {msg}\n")
-        sys.stderr.flush()
+        log.critical("msr: error on %s (aborting all ranks)", msg)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
         parallel.comm.Abort(code)

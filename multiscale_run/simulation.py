@@ -308,13 +308,21 @@ class Simulation:
                     bar.update(base * run.dt_ms)
             self.status = "completed"
         except SimulationAborted as exc:
+            # Every rank agreed to stop (the check is collective): flush everything, then report.
             self.status = f"aborted: {exc}"
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+            self._close_bar(bar)
             self.finish()
+            raise
+        # Any other error leaves this rank alone in the loop: finishing would enter collectives the
+        # other ranks never reach, so the error goes straight to the abort guard instead.
+        self._close_bar(bar)
+        self.finish()
         return self.status
+
+    @staticmethod
+    def _close_bar(bar) -> None:
+        if bar is not None:
+            bar.close()
 
     def _progress_bar(self, total_ms: float):
         if not (self.progress and self.parallel.is_root):

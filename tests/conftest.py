@@ -22,6 +22,8 @@ def mpi_env() -> dict[str, str]:
         OMPI_ALLOW_RUN_AS_ROOT="1",
         OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
         OMPI_MCA_rmaps_base_oversubscribe="1",
+        # Ranks waiting in a collective give the core away instead of spinning: more ranks than cores.
+        OMPI_MCA_mpi_yield_when_idle="1",
         OMPI_MCA_btl_vader_single_copy_mechanism="none",
         PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe",
     )

@@ -144,7 +144,7 @@ class Config:
 def load(path: str | Path) -> Config:
     """Read, substitute, resolve, validate and complete a simulation config file."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() or path.suffix != ".json":  # a simulation folder, existing or not
         path = path / "simulation_config.json"
     raw = loader.read_json(path.resolve())
     if not isinstance(raw, dict):

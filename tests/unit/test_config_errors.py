@@ -48,62 +48,180 @@ def coupling(data: dict, index: int) -> dict:
 CASES = [
     # (id, change, expected JSON path, expected words in the message)
     ("wrong type", lambda d: d["run"].__setitem__("tstop", "long"), "run.tstop", "wrong type"),
-    ("unknown top-level key", lambda d: d.__setitem__("node_set_file", "x.json"), "node_set_file", "unknown key"),
-    ("unknown msr key", lambda d: d["multiscale_run"]["neuron"].__setitem__("ndt", 2),
-     "multiscale_run.neuron.ndt", "unknown key"),
+    (
+        "unknown top-level key",
+        lambda d: d.__setitem__("node_set_file", "x.json"),
+        "node_set_file",
+        "unknown key",
+    ),
+    (
+        "unknown msr key",
+        lambda d: d["multiscale_run"]["neuron"].__setitem__("ndt", 2),
+        "multiscale_run.neuron.ndt",
+        "unknown key",
+    ),
     ("missing dt", lambda d: d["run"].pop("dt"), "run.dt", "missing required key"),
-    ("missing network file", lambda d: d.__setitem__("network", "nowhere/circuit_config.json"), "network",
-     "circuit config not found"),
-    ("missing node sets file", lambda d: d.__setitem__("node_sets_file", "nope.json"), "node_sets_file",
-     "node sets file not found"),
-    ("unknown node set", lambda d: d.__setitem__("node_set", "Layer9"), "node_set", "unknown node set 'Layer9'"),
-    ("tstop not a multiple of dt", lambda d: d["run"].__setitem__("tstop", 100.01), "run.tstop",
-     "not a multiple of run.dt"),
-    ("report dt not a multiple", lambda d: d["multiscale_run"]["metabolism"]["reports"][0].__setitem__("dt_ms", 150),
-     "multiscale_run.metabolism.reports[0].dt_ms", "not a multiple"),
-    ("ndts below 1", lambda d: d["multiscale_run"]["metabolism"].__setitem__("ndts", 0),
-     "multiscale_run.metabolism.ndts", "less than the minimum"),
-    ("unknown simulator", lambda d: coupling(d, 0).__setitem__("src", "nest"), "multiscale_run.couplings[0].src",
-     "invalid value"),
-    ("disabled simulator", lambda d: coupling(d, 0).__setitem__("dest", "steps"), "multiscale_run.couplings[0].dest",
-     "not enabled"),
-    ("unknown source variable", lambda d: coupling(d, 0).__setitem__("src_variable", "atp"),
-     "multiscale_run.couplings[0].src_variable", "neuron has no variable 'atp'"),
-    ("unknown destination variable", lambda d: coupling(d, 1).__setitem__("dest_variable", "Na_x"),
-     "multiscale_run.couplings[1].dest_variable", "metabolism has no variable 'Na_x'"),
-    ("unknown operator", lambda d: coupling(d, 0).__setitem__("operator", "segment_to_moon"),
-     "multiscale_run.couplings[0].operator", "unknown operator"),
-    ("operator spaces mismatch", lambda d: coupling(d, 2).__setitem__("operator", "segment_to_neuron_area_mean"),
-     "multiscale_run.couplings[2].operator", "maps segment to neuron"),
-    ("merge without write-back", lambda d: d["multiscale_run"]["couplings"].append(
-        {"src": "metabolism", "src_variable": "ADP_n", "dest": "neuron", "dest_variable": "adpi",
-         "operator": "neuron_to_segment", "action": "merge"}),
-     "multiscale_run.couplings[3].src_variable", "read-only"),
-    ("unsafe transform", lambda d: coupling(d, 2).__setitem__("transform", "vals.__class__"),
-     "multiscale_run.couplings[2].transform", "Attribute is not allowed"),
-    ("transform with unknown name", lambda d: coupling(d, 2).__setitem__("transform", "vals * scale"),
-     "multiscale_run.couplings[2].transform", "unknown name 'scale'"),
-    ("merge with a transform", lambda d: coupling(d, 0).__setitem__("transform", "vals * 2"),
-     "multiscale_run.couplings[0].transform", "merge cannot have a transform"),
-    ("invalid action", lambda d: coupling(d, 0).__setitem__("action", "add"), "multiscale_run.couplings[0].action",
-     "invalid value \"add\""),
-    ("coupling period not a multiple", lambda d: coupling(d, 0).__setitem__("ndts", 10),
-     "multiscale_run.couplings[0].ndts", "not a multiple of the destination's ndts 4000"),
-    ("check of unknown variable", lambda d: d["multiscale_run"]["checks"][0].__setitem__("variable", "ATP"),
-     "multiscale_run.checks[0].variable", "metabolism has no variable 'ATP'"),
-    ("check without bounds", lambda d: d["multiscale_run"]["checks"].append(
-        {"simulator": "metabolism", "variable": "ATP_n", "response": "abort"}),
-     "multiscale_run.checks[2]", "at least one bound"),
-    ("unknown response", lambda d: d["multiscale_run"]["checks"][0].__setitem__("response", "panic"),
-     "multiscale_run.checks[0].response", "invalid value"),
-    ("unknown substitution", lambda d: d.__setitem__("network", "${CIRCUIT_DIR}/circuit_config.json"), "network",
-     "unknown substitution ${CIRCUIT_DIR}"),
-    ("report of unknown variable", lambda d: d["multiscale_run"]["neuron"]["reports"][0].__setitem__("variable", "vm"),
-     "multiscale_run.neuron.reports[0].variable", "neuron has no variable 'vm'"),
-    ("report of unknown node set", lambda d: d["multiscale_run"]["neuron"]["reports"][0].__setitem__(
-        "node_set", "Nobody"), "multiscale_run.neuron.reports[0].node_set", "unknown node set 'Nobody'"),
-    ("no simulator enabled", lambda d: [d["multiscale_run"][s].__setitem__("enabled", False)
-                                        for s in ("neuron", "metabolism")], "multiscale_run", "no simulator"),
+    (
+        "missing network file",
+        lambda d: d.__setitem__("network", "nowhere/circuit_config.json"),
+        "network",
+        "circuit config not found",
+    ),
+    (
+        "missing node sets file",
+        lambda d: d.__setitem__("node_sets_file", "nope.json"),
+        "node_sets_file",
+        "node sets file not found",
+    ),
+    (
+        "unknown node set",
+        lambda d: d.__setitem__("node_set", "Layer9"),
+        "node_set",
+        "unknown node set 'Layer9'",
+    ),
+    (
+        "tstop not a multiple of dt",
+        lambda d: d["run"].__setitem__("tstop", 100.01),
+        "run.tstop",
+        "not a multiple of run.dt",
+    ),
+    (
+        "report dt not a multiple",
+        lambda d: d["multiscale_run"]["metabolism"]["reports"][0].__setitem__("dt_ms", 150),
+        "multiscale_run.metabolism.reports[0].dt_ms",
+        "not a multiple",
+    ),
+    (
+        "ndts below 1",
+        lambda d: d["multiscale_run"]["metabolism"].__setitem__("ndts", 0),
+        "multiscale_run.metabolism.ndts",
+        "less than the minimum",
+    ),
+    (
+        "unknown simulator",
+        lambda d: coupling(d, 0).__setitem__("src", "nest"),
+        "multiscale_run.couplings[0].src",
+        "invalid value",
+    ),
+    (
+        "disabled simulator",
+        lambda d: coupling(d, 0).__setitem__("dest", "steps"),
+        "multiscale_run.couplings[0].dest",
+        "not enabled",
+    ),
+    (
+        "unknown source variable",
+        lambda d: coupling(d, 0).__setitem__("src_variable", "atp"),
+        "multiscale_run.couplings[0].src_variable",
+        "neuron has no variable 'atp'",
+    ),
+    (
+        "unknown destination variable",
+        lambda d: coupling(d, 1).__setitem__("dest_variable", "Na_x"),
+        "multiscale_run.couplings[1].dest_variable",
+        "metabolism has no variable 'Na_x'",
+    ),
+    (
+        "unknown operator",
+        lambda d: coupling(d, 0).__setitem__("operator", "segment_to_moon"),
+        "multiscale_run.couplings[0].operator",
+        "unknown operator",
+    ),
+    (
+        "operator spaces mismatch",
+        lambda d: coupling(d, 2).__setitem__("operator", "segment_to_neuron_area_mean"),
+        "multiscale_run.couplings[2].operator",
+        "maps segment to neuron",
+    ),
+    (
+        "merge without write-back",
+        lambda d: d["multiscale_run"]["couplings"].append(
+            {
+                "src": "metabolism",
+                "src_variable": "ADP_n",
+                "dest": "neuron",
+                "dest_variable": "adpi",
+                "operator": "neuron_to_segment",
+                "action": "merge",
+            }
+        ),
+        "multiscale_run.couplings[3].src_variable",
+        "read-only",
+    ),
+    (
+        "unsafe transform",
+        lambda d: coupling(d, 2).__setitem__("transform", "vals.__class__"),
+        "multiscale_run.couplings[2].transform",
+        "Attribute is not allowed",
+    ),
+    (
+        "transform with unknown name",
+        lambda d: coupling(d, 2).__setitem__("transform", "vals * scale"),
+        "multiscale_run.couplings[2].transform",
+        "unknown name 'scale'",
+    ),
+    (
+        "merge with a transform",
+        lambda d: coupling(d, 0).__setitem__("transform", "vals * 2"),
+        "multiscale_run.couplings[0].transform",
+        "merge cannot have a transform",
+    ),
+    (
+        "invalid action",
+        lambda d: coupling(d, 0).__setitem__("action", "add"),
+        "multiscale_run.couplings[0].action",
+        'invalid value "add"',
+    ),
+    (
+        "coupling period not a multiple",
+        lambda d: coupling(d, 0).__setitem__("ndts", 10),
+        "multiscale_run.couplings[0].ndts",
+        "not a multiple of the destination's ndts 4000",
+    ),
+    (
+        "check of unknown variable",
+        lambda d: d["multiscale_run"]["checks"][0].__setitem__("variable", "ATP"),
+        "multiscale_run.checks[0].variable",
+        "metabolism has no variable 'ATP'",
+    ),
+    (
+        "check without bounds",
+        lambda d: d["multiscale_run"]["checks"].append(
+            {"simulator": "metabolism", "variable": "ATP_n", "response": "abort"}
+        ),
+        "multiscale_run.checks[2]",
+        "at least one bound",
+    ),
+    (
+        "unknown response",
+        lambda d: d["multiscale_run"]["checks"][0].__setitem__("response", "panic"),
+        "multiscale_run.checks[0].response",
+        "invalid value",
+    ),
+    (
+        "unknown substitution",
+        lambda d: d.__setitem__("network", "${CIRCUIT_DIR}/circuit_config.json"),
+        "network",
+        "unknown substitution ${CIRCUIT_DIR}",
+    ),
+    (
+        "report of unknown variable",
+        lambda d: d["multiscale_run"]["neuron"]["reports"][0].__setitem__("variable", "vm"),
+        "multiscale_run.neuron.reports[0].variable",
+        "neuron has no variable 'vm'",
+    ),
+    (
+        "report of unknown node set",
+        lambda d: d["multiscale_run"]["neuron"]["reports"][0].__setitem__("node_set", "Nobody"),
+        "multiscale_run.neuron.reports[0].node_set",
+        "unknown node set 'Nobody'",
+    ),
+    (
+        "no simulator enabled",
+        lambda d: [d["multiscale_run"][s].__setitem__("enabled", False) for s in ("neuron", "metabolism")],
+        "multiscale_run",
+        "no simulator",
+    ),
 ]
 
 
@@ -154,12 +272,20 @@ def test_too_many_ranks(sim):
 
 def test_real_process_exit_code_and_no_traceback(sim):
     edit(sim, lambda d: d["run"].__setitem__("tstop", "long"))
-    proc = subprocess.run([sys.executable, "-m", "multiscale_run.cli", "check", str(sim)], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "multiscale_run.cli", "check", str(sim)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "run.tstop: wrong type" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "multiscale_run.cli", "--verbose", "check", str(sim)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "multiscale_run.cli", "--verbose", "check", str(sim)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2 and "Traceback" in proc.stderr
 
 

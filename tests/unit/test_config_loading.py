@@ -14,8 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def minimal(**extra) -> dict:
-    return {"run": {"tstop": 100.0, "dt": 0.025}, "network": "circuit/circuit_config.json",
-            "multiscale_run": {"metabolism": {"enabled": True}}, **extra}
+    return {
+        "run": {"tstop": 100.0, "dt": 0.025},
+        "network": "circuit/circuit_config.json",
+        "multiscale_run": {"metabolism": {"enabled": True}},
+        **extra,
+    }
 
 
 def test_paths_are_resolved_relative_to_the_config_file(tmp_path):

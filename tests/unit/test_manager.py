@@ -48,8 +48,17 @@ OPERATORS = {"segment_to_neuron_volume_mean": MEAN, "neuron_to_segment": BROADCA
 def make(action, transform="", seg=(1.0, 2.0, 4.0), cell=(10.0, 20.0), seg_delta=None, cell_delta=None):
     neuron = ArraySim("neuron", Space.SEGMENT, {"x": seg}, {"x": seg_delta} if seg_delta else None)
     metab = ArraySim("metabolism", Space.NEURON, {"y": cell}, {"y": cell_delta} if cell_delta else None)
-    c = Coupling.from_config({"src": "neuron", "src_variable": "x", "dest": "metabolism", "dest_variable": "y",
-                              "operator": "segment_to_neuron_volume_mean", "action": action, "transform": transform})
+    c = Coupling.from_config(
+        {
+            "src": "neuron",
+            "src_variable": "x",
+            "dest": "metabolism",
+            "dest_variable": "y",
+            "operator": "segment_to_neuron_volume_mean",
+            "action": action,
+            "transform": transform,
+        }
+    )
     manager = ConnectionManager([c], {"neuron": neuron, "metabolism": metab}, OPERATORS, Parallel())
     return manager, neuron, metab
 
@@ -73,8 +82,9 @@ def test_sum_with_transform():
 
 def test_merge_conserves_both_deltas():
     # Each side evolves the quantity by its own process; after the merge both hold start + both deltas.
-    manager, neuron, metab = make("merge", seg=(1.0, 1.0, 2.0), cell=(0.0, 0.0),
-                                  seg_delta=(-0.1, -0.3, -0.5), cell_delta=(0.4, 0.2))
+    manager, neuron, metab = make(
+        "merge", seg=(1.0, 1.0, 2.0), cell=(0.0, 0.0), seg_delta=(-0.1, -0.3, -0.5), cell_delta=(0.4, 0.2)
+    )
     manager.initialize()  # t = 0: the metabolism side starts from the neuron side's means
     np.testing.assert_allclose(metab.values["y"], [1.0, 2.0])
     for _ in range(3):
@@ -96,8 +106,17 @@ def test_excluded_neuron_keeps_its_value():
 
 
 def test_coupling_period():
-    c = Coupling.from_config({"src": "neuron", "src_variable": "x", "dest": "metabolism", "dest_variable": "y",
-                              "operator": "segment_to_neuron_volume_mean", "action": "set", "ndts": 4})
+    c = Coupling.from_config(
+        {
+            "src": "neuron",
+            "src_variable": "x",
+            "dest": "metabolism",
+            "dest_variable": "y",
+            "operator": "segment_to_neuron_volume_mean",
+            "action": "set",
+            "ndts": 4,
+        }
+    )
     manager, neuron, metab = make("set")
     manager = ConnectionManager([c], {"neuron": neuron, "metabolism": metab}, OPERATORS, Parallel())
     assert [len(manager.due("metabolism", i)) for i in range(1, 9)] == [0, 0, 0, 1, 0, 0, 0, 1]
@@ -110,8 +129,20 @@ def test_transform_rejects_non_finite_results():
         run_due(manager)
 
 
-@pytest.mark.parametrize("text", ["vals.T", "__import__('os')", "vals[0]", "[v for v in vals]", "open('f')",
-                                  "np.exp(vals)", "exp(vals, out=vals)", "lambda: 0", "'text'"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "vals.T",
+        "__import__('os')",
+        "vals[0]",
+        "[v for v in vals]",
+        "open('f')",
+        "np.exp(vals)",
+        "exp(vals, out=vals)",
+        "lambda: 0",
+        "'text'",
+    ],
+)
 def test_transform_rejects_unsafe_expressions(text):
     with pytest.raises(TransformError):
         Transform(text)
@@ -119,4 +150,6 @@ def test_transform_rejects_unsafe_expressions(text):
 
 def test_transform_functions_and_constants():
     f = Transform("where(vals > 1, sqrt(vals), -vals) * FARADAY / dt_ms")
-    np.testing.assert_allclose(f(vals=np.array([4.0, 0.5]), dt_ms=2.0), [2 * 96485.33212 / 2, -0.5 * 96485.33212 / 2])
+    np.testing.assert_allclose(
+        f(vals=np.array([4.0, 0.5]), dt_ms=2.0), [2 * 96485.33212 / 2, -0.5 * 96485.33212 / 2]
+    )

@@ -29,12 +29,15 @@ def test_exclude_neuron_from_segment_values_names_the_neuron():
 
 def test_already_excluded_neurons_are_not_reported_again():
     chk = ValueCheck("metabolism", "ATP_n", "exclude_neuron", lb=0.5)
-    found, _ = evaluate(chk, np.array([0.1, 0.2]), Space.NEURON, 0.0, np.array([3, 5]), None,
-                        np.array([True, False]))
+    found, _ = evaluate(
+        chk, np.array([0.1, 0.2]), Space.NEURON, 0.0, np.array([3, 5]), None, np.array([True, False])
+    )
     assert [e.node_id for e in found] == [5]
 
 
 def test_abort_message_and_global_space_failures_abort():
     chk = ValueCheck("steps", "K_conc", "exclude_neuron", heb=10.0)
-    found, abort = evaluate(chk, np.array([3.0, 12.0]), Space.TET, 5.0, np.array([0]), None, np.zeros(1, bool))
+    found, abort = evaluate(
+        chk, np.array([3.0, 12.0]), Space.TET, 5.0, np.array([0]), None, np.zeros(1, bool)
+    )
     assert found == [] and "steps.K_conc = 12" in abort and "tet 1" in abort
