@@ -65,8 +65,16 @@ if py -c "import petsc4py" 2>/dev/null; then
   stage "    present"
 else
   if ! ls "$WHEELS"/petsc4py-*.whl >/dev/null 2>&1; then
-    stage "    building (about 3 minutes)"
-    PETSC_DIR=/usr/lib/petsc "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$WHEELS" "petsc4py==3.18.*"
+    stage "    building (about 3-9 minutes)"
+    # petsc4py 3.18's setup script fails with setuptools >= 70, so it is built in its own
+    # throwaway environment, against the numpy of the project's environment.
+    build_venv=$(mktemp -d)/venv
+    "$PYTHON" -m venv "$build_venv"
+    numpy_version=$(py -c "import numpy; print(numpy.__version__)")
+    "$build_venv/bin/python" -m pip install -q "setuptools<70" wheel "Cython<3.1" "numpy==$numpy_version"
+    (cd "$(dirname "$build_venv")" && PETSC_DIR=/usr/lib/petsc "$build_venv/bin/python" -m pip wheel -q \
+      --no-build-isolation --no-deps -w "$WHEELS" "petsc4py==3.18.*")
+    rm -rf "$(dirname "$build_venv")"
   fi
   "${PIP[@]}" install -q --no-deps "$WHEELS"/petsc4py-*.whl
 fi
