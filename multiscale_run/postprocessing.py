@@ -220,15 +220,30 @@ def report_png(rep: ReportSummary) -> str:
     return _figure_png(fig)
 
 
+def timing_rows(timings: dict) -> list[dict]:
+    """One row per activity of timings.json (``{"total_seconds", "activities": {name: {seconds, calls}}}``),
+    slowest first, with its share of the run's wall time."""
+    total = float(timings.get("total_seconds") or 0.0)
+    rows = [
+        {
+            "activity": name,
+            "seconds": f"{row.get('seconds', 0.0):.3f}",
+            "share": f"{100 * row.get('seconds', 0.0) / total:.1f} %" if total else "",
+            "calls": row.get("calls", ""),
+        }
+        for name, row in (timings.get("activities") or {}).items()
+    ]
+    return sorted(rows, key=lambda r: -float(r["seconds"]))
+
+
 def timings_png(timings: dict) -> str | None:
-    flat = {k: v for k, v in _flatten(timings).items() if isinstance(v, (int, float)) and v > 0}
-    if not flat:
+    rows = [r for r in timing_rows(timings) if float(r["seconds"]) > 0][:25]
+    if not rows:
         return None
     plt = _pyplot()
-    items = sorted(flat.items(), key=lambda kv: kv[1])[-25:]
-    fig, ax = plt.subplots(figsize=(9, 0.3 * len(items) + 1))
-    ax.barh([k for k, _ in items], [v for _, v in items], color="tab:gray")
-    ax.set_xlabel("value (as in timings.json; seconds of wall time)")
+    fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1))
+    ax.barh([r["activity"] for r in rows][::-1], [float(r["seconds"]) for r in rows][::-1], color="tab:gray")
+    ax.set_xlabel(f"seconds of wall time (max over {timings.get('ranks', 1)} rank(s))")
     return _figure_png(fig)
 
 
@@ -303,7 +318,8 @@ def render_html(res: RunResults) -> str:
         png = timings_png(res.timings)
         if png:
             parts.append(_img(png, "timings"))
-        parts.append(_table(list(_flatten(res.timings).items())))
+        parts.append(f"<p>total wall time {float(res.timings.get('total_seconds', 0)):.2f} s</p>")
+        parts.append(_table(timing_rows(res.timings)))
     else:
         parts.append("<p>no timings.json</p>")
 

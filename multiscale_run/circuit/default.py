@@ -43,7 +43,9 @@ INHIBITORY_SHARE = 0.2
 MORPHOLOGY_VARIANTS = 3
 INPUT_RATE_HZ = 8.0
 INPUTS_PER_NEURON = 30
-TSTOP_MS = 1000.0
+#: the stimulation window (ms): thalamic spikes and current clamps act only inside it, so that a
+#: default run (tstop 1000 ms) shows activity, then recovery of Na+ and ATP after it
+INPUT_WINDOW_MS = (100.0, 400.0)
 
 
 @dataclass(frozen=True)
@@ -284,9 +286,10 @@ def build_default_circuit(directory: Path, n_neurons: int = 50, seed: int = 1) -
             "syn_type_id": np.full(len(post), 100, dtype=np.int64),
         },
     )
-    counts = rng.poisson(INPUT_RATE_HZ * TSTOP_MS / 1000.0, n_fibres)
+    t0, t1 = INPUT_WINDOW_MS
+    counts = rng.poisson(INPUT_RATE_HZ * (t1 - t0) / 1000.0, n_fibres)
     fibre = np.repeat(np.arange(n_fibres), counts)
-    times = np.round(rng.uniform(0.0, TSTOP_MS, counts.sum()), 3)
+    times = np.round(rng.uniform(t0, t1, counts.sum()), 3)
     write_spike_file(directory / "input_spikes.h5", {VIRTUAL_POPULATION: (fibre, times)})
 
     node_sets = {
@@ -327,27 +330,8 @@ def build_default_circuit(directory: Path, n_neurons: int = 50, seed: int = 1) -
             "spike_file": str(directory / "input_spikes.h5"),
             "source": VIRTUAL_POPULATION,
             "node_set": NODE_SET,
-            "delay": 0.0,
-            "duration": TSTOP_MS,
-        },
-        "L5_ramp": {
-            "input_type": "current_clamp",
-            "module": "linear",
-            "node_set": "Layer5",
-            "amp_start": 0.0,
-            "amp_end": 0.4,
-            "delay": 100.0,
-            "duration": 800.0,
-        },
-        "L4_pulses": {
-            "input_type": "current_clamp",
-            "module": "pulse",
-            "node_set": "Layer4",
-            "amp_start": 0.3,
-            "width": 20.0,
-            "frequency": 5.0,
-            "delay": 200.0,
-            "duration": 600.0,
+            "delay": t0,
+            "duration": t1 - t0,
         },
     }
     lo, hi = _bounding_box(morph_dir, morph, pos, quat)

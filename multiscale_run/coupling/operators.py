@@ -209,6 +209,18 @@ OPERATORS: dict[str, OperatorSpec] = {
                 "over its volume of Σ_v (fraction of vessel v in the tet) × value_v."
             ),
         ),
+        OperatorSpec(
+            name="vessel_to_neuron_mean",
+            src=VES,
+            dest=NEU,
+            writeback=None,
+            requires=("segments", "tets", "vessels"),
+            description=(
+                "vessel_to_neuron with rows normalised to 1: each neuron receives a weighted mean of the "
+                "vessels in its tets (for intensive quantities such as flow relative to rest); a neuron "
+                "whose tets hold no vessel receives the length-weighted mean over all vessels."
+            ),
+        ),
     )
 }
 
@@ -413,6 +425,22 @@ class OperatorBuilder:
 
     def _build_vessel_to_neuron(self):
         return self._build_tet_to_neuron() @ self._build_vessel_to_tet()
+
+    def _build_vessel_to_neuron_mean(self):
+        weights = sp.csr_matrix(self._build_vessel_to_neuron())
+        totals = np.asarray(weights.sum(axis=1)).ravel()
+        scale = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+        mean = sp.diags(scale) @ weights
+        empty = np.flatnonzero(totals <= 0)
+        if empty.size:
+            v = self.geometry.vessels
+            length = np.linalg.norm(v.end_um - v.start_um, axis=1)
+            fallback = sp.csr_matrix(np.tile(length / length.sum(), (empty.size, 1)))
+            rows = sp.csr_matrix(
+                (np.ones(empty.size), (empty, np.arange(empty.size))), shape=(weights.shape[0], empty.size)
+            )
+            mean = mean + rows @ fallback
+        return sp.csr_matrix(mean)
 
 
 def build_operator(name: str, geometry: Geometry, parallel: Parallel | None = None) -> sp.csr_matrix:

@@ -236,6 +236,8 @@ class BloodflowSim(Simulator):
         self._dirty = True
         self._solution: FlowSolution | None = None
         self._solve()
+        # Vessels with no flow at rest (dead ends) keep a ratio of 1.
+        self._resting_abs_flow = np.abs(self._solution.flow_um3_s)
         log.info(
             "blood flow: %d segments, %d inlets, %d outlets, inflow %.4g µm³/s (%s)",
             network.n_segments,
@@ -278,7 +280,8 @@ class BloodflowSim(Simulator):
     def dt_ms(self) -> float:
         return self._dt_ms
 
-    def variables(self) -> dict[str, Variable]:
+    @classmethod
+    def declared_variables(cls, section: dict | None = None) -> dict[str, Variable]:
         v = Space.VESSEL
         return {
             "flow": Variable("flow", v, "um3/s", writable=False, description="blood flow, start -> end node"),
@@ -286,7 +289,17 @@ class BloodflowSim(Simulator):
             "volume": Variable("volume", v, "um3", writable=False, description="lumen volume π r² L"),
             "radius": Variable("radius", v, "um", writable=True, description="lumen radius"),
             "pressure": Variable("pressure", v, "Pa", writable=False, description="mean end-node pressure"),
+            "flow_ratio": Variable(
+                "flow_ratio",
+                v,
+                "1",
+                writable=False,
+                description="|flow| relative to the resting (first) solve: input of metabolism F_in",
+            ),
         }
+
+    def variables(self) -> dict[str, Variable]:
+        return self.declared_variables()
 
     def advance(self, t_ms: float) -> None:
         """Steady flow has no dynamics: re-solve only if radii changed since the last solve."""
@@ -299,6 +312,9 @@ class BloodflowSim(Simulator):
             return sol.flow_um3_s.copy()
         if variable == "abs_flow":
             return np.abs(sol.flow_um3_s)
+        if variable == "flow_ratio":
+            rest = self._resting_abs_flow
+            return np.divide(np.abs(sol.flow_um3_s), rest, out=np.ones_like(rest), where=rest > 0)
         if variable == "volume":
             return self.network.volume_um3(self._radius)
         if variable == "radius":

@@ -22,6 +22,7 @@ NEURON {
     USEION atp READ atpi WRITE atpi VALENCE 0
     USEION adp READ adpi WRITE adpi VALENCE 0
     RANGE k_pump, km_atp, ipump, atp_use
+    GLOBAL na_ref, k_na, n_na
 }
 
 UNITS {
@@ -34,6 +35,9 @@ UNITS {
 PARAMETER {
     k_pump = 4.0e-6 : cm/(mM s)
     km_atp = 0.5 (mM)
+    na_ref = 7.9717478717769090 (mM) : J15 resting Na_n: the rate equals J15's there
+    k_na = 25 (mM)                   : half-activation by internal Na+
+    n_na = 3                         : Hill coefficient (3 Na+ sites)
 }
 
 ASSIGNED {
@@ -68,8 +72,18 @@ DERIVATIVE states {
 }
 
 FUNCTION turnover(atp (mM), na (mM)) {
-    : mM cm/s
+    : mM cm/s; J15's rate k_pump*atp*na_ref/(1 + atp/km_atp) at na = na_ref
     UNITSOFF
-    turnover = k_pump*atp*na/(1 + atp/km_atp)
+    turnover = k_pump*atp/(1 + atp/km_atp)*na_ref*hill(na)/hill(na_ref)
+    UNITSON
+}
+
+FUNCTION hill(na (mM)) {
+    UNITSOFF
+    if (na <= 0) {
+        hill = 0
+    } else {
+        hill = 1/(1 + (k_na/na)^n_na)
+    }
     UNITSON
 }

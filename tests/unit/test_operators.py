@@ -196,3 +196,25 @@ def test_a_rank_without_cells_gets_empty_operators():
     assert builder.build("segment_to_tet").shape == (12, 0)
     assert builder.build("tet_to_neuron").shape == (0, 12)
     assert builder.build("vessel_to_neuron").shape == (0, 3)
+
+
+def test_vessel_to_neuron_mean_is_a_weighted_mean():
+    geometry = mesh_geometry()
+    builder = OperatorBuilder(geometry)
+    weights = builder.build("vessel_to_neuron").toarray()
+    mean = builder.build("vessel_to_neuron_mean").toarray()
+    np.testing.assert_allclose(mean.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(mean, weights / weights.sum(axis=1, keepdims=True), atol=1e-15)
+    # a uniform relative change of every vessel is seen unchanged by every neuron
+    np.testing.assert_allclose(mean @ np.full(3, 1.7), 1.7, rtol=1e-14)
+
+
+def test_vessel_to_neuron_mean_without_a_nearby_vessel_uses_the_network_mean():
+    g = mesh_geometry()
+    far = VesselGeometry(
+        start_um=np.array([[5.0, 5.0, 5.0], [7.0, 5.0, 5.0]]),
+        end_um=np.array([[6.0, 5.0, 5.0], [10.0, 5.0, 5.0]]),
+        radius_um=np.array([1.0, 1.0]),
+    )
+    mean = OperatorBuilder(Geometry(g.segments, g.tets, far)).build("vessel_to_neuron_mean").toarray()
+    np.testing.assert_allclose(mean, [[0.25, 0.75], [0.25, 0.75]], atol=1e-15)

@@ -61,7 +61,16 @@ def make_run(sim_dir, crashed_after: int | None = None):
         json.dumps({"ranks": 2, "status": "finished", "config": "simulation_config.json"})
     )
     (out / "timings.json").write_text(
-        json.dumps({"neuron": {"advance": 1.25}, "metabolism": {"advance": 3.5}})
+        json.dumps(
+            {
+                "ranks": 2,
+                "total_seconds": 5.0,
+                "activities": {
+                    "advance:neuron": {"seconds": 1.25, "calls": 40},
+                    "advance:metabolism": {"seconds": 3.5, "calls": 4},
+                },
+            }
+        )
     )
     (out / "excluded_neurons.csv").write_text(
         "node_id,time_ms,simulator,variable,value,reason\n3,4.5,metabolism,ATP_n,-0.1,below lb 0\n"
@@ -118,6 +127,8 @@ def test_html_report_is_self_contained(tmp_path):
     assert not re.search(r"(src|href)=\"(?!data:)", text)  # nothing fetched from elsewhere
     assert "ATP_n" in text and "KK_conc" in text and "below lb 0" in text
     assert "<th>spikes</th><td>4</td>" in text and "<th>spiking nodes</th><td>3</td>" in text
+    # timings: slowest first, with the share of the total wall time
+    assert text.index("advance:metabolism") < text.index("advance:neuron") and "70.0 %" in text
 
 
 def test_crashed_run_report_says_how_far_data_go(tmp_path):
