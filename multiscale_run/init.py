@@ -27,12 +27,15 @@ def _template(name: str) -> dict:
     return json.loads((data_path("templates") / name).read_text())
 
 
-def _existing_circuit(circuit: Path) -> tuple[str, dict, str | None]:
-    """(network path, inputs, node set) for a user-given SONATA circuit."""
-    data = json.loads(circuit.read_text())
-    if "networks" not in data:
-        raise UserError("not a SONATA circuit config", str(circuit), "networks")
-    return str(circuit.resolve()), {}, None
+def _existing_circuit(circuit: Path) -> str:
+    """The absolute network path of a user-given SONATA circuit config (checked to be one)."""
+    try:
+        data = json.loads(circuit.read_text())
+    except ValueError as exc:
+        raise UserError(f"not valid JSON: {exc}", str(circuit)) from None
+    if not isinstance(data, dict) or "networks" not in data:
+        raise UserError("not a SONATA circuit config (no networks section)", str(circuit), "networks")
+    return str(circuit.resolve())
 
 
 def init_simulation(
@@ -70,9 +73,8 @@ def init_simulation(
         config["node_set"] = built.node_set
         config["inputs"] = built.inputs_relative_to(directory.resolve())
     else:
-        network, inputs, node_set = _existing_circuit(circuit)
-        config["network"] = network
-        config["inputs"] = inputs
+        config["network"] = _existing_circuit(circuit)
+        config["inputs"] = {}
         config.pop("node_sets_file", None)
         config.pop("node_set", None)
     if tstop is not None:
@@ -80,12 +82,13 @@ def init_simulation(
 
     msr = _template("multiscale_run.json")
     msr["version"] = __version__
-    msr["steps"]["enabled"] = with_steps
-    msr["bloodflow"]["enabled"] = with_bloodflow
-    msr["metabolism"]["enabled"] = with_metabolism
-    if not with_metabolism:
-        msr["couplings"] = [c for c in msr["couplings"] if "metabolism" not in (c["src"], c["dest"])]
-        msr["checks"] = [c for c in msr["checks"] if c["simulator"] != "metabolism"]
+    enabled = {"neuron": True, "steps": with_steps, "bloodflow": with_bloodflow}
+    enabled["metabolism"] = with_metabolism
+    for name, on in enabled.items():
+        msr[name]["enabled"] = on
+    # The template couples all four simulators; keep what joins the enabled ones.
+    msr["couplings"] = [c for c in msr["couplings"] if enabled[c["src"]] and enabled[c["dest"]]]
+    msr["checks"] = [c for c in msr["checks"] if enabled[c["simulator"]]]
     config["multiscale_run"] = msr
     config_path.write_text(json.dumps(config, indent=2) + "\n")
 

@@ -28,7 +28,7 @@ import morphio
 import numpy as np
 
 from multiscale_run.circuit import morphology
-from multiscale_run.circuit.emodels import EMODELS
+from multiscale_run.circuit.emodels import EMODELS, with_pump_density
 from multiscale_run.circuit.sonata_files import write_edges, write_nodes
 from multiscale_run.circuit.spikes import write_spike_file
 
@@ -41,11 +41,11 @@ LAYER_THICKNESS_UM = {"1": 165.0, "2": 149.0, "3": 353.0, "4": 190.0, "5": 525.0
 LAYER_SHARE = {"1": 0.02, "2": 0.12, "3": 0.20, "4": 0.18, "5": 0.20, "6": 0.28}
 INHIBITORY_SHARE = 0.2
 MORPHOLOGY_VARIANTS = 3
-INPUT_RATE_HZ = 8.0
+INPUT_RATE_HZ = 12.0
 INPUTS_PER_NEURON = 30
 #: the stimulation window (ms): thalamic spikes and current clamps act only inside it, so that a
 #: default run (tstop 1000 ms) shows activity, then recovery of Na+ and ATP after it
-INPUT_WINDOW_MS = (100.0, 400.0)
+INPUT_WINDOW_MS = (50.0, 250.0)
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,11 @@ def build_default_circuit(directory: Path, n_neurons: int = 50, seed: int = 1) -
     morph = np.array(
         [library[(layer[i], kinds[i][1])][rng.integers(MORPHOLOGY_VARIANTS)] for i in range(n_neurons)]
     )
+    # one e-model per (e-type, morphology): the pump density depends on the cell's area/volume
+    for name, kind in sorted(set(zip(morph, emodel, strict=True))):
+        area, volume = morphology.membrane_area_and_volume(morph_dir / f"{name}.swc")
+        specific = with_pump_density(EMODELS[kind], area / volume)
+        (emodel_dir / f"{kind}_{name}.json").write_text(json.dumps(specific, indent=2) + "\n")
     inhibitory = np.array([k[1] != "pyramidal" for k in kinds])
     angle = rng.uniform(0, 2 * np.pi, n_neurons)
     quat = _quaternion_about_y(angle)
@@ -219,7 +224,7 @@ def build_default_circuit(directory: Path, n_neurons: int = 50, seed: int = 1) -
             "orientation_y": quat[:, 2],
             "orientation_z": quat[:, 3],
             "morphology": morph,
-            "model_template": np.array([f"msr:{e}" for e in emodel]),
+            "model_template": np.array([f"msr:{e}_{m}" for e, m in zip(emodel, morph, strict=True)]),
             "layer": layer,
             "mtype": mtype,
             "etype": emodel,

@@ -11,6 +11,11 @@ gNa 56, gKd 6 mS/cm2, V_T -56.2 mV; fast spiking: gNa 58, gKd 3.9 mS/cm2, V_T -5
 spike-initiating axon (about 4x the somatic Na+ density) and weakly active dendrites. The
 passive leak (pas, g 3e-5 S/cm2, e = v_init) sets the membrane time constant (~33 ms at
 cm 1 uF/cm2); the ionic leaks (msr_ionleak) are calibrated at initialisation.
+
+The Na+/K+-ATPase density (``k_pump`` of msr_nakpump, per membrane area) is uniform over a cell
+and set per morphology by :func:`with_pump_density` so that the cell's resting ATP use per volume
+equals J15's resting v_Pump,n (Jolivet et al. 2015): the J15 metabolism it is coupled to supplies
+exactly that at rest, so every coupled cell starts at its steady state (docs/neuron.md).
 """
 
 from __future__ import annotations
@@ -18,6 +23,23 @@ from __future__ import annotations
 import copy
 
 _ION_HOMEOSTASIS = {"msr_ionleak": {}, "msr_nakdyn": {}, "msr_nakpump": {}}
+
+#: J15 neuronal pump rate constant (cm/(mM s)) and the surface-to-volume ratio it goes with (1/µm)
+J15_K_PUMP = 2.2e-6
+J15_SURFACE_TO_VOLUME_PER_UM = 2.5
+
+
+def pump_density_for(surface_to_volume_per_um: float) -> float:
+    """``k_pump`` (cm/(mM s)) giving J15's resting ATP use per volume at this cell's area/volume."""
+    return J15_K_PUMP * J15_SURFACE_TO_VOLUME_PER_UM / surface_to_volume_per_um
+
+
+def with_pump_density(emodel: dict, surface_to_volume_per_um: float) -> dict:
+    """A copy of ``emodel`` whose msr_nakpump ``k_pump`` matches the cell's area/volume."""
+    out = copy.deepcopy(emodel)
+    out["sections"]["all"]["mechanisms"]["msr_nakpump"]["k_pump"] = pump_density_for(surface_to_volume_per_um)
+    out["description"] += f" (pump density for area/volume {surface_to_volume_per_um:.4f} /um)"
+    return out
 
 
 def _emodel(

@@ -173,3 +173,29 @@ def write_swc(builder: MorphologyBuilder, path: Path) -> Path:
     path = Path(path)
     path.write_text(builder.swc_text())
     return path
+
+
+def membrane_area_and_volume(path: Path) -> tuple[float, float]:
+    """Membrane area (µm²) and volume (µm³) of an SWC morphology as NEURON builds it.
+
+    Neurites are chains of frusta between samples (NEURON's area and volume of 3-D points);
+    the soma is a cylinder of length and diameter 2r (area 4πr², volume 2πr³), as
+    :mod:`multiscale_run.simulators.neuron` builds it.
+    """
+    import morphio
+
+    m = morphio.Morphology(str(path))
+    soma_d = np.asarray(m.soma.diameters, dtype=float)
+    soma_pts = np.asarray(m.soma.points, dtype=float)
+    center = soma_pts.mean(axis=0)
+    r = float(soma_d.max() / 2)
+    if len(soma_pts) > 1:
+        r = max(float(np.linalg.norm(soma_pts - center, axis=1).mean()), r)
+    area, volume = 4 * np.pi * r**2, 2 * np.pi * r**3
+    for sec in m.sections:
+        p, d = np.asarray(sec.points, dtype=float), np.asarray(sec.diameters, dtype=float)
+        length = np.linalg.norm(np.diff(p, axis=0), axis=1)
+        r1, r2 = d[:-1] / 2, d[1:] / 2
+        area += float(np.sum(np.pi * (r1 + r2) * np.sqrt(length**2 + (r1 - r2) ** 2)))
+        volume += float(np.sum(np.pi * length * (r1**2 + r1 * r2 + r2**2) / 3))
+    return area, volume

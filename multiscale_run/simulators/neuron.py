@@ -53,6 +53,12 @@ SEGMENT_VARIABLES = {
     "atpi": ("mM", "intracellular ATP", "atpi"),
     "adpi": ("mM", "intracellular ADP", "adpi"),
 }
+#: Read-only per-segment currents in nA (density × area; 1 mA/cm² × 1 µm² = 1e-2 nA): the
+#: amounts that the segment_to_tet operator distributes over the extracellular mesh.
+SEGMENT_CURRENTS = {
+    "ina_nA": ("ina", "total Na+ current of the segment"),
+    "ik_nA": ("ik", "total K+ current of the segment"),
+}
 _SECTION_LISTS = ("all", "somatic", "axonal", "dendritic", "basal", "apical")
 _SWC_KIND = {2: "axonal", 3: "basal", 4: "apical"}
 _SUPPORTED_INPUTS = {("current_clamp", "linear"), ("current_clamp", "pulse"), ("spikes", "synapse_replay")}
@@ -780,10 +786,15 @@ class NeuronSim(Simulator):
     @classmethod
     def declared_variables(cls, section: dict | None = None) -> dict[str, Variable]:
         """The segment variables (the same whatever the settings)."""
-        return {
+        out = {
             name: Variable(name, Space.SEGMENT, unit, writable=True, description=desc)
             for name, (unit, desc, _) in SEGMENT_VARIABLES.items()
         }
+        for name, (_, desc) in SEGMENT_CURRENTS.items():
+            out[name] = Variable(
+                name, Space.SEGMENT, "nA", writable=False, description=f"{desc} (outward > 0)"
+            )
+        return out
 
     def variables(self) -> dict[str, Variable]:
         return self.declared_variables()
@@ -796,6 +807,8 @@ class NeuronSim(Simulator):
         return float(self.h.t)
 
     def get(self, variable: str) -> np.ndarray:
+        if variable in SEGMENT_CURRENTS:
+            return self.get(SEGMENT_CURRENTS[variable][0]) * self._geometry.area_um2 * 1e-2
         ptr = self._pointer(variable)
         ptr.gather(self._buffer)
         return self._buffer.as_numpy()[: self.n_segments].copy()

@@ -87,7 +87,9 @@ CASES = [
     ),
     (
         "report dt not a multiple",
-        lambda d: d["multiscale_run"]["metabolism"]["reports"][0].__setitem__("dt_ms", 150),
+        lambda d: d["multiscale_run"]["metabolism"]["reports"][0].__setitem__(
+            "dt_ms", 1.5 * d["multiscale_run"]["metabolism"]["ndts"] * d["run"]["dt"]
+        ),
         "multiscale_run.metabolism.reports[0].dt_ms",
         "not a multiple",
     ),
@@ -174,9 +176,9 @@ CASES = [
     ),
     (
         "coupling period not a multiple",
-        lambda d: coupling(d, 0).__setitem__("ndts", 10),
+        lambda d: coupling(d, 0).__setitem__("ndts", d["multiscale_run"]["metabolism"]["ndts"] + 1),
         "multiscale_run.couplings[0].ndts",
-        "not a multiple of the destination's ndts 4000",
+        "is not a multiple of the destination's ndts",
     ),
     (
         "check of unknown variable",
