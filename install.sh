@@ -40,7 +40,9 @@ fi
 
 stage "2/7 virtual environment $VENV"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip)
+# pip_quiet: pip without the "Location ... is ignored" lines some machines' pip config produces.
+pip_quiet() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+PIP=(pip_quiet)
 py() { "$VENV/bin/python" "$@"; }
 "${PIP[@]}" install -q --upgrade pip "setuptools>=77" wheel
 # Build requirements of the source builds below, installed first because those builds run
@@ -54,8 +56,8 @@ if py -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi else 1)" 2>/dev/
 else
   if ! ls "$WHEELS"/h5py-mpi/h5py-*.whl >/dev/null 2>&1; then
     stage "    building (about 6 minutes)"
-    CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi \
-      "${PIP[@]}" wheel -q --no-build-isolation --no-binary h5py --no-deps -w "$WHEELS/h5py-mpi" "h5py>=3.10"
+    (export CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi
+     "${PIP[@]}" wheel -q --no-build-isolation --no-binary h5py --no-deps -w "$WHEELS/h5py-mpi" "h5py>=3.10")
   fi
   "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELS"/h5py-mpi/h5py-*.whl
 fi
@@ -85,9 +87,10 @@ if py -c "import steps" 2>/dev/null; then
 else
   if ! ls "$WHEELS"/steps-*.whl >/dev/null 2>&1; then
     stage "    building (30-45 minutes, up to 14 GB of memory; nothing else should compile meanwhile)"
-    STEPS_NO_BUNDLE=true CMAKE_BUILD_PARALLEL_LEVEL=2 "${PIP[@]}" wheel -q --no-deps -w "$WHEELS" \
-      --config-settings=cmake.define.STEPS_USE_DIST_MESH=OFF \
-      --config-settings=cmake.define.USE_BUNDLE_SUNDIALS=OFF "steps==5.1.0"
+    (export STEPS_NO_BUNDLE=true CMAKE_BUILD_PARALLEL_LEVEL=2
+     "${PIP[@]}" wheel -q --no-deps -w "$WHEELS" \
+       --config-settings=cmake.define.STEPS_USE_DIST_MESH=OFF \
+       --config-settings=cmake.define.USE_BUNDLE_SUNDIALS=OFF "steps==5.1.0")
   fi
   "${PIP[@]}" install -q --no-deps "$WHEELS"/steps-*.whl
 fi

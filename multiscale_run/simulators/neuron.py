@@ -670,6 +670,10 @@ class NeuronSim(Simulator):
                 end = min(start + width, t1)
                 times += [start, start, end, end]
                 amps += [0.0, amp0, amp0, 0.0]
+        # Vector.play interpolates, and holds the mean of two values given at the same last time:
+        # one more point makes the current exactly 0 after the stimulus.
+        times.append(times[-1] + 1.0)
+        amps.append(0.0)
         cell_of = {cell.gid: cell for cell in self.cells}
         for gid in targets:
             soma = cell_of[int(gid)].soma
