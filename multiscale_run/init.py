@@ -90,6 +90,10 @@ def init_simulation(
     msr["couplings"] = [c for c in msr["couplings"] if enabled[c["src"]] and enabled[c["dest"]]]
     msr["checks"] = [c for c in msr["checks"] if enabled[c["simulator"]]]
     config["multiscale_run"] = msr
+    # SONATA readers (bluepysnap, libsonata) see only the reports listed in the top-level section.
+    from multiscale_run.sonata_reports import sonata_reports
+
+    config["reports"] = sonata_reports(config)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
 
     from multiscale_run.sbatch import write_sbatch

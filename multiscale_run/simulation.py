@@ -15,6 +15,7 @@ the others just finished with the inputs of the previous exchange.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -107,7 +108,7 @@ class Simulation:
             self.segments = None
         self.excluded = np.zeros(len(self.node_ids), dtype=bool)
         self.checks = [ValueCheck.from_config(c) for c in config.checks]
-        couplings = [Coupling.from_config(c) for c in config.couplings]
+        couplings = [self._with_period(Coupling.from_config(c)) for c in config.couplings]
         self.operators = self._build_operators(couplings)
         self.manager = ConnectionManager(couplings, self.simulators, self.operators, self.parallel)
         with self.timings.measure("couplings:initial exchange"):
@@ -116,6 +117,14 @@ class Simulation:
         with self.timings.measure("reports:create"):
             self.reports = self._build_reports()
         self.status = "set up"
+
+    def _with_period(self, coupling: Coupling) -> Coupling:
+        """A coupling without a period runs every lcm(src ndts, dest ndts): whenever both sides have
+        new values, never more often (e.g. metabolism -> NEURON only after metabolism advanced)."""
+        if coupling.ndts is not None:
+            return coupling
+        ndts = [self.config.simulator(name).get("ndts", 1) for name in (coupling.src, coupling.dest)]
+        return dataclasses.replace(coupling, ndts=math.lcm(*ndts))
 
     def _build(self, name: str) -> Simulator:
         from multiscale_run.simulators.catalogue import adapter_class
@@ -305,7 +314,7 @@ class Simulation:
                 if bar is not None:
                     elapsed = time.perf_counter() - wall0
                     bar.set_postfix_str(f"{t_ms / max(elapsed, 1e-9):.1f} ms/s", refresh=False)
-                    bar.update(base * run.dt_ms)
+                    bar.update(min(t_ms, run.tstop_ms) - bar.n)
             self.status = "completed"
         except SimulationAborted as exc:
             # Every rank agreed to stop (the check is collective): flush everything, then report.

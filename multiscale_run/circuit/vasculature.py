@@ -260,6 +260,8 @@ def register_nodes(circuit_config: Path, nodes_file: str, population: str, extra
         config = json.loads(circuit_config.read_text())
     else:
         config = {"version": 2, "manifest": {"$BASE_DIR": "."}, "networks": {"nodes": [], "edges": []}}
+    # the entry's paths start with $BASE_DIR: readers that expand only the manifest's names need it
+    config.setdefault("manifest", {}).setdefault("$BASE_DIR", ".")
     networks = config.setdefault("networks", {})
     nodes = [
         entry for entry in networks.setdefault("nodes", []) if population not in entry.get("populations", {})

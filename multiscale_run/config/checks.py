@@ -246,6 +246,27 @@ def _check_reports(config, variables, node_sets, problems):
             _check_node_set(config, node_sets, rep.get("node_set", ""), f"{at}.node_set", problems)
 
 
+def _check_sonata_reports(config: Config, problems: list[Problem]) -> None:
+    """The top-level SONATA ``reports`` section must declare the multiscale_run reports as they are
+    (``msr init`` writes it; an edit of a report, of tstop or of an enabled flag makes it stale)."""
+    from multiscale_run.sonata_reports import stale_reports
+
+    stale = stale_reports(config.data)
+    for name, (written, expected) in stale.items():
+        if expected is None:
+            what = "lists a report that multiscale_run does not write (per-neuron or per-segment)"
+        elif written is None:
+            what = "does not list this report of multiscale_run"
+        else:
+            keys = sorted(k for k in set(written) | set(expected) if written.get(k) != expected.get(k))
+            what = f"is stale ({', '.join(keys)} differ from the multiscale_run report)"
+        fix = (
+            f"regenerate the section: python -m multiscale_run.sonata_reports {config.path}"
+            + ("" if expected is None else f"; the entry should be {json.dumps(expected)}")
+        )
+        problems.append(config.problem(f"reports.{name}", f"SONATA reports section {what}", fix))
+
+
 def _check_value_checks(config, variables, problems):
     enabled = set(config.simulators)
     for i, chk in enumerate(config.checks):
@@ -321,6 +342,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     variables = _variables(config, problems)
     _check_couplings(config, variables, problems)
     _check_reports(config, variables, node_sets, problems)
+    _check_sonata_reports(config, problems)
     _check_value_checks(config, variables, problems)
     _check_ranks(config, ranks, problems)
     return problems

@@ -726,6 +726,8 @@ class NeuronSim(Simulator):
         h = self.h
         n = len(self._segment_sections)
         self._buffer = h.Vector(max(n, 1))
+        # One numpy view of the buffer, made once: Vector.as_numpy costs more than the gather itself.
+        self._buffer_view = self._buffer.as_numpy()[:n]
         self._dummy = h.Vector(len(SEGMENT_VARIABLES))
         self._pointers: dict[str, object] = {}
         self._missing: dict[str, int] = {}
@@ -815,7 +817,7 @@ class NeuronSim(Simulator):
             return self.get(SEGMENT_CURRENTS[variable][0]) * self._geometry.area_um2 * 1e-2
         ptr = self._pointer(variable)
         ptr.gather(self._buffer)
-        return self._buffer.as_numpy()[: self.n_segments].copy()
+        return self._buffer_view.copy()
 
     def set(self, variable: str, values: np.ndarray) -> None:
         ptr = self._pointer(variable)
@@ -823,7 +825,7 @@ class NeuronSim(Simulator):
         if values.shape != (self.n_segments,):
             raise ValueError(f"{variable}: expected {self.n_segments} values, got shape {values.shape}")
         if self.n_segments:
-            self._buffer.as_numpy()[:] = values
+            self._buffer_view[:] = values
             ptr.scatter(self._buffer)
             self._dummy.fill(np.nan)
 

@@ -91,10 +91,12 @@ for group in ("all", "somatic", "axonal", "dendritic"):
             sec.insert(mech)
             for p, v in params.items():
                 setattr(sec, f"{p}_{mech}", v)
+# The SONATA linear clamp, written the plain-NEURON way: IClamp gates [delay, delay + dur) and
+# a played ramp sets its amplitude.
 clamp = h.IClamp(soma(0.5))
-clamp.delay, clamp.dur = 0, 1e9
 t0, t1 = stim["delay"], stim["delay"] + stim["duration"]
-tv, av = h.Vector([0, t0, t0, t1, t1]), h.Vector([0, 0, stim["amp_start"], stim["amp_end"], 0])
+clamp.delay, clamp.dur = t0, t1 - t0
+tv, av = h.Vector([t0, t1]), h.Vector([stim["amp_start"], stim["amp_end"]])
 av.play(clamp._ref_amp, tv, 1)
 h.finitialize(-70)
 h.fcurrent()  # calibrate the ion leaks: zero net Na+ and K+ current at v_init in every segment
