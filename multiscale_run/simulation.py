@@ -213,6 +213,19 @@ class Simulation:
                     ids = self.node_ids if columns is None else self.node_ids[columns]
                     writer = ReportWriter(path, self.population, ids, 1, start, end, dt, unit, self.parallel,
                                           attributes=labels)
+                elif space is Space.SEGMENT:
+                    # Segments are elements of their neuron (docs/reports.md): node = the owning
+                    # neuron, element id = the segment's rank within it, columns node after node.
+                    owner = self.segments.neuron_index
+                    keep = np.ones(len(self.node_ids), dtype=bool)
+                    if rep.get("node_set"):
+                        members = node_set_members(self.config, rep["node_set"], self.population)
+                        keep = np.isin(self.node_ids, members)
+                    columns = np.flatnonzero(keep[owner])
+                    columns = columns[np.argsort(owner[columns], kind="stable")]
+                    counts = np.bincount(owner[columns], minlength=len(self.node_ids))[keep]
+                    writer = ReportWriter(path, self.population, self.node_ids[keep], counts, start, end, dt,
+                                          unit, self.parallel, attributes=labels)
                 else:
                     columns = None
                     size = len(sim.get(rep["variable"])) if operator == "identity" else None
@@ -227,10 +240,11 @@ class Simulation:
 
     # ------------------------------------------------------------------ stepping
     def _report_values(self, rep: _Report) -> np.ndarray:
-        values = self.simulators[rep.simulator].get(rep.variable)
         if rep.operator == "soma":
-            values = values[self.simulators["neuron"].soma_segment_index()]
-        elif rep.operator != "identity":
+            values = self.simulators["neuron"].get_soma(rep.variable)
+            return values if rep.columns is None else values[rep.columns]
+        values = self.simulators[rep.simulator].get(rep.variable)
+        if rep.operator != "identity":
             from multiscale_run.coupling.operators import OPERATORS
 
             spec = OPERATORS[rep.operator]

@@ -260,9 +260,8 @@ def _check_sonata_reports(config: Config, problems: list[Problem]) -> None:
         else:
             keys = sorted(k for k in set(written) | set(expected) if written.get(k) != expected.get(k))
             what = f"is stale ({', '.join(keys)} differ from the multiscale_run report)"
-        fix = (
-            f"regenerate the section: python -m multiscale_run.sonata_reports {config.path}"
-            + ("" if expected is None else f"; the entry should be {json.dumps(expected)}")
+        fix = f"regenerate the section: python -m multiscale_run.sonata_reports {config.path}" + (
+            "" if expected is None else f"; the entry should be {json.dumps(expected)}"
         )
         problems.append(config.problem(f"reports.{name}", f"SONATA reports section {what}", fix))
 

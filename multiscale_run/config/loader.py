@@ -1,9 +1,10 @@
 """Reading a simulation config: strict JSON, ``${name}`` substitution, paths made absolute.
 
 Substitution names come from the SONATA ``manifest`` section plus ``${config_dir}`` (the folder
-of the config file); both ``${NAME}`` and SONATA's ``$NAME`` are replaced. Paths are the values of keys named ``network`` or ending in ``_file``,
-``_dir`` or ``_path`` (``spikes_file`` excepted: SONATA makes it relative to ``output_dir``);
-relative paths are resolved against the config file's folder.
+of the config file); both ``${NAME}`` and SONATA's ``$NAME`` are replaced. Paths are the values
+of keys named ``network`` or ending in ``_file``, ``_dir`` or ``_path`` (``spikes_file`` excepted:
+SONATA makes it relative to ``output_dir``); relative paths are resolved against the config
+file's folder.
 """
 
 from __future__ import annotations

@@ -31,8 +31,11 @@ def _rows(schema: dict, root: dict, prefix: str, out: list[str]) -> None:
         default = json.dumps(sub_resolved["default"]) if "default" in sub_resolved else ""
         required = "yes" if key in schema.get("required", []) else ""
         description = sub_resolved.get("description", "").replace("|", "\\|").replace("\n", " ")
-        out.append(f"| `{path}` | {_type(sub_resolved)} | {required} | `{default}` | {description} |" if default
-                   else f"| `{path}` | {_type(sub_resolved)} | {required} | | {description} |")
+        out.append(
+            f"| `{path}` | {_type(sub_resolved)} | {required} | `{default}` | {description} |"
+            if default
+            else f"| `{path}` | {_type(sub_resolved)} | {required} | | {description} |"
+        )
         if sub_resolved.get("type") == "object" or "properties" in sub_resolved:
             _rows(sub_resolved, root, path, out)
         items = sub_resolved.get("items")

@@ -729,6 +729,7 @@ class NeuronSim(Simulator):
         # One numpy view of the buffer, made once: Vector.as_numpy costs more than the gather itself.
         self._buffer_view = self._buffer.as_numpy()[:n]
         self._dummy = h.Vector(len(SEGMENT_VARIABLES))
+        self._soma_pointers: dict[str, tuple] = {}
         self._pointers: dict[str, object] = {}
         self._missing: dict[str, int] = {}
         for k, (name, (_, _, attr)) in enumerate(SEGMENT_VARIABLES.items()):
@@ -843,6 +844,24 @@ class NeuronSim(Simulator):
 
     def segment_geometry(self) -> SegmentGeometry:
         return self._geometry
+
+    def get_soma(self, variable: str) -> np.ndarray:
+        """``variable`` at each local cell's soma segment: ``get(variable)[soma_segment_index()]``
+        without gathering every segment (soma reports run every step)."""
+        if variable not in self._soma_pointers:
+            h = self.h
+            n = len(self._soma_index)
+            ptr, buffer = h.PtrVector(max(n, 1)), h.Vector(max(n, 1))
+            attr = SEGMENT_VARIABLES[variable][2]
+            for i, segment in enumerate(self._soma_index):
+                sec, x = self._segment_sections[segment]
+                ptr.pset(i, getattr(sec(x), f"_ref_{attr}"))
+            if n == 0:
+                ptr.pset(0, buffer._ref_x[0])
+            self._soma_pointers[variable] = (ptr, buffer, buffer.as_numpy()[:n])
+        ptr, buffer, view = self._soma_pointers[variable]
+        ptr.gather(buffer)
+        return view.copy()
 
     def soma_segment_index(self) -> np.ndarray:
         """Index, in the segment order, of each local cell's middle soma segment."""

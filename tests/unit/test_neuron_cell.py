@@ -37,6 +37,12 @@ trace = [sim.get("v")[soma]]
 for t in np.arange(1, int(round(%(tstop)r / %(sample)r)) + 1) * %(sample)r:
     sim.advance(t)
     trace.append(sim.get("v")[soma])
+    # the soma fast path and the segment currents in nA agree with the plain getters
+    assert np.array_equal(sim.get_soma("v"), sim.get("v")[sim.soma_segment_index()])
+    area = sim.segment_geometry().area_um2
+    np.testing.assert_allclose(sim.get("ik_nA"), sim.get("ik") * area * 1e-2, rtol=1e-15)
+    np.testing.assert_allclose(sim.get("ina_nA"), sim.get("ina") * area * 1e-2, rtol=1e-15)
+assert not sim.variables()["ik_nA"].writable
 np.save(out, np.array(trace))
 """ % {"tstop": TSTOP, "sample": SAMPLE}  # noqa: UP031 - placeholders in a script template
 
