@@ -136,9 +136,9 @@ class Simulation:
         if name == "steps":
             extra = {}
             if "neuron" in self.simulators:
-                extra["segments"] = self.simulators["neuron"].segment_geometry()
+                extra["segment_geometry"] = self.simulators["neuron"].segment_geometry()
             if "bloodflow" in self.simulators:
-                extra["vessels"] = self.simulators["bloodflow"].vessel_geometry()
+                extra["vessel_geometry"] = self.simulators["bloodflow"].vessel_geometry()
             return cls(self.config, self.parallel, **extra)
         return cls(self.config, self.parallel)
 
@@ -211,8 +211,9 @@ class Simulation:
                         members = node_set_members(self.config, rep["node_set"], self.population)
                         columns = np.flatnonzero(np.isin(self.node_ids, members))
                     ids = self.node_ids if columns is None else self.node_ids[columns]
-                    writer = ReportWriter(path, self.population, ids, 1, start, end, dt, unit, self.parallel,
-                                          attributes=labels)
+                    writer = ReportWriter(
+                        path, self.population, ids, 1, start, end, dt, unit, self.parallel, attributes=labels
+                    )
                 elif space is Space.SEGMENT:
                     # Segments are elements of their neuron (docs/reports.md): node = the owning
                     # neuron, element id = the segment's rank within it, columns node after node.
@@ -224,8 +225,18 @@ class Simulation:
                     columns = np.flatnonzero(keep[owner])
                     columns = columns[np.argsort(owner[columns], kind="stable")]
                     counts = np.bincount(owner[columns], minlength=len(self.node_ids))[keep]
-                    writer = ReportWriter(path, self.population, self.node_ids[keep], counts, start, end, dt,
-                                          unit, self.parallel, attributes=labels)
+                    writer = ReportWriter(
+                        path,
+                        self.population,
+                        self.node_ids[keep],
+                        counts,
+                        start,
+                        end,
+                        dt,
+                        unit,
+                        self.parallel,
+                        attributes=labels,
+                    )
                 else:
                     columns = None
                     size = len(sim.get(rep["variable"])) if operator == "identity" else None

@@ -12,7 +12,9 @@ For a coupling with operator ``M`` (dest space × src space) and transform ``f``
 
 When the source space is rank-local and the destination global (e.g. segment currents into
 tets), ``M · src`` is summed over ranks. Excluded neurons are left out: their values in the
-destination are kept, and they contribute nothing to global destinations.
+destination are kept, and they contribute nothing to global destinations. Destination elements
+that the operator maps nothing to (an empty row, e.g. a segment outside the mesh) keep their
+own value under ``set`` and ``merge`` rather than receiving 0.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ class _Bound:
     src_space: Space
     dest_space: Space
     previous: np.ndarray | None = None  # merge: v_prev
+    #: destination elements the operator gives no value (e.g. a segment outside the mesh): they
+    #: keep their own value instead of receiving 0
+    unmapped: np.ndarray | None = None
 
 
 class ConnectionManager:
@@ -96,7 +101,11 @@ class ConnectionManager:
             writeback = None
             if c.action == "merge" and c.operator != "identity":
                 writeback = operators[OPERATORS[c.operator].writeback]
-            self._bound.append(_Bound(c, matrix, writeback, src_var.space, dest_var.space))
+            unmapped = None
+            if matrix is not None and c.action != "sum":
+                unmapped = np.diff(sp.csr_matrix(matrix).indptr) == 0
+                unmapped = unmapped if unmapped.any() else None
+            self._bound.append(_Bound(c, matrix, writeback, src_var.space, dest_var.space, unmapped=unmapped))
         self._excluded: dict[Space, np.ndarray] = {}
 
     @property
@@ -120,6 +129,8 @@ class ConnectionManager:
         return np.asarray(mapped, dtype=np.float64)
 
     def _keep_excluded(self, b: _Bound, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+        if b.unmapped is not None:
+            new = np.where(b.unmapped, old, new)
         mask = self._excluded.get(b.dest_space)
         return np.where(mask, old, new) if mask is not None and mask.any() else new
 
@@ -127,8 +138,9 @@ class ConnectionManager:
         """First exchange at t = 0: merges start as sets (there is no previous value yet)."""
         for b in self._bound:
             if b.coupling.action == "merge":
-                value = self._mapped(b)
-                self.simulators[b.coupling.dest].set(b.coupling.dest_variable, value)
+                dest = self.simulators[b.coupling.dest]
+                value = self._keep_excluded(b, self._mapped(b), dest.get(b.coupling.dest_variable))
+                dest.set(b.coupling.dest_variable, value)
                 b.previous = value
 
     def run(self, b: _Bound, dest_dt_ms: float) -> None:

@@ -153,3 +153,25 @@ def test_transform_functions_and_constants():
     np.testing.assert_allclose(
         f(vals=np.array([4.0, 0.5]), dt_ms=2.0), [2 * 96485.33212 / 2, -0.5 * 96485.33212 / 2]
     )
+
+
+def test_elements_the_operator_does_not_reach_keep_their_value():
+    # neuron 1 owns no segment here (its row of the mean is empty): it keeps its own value
+    partial = sp.csr_matrix(np.array([[0.25, 0.75, 0.0], [0.0, 0.0, 0.0]]))
+    neuron = ArraySim("neuron", Space.SEGMENT, {"x": (1.0, 2.0, 4.0)})
+    metab = ArraySim("metabolism", Space.NEURON, {"y": (10.0, 20.0)})
+    c = Coupling.from_config(
+        {
+            "src": "neuron",
+            "src_variable": "x",
+            "dest": "metabolism",
+            "dest_variable": "y",
+            "operator": "segment_to_neuron_volume_mean",
+            "action": "set",
+        }
+    )
+    manager = ConnectionManager(
+        [c], {"neuron": neuron, "metabolism": metab}, {"segment_to_neuron_volume_mean": partial}, Parallel()
+    )
+    run_due(manager)
+    np.testing.assert_allclose(metab.values["y"], [1.75, 20.0])

@@ -1,0 +1,22 @@
+// Standard extracellular-space mesh: a box around the circuit (coordinates in µm).
+DefineConstant[ xmin = 0, ymin = 0, zmin = 0, xmax = 1, ymax = 1, zmax = 1, lc = 0.2 ];
+Point(1) = {xmin, ymin, zmin, lc};
+Point(2) = {xmax, ymin, zmin, lc};
+Point(3) = {xmax, ymax, zmin, lc};
+Point(4) = {xmin, ymax, zmin, lc};
+Point(5) = {xmin, ymin, zmax, lc};
+Point(6) = {xmax, ymin, zmax, lc};
+Point(7) = {xmax, ymax, zmax, lc};
+Point(8) = {xmin, ymax, zmax, lc};
+Line(1) = {1, 2}; Line(2) = {2, 3}; Line(3) = {3, 4}; Line(4) = {4, 1};
+Line(5) = {5, 6}; Line(6) = {6, 7}; Line(7) = {7, 8}; Line(8) = {8, 5};
+Line(9) = {1, 5}; Line(10) = {2, 6}; Line(11) = {3, 7}; Line(12) = {4, 8};
+Curve Loop(1) = {1, 2, 3, 4}; Plane Surface(1) = {1};
+Curve Loop(2) = {5, 6, 7, 8}; Plane Surface(2) = {2};
+Curve Loop(3) = {1, 10, -5, -9}; Plane Surface(3) = {3};
+Curve Loop(4) = {2, 11, -6, -10}; Plane Surface(4) = {4};
+Curve Loop(5) = {3, 12, -7, -11}; Plane Surface(5) = {5};
+Curve Loop(6) = {4, 9, -8, -12}; Plane Surface(6) = {6};
+Surface Loop(1) = {1, 2, 3, 4, 5, 6};
+Volume(1) = {1};
+Physical Volume("extracellular", 1) = {1};
