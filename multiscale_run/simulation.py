@@ -31,7 +31,7 @@ import numpy as np
 
 from multiscale_run import __version__
 from multiscale_run.config import Config, ConfigError, load
-from multiscale_run.config.checks import semantic_problems
+from multiscale_run.config.checks import semantic_problems, semantic_warnings
 from multiscale_run.coupling.manager import ConnectionManager, Coupling
 from multiscale_run.errors import SimulationAborted
 from multiscale_run.parallel import Parallel, abort_on_error
@@ -426,6 +426,9 @@ def run_simulation(
     problems = semantic_problems(config, ranks=parallel.size)
     if problems:
         raise ConfigError(problems)
+    if parallel.is_root:
+        for warning in semantic_warnings(config):
+            log.warning("warning: %s", warning)
     with abort_on_error(parallel, verbose):
         sim = Simulation(config, parallel, use_cache=use_cache, progress=progress)
         sim.setup()

@@ -247,23 +247,31 @@ def _check_reports(config, variables, node_sets, problems):
 
 
 def _check_sonata_reports(config: Config, problems: list[Problem]) -> None:
-    """The top-level SONATA ``reports`` section must declare the multiscale_run reports as they are
-    (``msr init`` writes it; an edit of a report, of tstop or of an enabled flag makes it stale)."""
+    """The top-level SONATA ``reports`` section must declare the multiscale_run reports as they are:
+    ``msr init`` writes it, and an edit of a report, of tstop or of an enabled flag makes it stale
+    (bluepysnap would then show wrong windows or files that are never written). One problem for
+    the whole section, since one command fixes it."""
     from multiscale_run.sonata_reports import stale_reports
 
     stale = stale_reports(config.data)
+    if not stale:
+        return
+    details = []
     for name, (written, expected) in stale.items():
         if expected is None:
-            what = "lists a report that multiscale_run does not write (per-neuron or per-segment)"
+            details.append(f"{name} is not a per-neuron or per-segment report of multiscale_run")
         elif written is None:
-            what = "does not list this report of multiscale_run"
+            details.append(f"{name} is missing")
         else:
             keys = sorted(k for k in set(written) | set(expected) if written.get(k) != expected.get(k))
-            what = f"is stale ({', '.join(keys)} differ from the multiscale_run report)"
-        fix = f"regenerate the section: python -m multiscale_run.sonata_reports {config.path}" + (
-            "" if expected is None else f"; the entry should be {json.dumps(expected)}"
+            details.append(f"{name} has stale {', '.join(keys)}")
+    problems.append(
+        config.problem(
+            "reports",
+            "the SONATA reports section disagrees with the multiscale_run reports: " + "; ".join(details),
+            f"regenerate it with: python -m multiscale_run.sonata_reports {config.path}",
         )
-        problems.append(config.problem(f"reports.{name}", f"SONATA reports section {what}", fix))
+    )
 
 
 def _check_value_checks(config, variables, problems):
@@ -341,10 +349,17 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     variables = _variables(config, problems)
     _check_couplings(config, variables, problems)
     _check_reports(config, variables, node_sets, problems)
-    _check_sonata_reports(config, problems)
     _check_value_checks(config, variables, problems)
     _check_ranks(config, ranks, problems)
     return problems
+
+
+def semantic_warnings(config: Config) -> list[Problem]:
+    """What deserves a fix but does not stop a run (a stale SONATA reports section only misleads
+    SONATA readers; multiscale_run writes its reports from its own section)."""
+    warnings: list[Problem] = []
+    _check_sonata_reports(config, warnings)
+    return warnings
 
 
 def check_simulation(directory: Path | str, ranks: int | None = None) -> str:
@@ -363,6 +378,7 @@ def check_simulation(directory: Path | str, ranks: int | None = None) -> str:
     problems = semantic_problems(config, ranks=ranks)
     if problems:
         raise ConfigError(problems)
+    warnings = "".join(f"\nwarning: {w}" for w in semantic_warnings(config))
     n_couplings, n_reports = (
         len(config.couplings),
         sum(len(config.simulator(s).get("reports", [])) for s in config.simulators),
@@ -370,4 +386,5 @@ def check_simulation(directory: Path | str, ranks: int | None = None) -> str:
     return (
         f"{config.path}: OK: simulators {', '.join(config.simulators)}; {n_couplings} coupling(s), "
         f"{n_reports} report(s); {config.run.tstop_ms:g} ms at dt {config.run.dt_ms:g} ms; {ranks} rank(s)"
+        + warnings
     )

@@ -1,0 +1,152 @@
+"""End to end: NEURON + STEPS + metabolism (+ blood flow) on the default circuit (issues #6 and #7).
+
+The default simulation from ``msr init --steps`` is run with STEPS's deterministic option; the
+K+ the neurons release into the extracellular space must equal the time integral of their K+
+current, extracellular K+ near the cells must rise with activity and relax after it, and the
+results must not depend on the rank count. The stochastic solver must reproduce a run exactly
+with the same seed. With blood flow on, dilating every vessel must raise the F_in that
+metabolism sees by the Poiseuille ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import run_mpi
+
+from multiscale_run.bloodflow.poiseuille import expected_flow_ratio
+from multiscale_run.circuit.default import INPUT_WINDOW_MS
+from multiscale_run.cli import main
+
+pytestmark = pytest.mark.mpi
+
+AVOGADRO, FARADAY = 6.02214076e23, 96485.33212
+N_NEURONS = 8
+
+
+def make_sim(
+    directory: Path, cache: Path, tstop: float, solver: str = "deterministic", bloodflow=False
+) -> Path:
+    args = ["init", str(directory), "--neurons", str(N_NEURONS), "--tstop", str(tstop), "--steps"]
+    result = CliRunner().invoke(main, args + (["--bloodflow"] if bloodflow else []))
+    assert result.exit_code == 0, result.output + result.stderr
+    path = directory / "simulation_config.json"
+    config = json.loads(path.read_text())
+    msr = config["multiscale_run"]
+    msr["cache_dir"] = str(cache)
+    msr["progress"] = False
+    msr["steps"]["solver"] = solver
+    msr["steps"]["mesh_file"] = str(cache / "mesh.msh")  # one mesh for every run
+    msr["neuron"]["reports"].append(
+        {"name": "ik_total", "variable": "ik_nA", "operator": "segment_to_neuron_sum", "dt_ms": 1.0}
+    )
+    msr["steps"]["reports"].append({"name": "K_count", "variable": "K_count", "dt_ms": 1.0})
+    path.write_text(json.dumps(config, indent=2))
+    return directory
+
+
+def compute(directory: Path, ranks: int = 1) -> Path:
+    proc = run_mpi(
+        ranks, [sys.executable, "-m", "multiscale_run.cli", "compute", str(directory)], timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return directory / "output"
+
+
+def report(path: Path, population: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(times ms, data with columns sorted by node id)."""
+    with h5py.File(path, "r") as f:
+        pop = f["report"][population or next(iter(f["report"]))]
+        data, ids = pop["data"][:].astype(np.float64), pop["mapping/node_ids"][:]
+        start, _, step = pop["mapping/time"][:]
+    return start + step * np.arange(len(data)), data[:, np.argsort(ids, kind="stable")]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def deterministic_runs(tmp_path_factory, cache) -> dict[int, Path]:
+    out = {1: compute(make_sim(tmp_path_factory.mktemp("det1"), cache, 700.0))}
+    for n in (2, 4):
+        out[n] = compute(make_sim(tmp_path_factory.mktemp(f"det{n}"), cache, 120.0), ranks=n)
+    return out
+
+
+def test_k_released_equals_the_integral_of_the_k_current(deterministic_runs):
+    out = deterministic_runs[1]
+    _, ik = report(out / "ik_total.h5")  # nA per neuron, sampled every STEPS step (1 ms)
+    _, counts = report(out / "K_count.h5", "tets")  # molecules per tet after each step's coupling
+    released = counts.sum(axis=1) - counts[0].sum()
+    # the coupling at step j adds ik(t_j) * 1 ms: frame k holds the sum over j = 1..k
+    expected = np.cumsum(ik.sum(axis=1)) - ik[0].sum()
+    expected *= 1.0 * 1e-12 * AVOGADRO / FARADAY
+    active = np.abs(expected) > 1e-3 * np.abs(expected).max()
+    assert active.sum() > 100
+    np.testing.assert_allclose(released[active], expected[active], rtol=1e-6)
+
+
+def test_extracellular_k_rises_near_active_cells_and_relaxes(deterministic_runs):
+    t, k_e = report(deterministic_runs[1] / "K_e_neurons.h5")
+    t0, t1 = INPUT_WINDOW_MS
+    near = k_e.max(axis=1)  # the neuron whose surroundings change most
+    rest = near[t < t0]
+    peak = int(np.argmax(near))
+    assert np.ptp(rest) < 1e-6 and near[peak] > rest[0] + 5e-4, "K+ must rise near active cells"
+    assert t0 < t[peak] < t1 + 150.0
+    assert near[-1] < near[peak] - 0.3 * (near[peak] - rest[0]), "K+ must relax after activity"
+
+
+def test_deterministic_results_do_not_depend_on_the_rank_count(deterministic_runs):
+    for name, population in (("K_e_neurons", None), ("K_count", "tets"), ("ATP_n", None), ("soma_v", None)):
+        t1, ref = report(deterministic_runs[1] / f"{name}.h5", population)
+        for n in (2, 4):
+            t, data = report(deterministic_runs[n] / f"{name}.h5", population)
+            np.testing.assert_array_equal(t, t1[: len(t)])
+            np.testing.assert_allclose(
+                data, ref[: len(t)], rtol=1e-9, atol=1e-12, err_msg=f"{name}, {n} ranks"
+            )
+
+
+def test_stochastic_runs_reproduce_with_the_same_seed(tmp_path, cache):
+    runs = [
+        compute(make_sim(tmp_path / f"s{i}", cache, 15.0, solver="TetOpSplit"), ranks=2) for i in range(2)
+    ]
+    _, a = report(runs[0] / "K_count.h5", "tets")
+    _, b = report(runs[1] / "K_count.h5", "tets")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_dilation_raises_f_in_as_poiseuille_predicts(tmp_path, cache):
+    sim = make_sim(tmp_path / "flow", cache, 300.0, bloodflow=True)
+    path = sim / "simulation_config.json"
+    config = json.loads(path.read_text())
+    # dilate every vessel by 10 % every 100 ms (a coupling that sets the radii from themselves):
+    # re-solved at the next blood-flow step, seen by metabolism right after it
+    config["multiscale_run"]["couplings"].append(
+        {
+            "name": "dilation",
+            "src": "bloodflow",
+            "src_variable": "radius",
+            "dest": "bloodflow",
+            "dest_variable": "radius",
+            "operator": "identity",
+            "action": "set",
+            "transform": "vals * 1.1",
+            "ndts": 4000,
+        }
+    )
+    config["multiscale_run"]["metabolism"]["reports"].append({"name": "F_in", "variable": "F_in"})
+    path.write_text(json.dumps(config, indent=2))
+    t, f_in = report(compute(sim) / "F_in.h5")
+    before, after = f_in[t < 100.0], f_in[t >= 200.0]
+    np.testing.assert_allclose(before, 0.012, rtol=1e-9)
+    np.testing.assert_allclose(after, 0.012 * expected_flow_ratio(1.1), rtol=1e-6)
