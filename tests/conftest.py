@@ -60,3 +60,30 @@ def allen_morphologies() -> Path:
     if not ALLEN_MORPHOLOGIES.is_dir():
         pytest.skip(f"real morphologies not found at {ALLEN_MORPHOLOGIES}")
     return ALLEN_MORPHOLOGIES
+
+
+def metabolism_only(sim: Path, checks: list[dict] | None = None, tstop_ms: float = 500.0) -> Path:
+    """Turn the simulation ``msr init`` wrote in ``sim`` into a fast metabolism-only run (no
+    NEURON) with one coupling (ATP_n -> K_e, identity) and the given value checks."""
+    import json
+
+    path = sim / "simulation_config.json"
+    config = json.loads(path.read_text())
+    config["run"]["tstop"] = tstop_ms
+    msr = config["multiscale_run"]
+    msr["neuron"]["enabled"] = False
+    msr["progress"] = False
+    msr["metabolism"]["ndts"] = 4000  # 100 ms
+    msr["couplings"] = [
+        {
+            "src": "metabolism",
+            "src_variable": "ATP_n",
+            "dest": "metabolism",
+            "dest_variable": "K_e",
+            "operator": "identity",
+            "action": "set",
+        }
+    ]
+    msr["checks"] = checks or []
+    path.write_text(json.dumps(config, indent=2))
+    return sim

@@ -10,6 +10,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from conftest import metabolism_only
 
 from multiscale_run.init import init_simulation
 
@@ -27,27 +28,8 @@ def configure(template, tmp_path, check: dict):
 
     sim = tmp_path / "sim"
     shutil.copytree(template, sim)
-    path = sim / "simulation_config.json"
-    config = json.loads(path.read_text())
-    config["run"]["tstop"] = 500.0
-    msr = config["multiscale_run"]
-    msr["neuron"]["enabled"] = False
-    msr["progress"] = False
-    msr["metabolism"]["ndts"] = 4000  # 100 ms
     # Without NEURON's pump, coupled-mode ATP_n rises from its resting 2.1974 mM.
-    msr["couplings"] = [
-        {
-            "src": "metabolism",
-            "src_variable": "ATP_n",
-            "dest": "metabolism",
-            "dest_variable": "K_e",
-            "operator": "identity",
-            "action": "set",
-        }
-    ]
-    msr["checks"] = [{"simulator": "metabolism", "variable": "ATP_n", **check}]
-    path.write_text(json.dumps(config, indent=2))
-    return sim
+    return metabolism_only(sim, checks=[{"simulator": "metabolism", "variable": "ATP_n", **check}])
 
 
 def compute(sim):

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import run_mpi
+from conftest import metabolism_only, run_mpi
 
 from multiscale_run.init import init_simulation
 
@@ -19,25 +19,7 @@ def metabolism_sim(tmp_path_factory):
     """A small metabolism-only simulation with a coupling, so every stage can fail."""
     sim = tmp_path_factory.mktemp("safety") / "sim"
     init_simulation(sim, neurons=8)
-    path = sim / "simulation_config.json"
-    config = json.loads(path.read_text())
-    config["run"]["tstop"] = 500.0
-    msr = config["multiscale_run"]
-    msr["neuron"]["enabled"] = False
-    msr["progress"] = False
-    msr["couplings"] = [
-        {
-            "src": "metabolism",
-            "src_variable": "ATP_n",
-            "dest": "metabolism",
-            "dest_variable": "K_e",
-            "operator": "identity",
-            "action": "set",
-        }
-    ]
-    msr["checks"] = []
-    path.write_text(json.dumps(config, indent=2))
-    return sim
+    return metabolism_only(sim)
 
 
 def compute(sim, ranks, fault=None):
