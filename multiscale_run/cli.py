@@ -75,6 +75,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 _DIR = click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+#: a simulation folder, or its config file
+_SIM = click.argument("directory", type=click.Path(path_type=Path), default=".")
 
 
 @main.command()
@@ -129,7 +131,7 @@ def init(directory: Path, **options) -> None:
 
 
 @main.command()
-@_DIR
+@_SIM
 @click.option(
     "--ranks", type=int, default=None, help="Check for this MPI rank count (default: the current one)."
 )
@@ -142,7 +144,7 @@ def check(directory: Path, ranks: int | None) -> None:
 
 
 @main.command()
-@_DIR
+@_SIM
 @click.option("--no-cache", is_flag=True, help="Rebuild coupling operators instead of loading cached ones.")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar (default: the config's).")
 @click.pass_context
@@ -154,7 +156,7 @@ def compute(ctx: click.Context, directory: Path, no_cache: bool, progress: bool 
 
 
 @main.command("post-processing")
-@_DIR
+@_SIM
 def post_processing(directory: Path) -> None:
     """Write the HTML report of the results in DIRECTORY's output folder."""
     from multiscale_run.postprocessing import write_html_report

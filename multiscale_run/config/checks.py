@@ -12,6 +12,8 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
 
@@ -359,7 +361,36 @@ def semantic_warnings(config: Config) -> list[Problem]:
     SONATA readers; multiscale_run writes its reports from its own section)."""
     warnings: list[Problem] = []
     _check_sonata_reports(config, warnings)
+    _check_mesh_coverage(config, warnings)
     return warnings
+
+
+def _check_mesh_coverage(config: Config, warnings: list[Problem]) -> None:
+    """Neurons partly outside an existing extracellular mesh exchange nothing there with STEPS.
+
+    (A missing mesh is generated around every segment, so it covers them all.)"""
+    if not (config.enabled("steps") and config.enabled("neuron")):
+        return
+    section = config.simulator("steps")
+    mesh_file = Path(section["mesh_file"])
+    if not mesh_file.is_file():
+        return
+    from multiscale_run.mesh import locate_points, read_mesh
+    from multiscale_run.simulators.neuron import NeuronSim
+
+    points, owners = NeuronSim.placed_morphology_points(config)
+    outside = locate_points(points, read_mesh(mesh_file, section.get("mesh_scale_um", 1.0))) < 0
+    if outside.any():
+        cells = np.unique(owners[outside])
+        warnings.append(
+            config.problem(
+                "multiscale_run.steps.mesh_file",
+                f"{int(outside.sum())} of {len(points)} morphology points of {len(cells)} neuron(s) "
+                f"(e.g. node {int(cells[0])}) lie outside the mesh {mesh_file}: those parts exchange "
+                "nothing with the extracellular space",
+                "a mesh that holds every neuron, or no mesh file so that one is generated",
+            )
+        )
 
 
 def check_simulation(directory: Path | str, ranks: int | None = None) -> str:

@@ -791,6 +791,30 @@ class NeuronSim(Simulator):
         return self.settings.dt_ms
 
     @classmethod
+    def placed_morphology_points(cls, config) -> tuple[np.ndarray, np.ndarray]:
+        """(points µm (n, 3), node id of each) of every morphology sample of the simulated cells,
+        placed and rotated in the circuit, read without NEURON (``msr check`` tests them against
+        an existing mesh)."""
+        reader = cls.__new__(cls)  # only the circuit-reading half of the adapter
+        reader.settings = settings_from_config(config)
+        reader.circuit = libsonata.CircuitConfig.from_file(str(reader.settings.circuit_config))
+        reader.population, ids = reader._simulated_nodes()
+        attrs, comps = reader._node_attributes(ids), reader._components()
+        rot = rotation_matrices(attrs, len(ids))
+        pos = np.stack([attrs.get(c, np.zeros(len(ids))) for c in "xyz"], axis=1).astype(float)
+        morphologies: dict[Path, LocalMorphology] = {}
+        points, owners = [], []
+        for i, node_id in enumerate(ids):
+            path = reader._morphology_path(str(attrs["morphology"][i]), comps)
+            morph = morphologies.setdefault(path, read_morphology(path))
+            local = np.concatenate([morph.soma_center[None, :], *morph.points])
+            points.append((local - morph.soma_center) @ rot[i].T + pos[i])
+            owners.append(np.full(len(local), node_id))
+        if not points:
+            return np.zeros((0, 3)), np.zeros(0, np.int64)
+        return np.concatenate(points), np.concatenate(owners)
+
+    @classmethod
     def declared_variables(cls, section: dict | None = None) -> dict[str, Variable]:
         """The segment variables (the same whatever the settings)."""
         out = {
