@@ -236,8 +236,8 @@ class BloodflowSim(Simulator):
         self._dirty = True
         self._solution: FlowSolution | None = None
         self._solve()
-        # Vessels with no flow at rest (dead ends) keep a ratio of 1.
         self._resting_abs_flow = np.abs(self._solution.flow_um3_s)
+        self._resting_inflow = self._solution.inflow_um3_s
         log.info(
             "blood flow: %d segments, %d inlets, %d outlets, inflow %.4g µm³/s (%s)",
             network.n_segments,
@@ -294,7 +294,7 @@ class BloodflowSim(Simulator):
                 v,
                 "1",
                 writable=False,
-                description="|flow| relative to the resting (first) solve: input of metabolism F_in",
+                description="|flow| / resting |flow| (dead ends: total inflow / resting): metabolism F_in",
             ),
         }
 
@@ -313,8 +313,11 @@ class BloodflowSim(Simulator):
         if variable == "abs_flow":
             return np.abs(sol.flow_um3_s)
         if variable == "flow_ratio":
+            # Vessels without flow at rest (dead ends) follow the network's total inflow.
             rest = self._resting_abs_flow
-            return np.divide(np.abs(sol.flow_um3_s), rest, out=np.ones_like(rest), where=rest > 0)
+            network = sol.inflow_um3_s / self._resting_inflow if self._resting_inflow else 1.0
+            carrying = rest > 1e-9 * rest.max(initial=0.0)
+            return np.divide(np.abs(sol.flow_um3_s), rest, out=np.full_like(rest, network), where=carrying)
         if variable == "volume":
             return self.network.volume_um3(self._radius)
         if variable == "radius":
