@@ -271,12 +271,13 @@ class Simulation:
                     rep.writer.record(t_ms, self._report_values(rep))
 
     def _check_values(self, name: str, t_ms: float) -> None:
+        checks = [chk for chk in self.checks if chk.simulator == name]
+        if not checks:  # no collective either: nothing to agree on
+            return
         sim = self.simulators[name]
         abort = None
         new: list[Exclusion] = []
-        for chk in self.checks:
-            if chk.simulator != name:
-                continue
+        for chk in checks:
             var = sim.variables()[chk.variable]
             neuron_of_segment = self.segments.neuron_index if self.segments is not None else None
             found, message = evaluate(

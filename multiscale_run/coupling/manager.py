@@ -153,20 +153,26 @@ class ConnectionManager:
             merged = self._keep_excluded(b, merged, current)
             dest.set(c.dest_variable, merged)
             src = self.simulators[c.src]
-            back = merged if b.writeback is None else b.writeback @ merged
-            src_now = src.get(c.src_variable)
-            src.set(c.src_variable, self._keep_excluded_src(b, np.asarray(back), src_now))
+            back = np.asarray(merged if b.writeback is None else b.writeback @ merged)
+            mask = self._excluded.get(b.src_space)
+            if mask is not None and mask.any():  # excluded neurons' segments keep their values
+                back = np.where(mask, src.get(c.src_variable), back)
+            src.set(c.src_variable, back)
             b.previous = merged
             return
         if c.transform is not None:
             mapped = c.transform(vals=mapped, dt_ms=dest_dt_ms)
+        if c.action == "set" and not self._needs_current(b):
+            dest.set(c.dest_variable, mapped)
+            return
         current = dest.get(c.dest_variable)
         new = mapped if c.action == "set" else current + mapped
         dest.set(c.dest_variable, self._keep_excluded(b, new, current))
 
-    def _keep_excluded_src(self, b: _Bound, new: np.ndarray, old: np.ndarray) -> np.ndarray:
-        mask = self._excluded.get(b.src_space)
-        return np.where(mask, old, new) if mask is not None and mask.any() else new
+    def _needs_current(self, b: _Bound) -> bool:
+        """Whether some destination elements keep their value (unmapped or excluded)."""
+        mask = self._excluded.get(b.dest_space)
+        return b.unmapped is not None or (mask is not None and bool(mask.any()))
 
     def due(self, dest: str, step_index: int) -> list[_Bound]:
         """Couplings into ``dest`` that run at base-step index ``step_index`` (in units of run.dt)."""
