@@ -93,22 +93,11 @@ def render_sbatch(
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
-def write_sbatch(
-    directory: str | os.PathLike,
-    nodes: int = 1,
-    ntasks: int | None = None,
-    time: str = "01:00:00",
-    account: str | None = None,
-    partition: str | None = None,
-    job_name: str | None = None,
-    environment: str | None = None,
-) -> Path:
-    """Write ``<directory>/simulation.sbatch`` (executable) and return its path.
-
-    ``environment``: shell lines run before ``srun`` (``module load ...``); by default the
-    virtual environment running this code is activated.
-    """
-    text = render_sbatch(directory, nodes, ntasks, time, account, partition, job_name, environment)
+def write_sbatch(directory: str | os.PathLike, **options) -> Path:
+    """Write ``<directory>/simulation.sbatch`` (executable) and return its path; ``options`` are
+    those of :func:`render_sbatch` (``environment``: shell lines run before ``srun``, e.g.
+    ``module load ...``; by default the virtual environment running this code is activated)."""
+    text = render_sbatch(directory, **options)
     path = Path(directory) / SCRIPT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
