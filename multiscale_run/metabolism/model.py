@@ -320,10 +320,18 @@ def rhs(t, y, p, opts: ModelOptions):
     return np.moveaxis(dyt, 0, -1)
 
 
-def derived(y, p) -> dict[str, np.ndarray]:
-    """Derived read-only quantities: ADP_n, AMP_n, ADP_g, AMP_g (mM)."""
-    atp_n, atp_g = y[..., I["ATP_n"]], y[..., I["ATP_g"]]
-    return {"ADP_n": adp(atp_n, p), "AMP_n": amp(atp_n, p), "ADP_g": adp(atp_g, p), "AMP_g": amp(atp_g, p)}
+_DERIVED = {
+    "ADP_n": (adp, "ATP_n"),
+    "AMP_n": (amp, "ATP_n"),
+    "ADP_g": (adp, "ATP_g"),
+    "AMP_g": (amp, "ATP_g"),
+}
+
+
+def derived(y, p, name: str | None = None) -> dict[str, np.ndarray]:
+    """Derived read-only quantities: ADP_n, AMP_n, ADP_g, AMP_g (mM); only ``name`` if given."""
+    names = _DERIVED if name is None else (name,)
+    return {n: _DERIVED[n][0](y[..., I[_DERIVED[n][1]]], p) for n in names}
 
 
 assert N_STATES == 33

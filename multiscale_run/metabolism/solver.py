@@ -109,7 +109,7 @@ class J15Batch:
         if name in STATE_INDEX:
             return self.y[:, STATE_INDEX[name]].copy()
         if name in DERIVED_NAMES:
-            return np.asarray(derived(self.y, self.params)[name], dtype=float).copy()
+            return np.asarray(derived(self.y, self.params, name)[name], dtype=float).copy()
         if name in self.params:
             return np.broadcast_to(self.params[name], (self.n_cells,)).astype(float)
         raise KeyError(f"unknown J15 variable {name!r}")
