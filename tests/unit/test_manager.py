@@ -45,7 +45,16 @@ BROADCAST = sp.csr_matrix(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
 OPERATORS = {"segment_to_neuron_volume_mean": MEAN, "neuron_to_segment": BROADCAST}
 
 
-def make(action, transform="", seg=(1.0, 2.0, 4.0), cell=(10.0, 20.0), seg_delta=None, cell_delta=None):
+def make(
+    action,
+    transform="",
+    seg=(1.0, 2.0, 4.0),
+    cell=(10.0, 20.0),
+    seg_delta=None,
+    cell_delta=None,
+    operators=OPERATORS,
+    **extra,
+):
     neuron = ArraySim("neuron", Space.SEGMENT, {"x": seg}, {"x": seg_delta} if seg_delta else None)
     metab = ArraySim("metabolism", Space.NEURON, {"y": cell}, {"y": cell_delta} if cell_delta else None)
     c = Coupling.from_config(
@@ -57,9 +66,10 @@ def make(action, transform="", seg=(1.0, 2.0, 4.0), cell=(10.0, 20.0), seg_delta
             "operator": "segment_to_neuron_volume_mean",
             "action": action,
             "transform": transform,
+            **extra,
         }
     )
-    manager = ConnectionManager([c], {"neuron": neuron, "metabolism": metab}, OPERATORS, Parallel())
+    manager = ConnectionManager([c], {"neuron": neuron, "metabolism": metab}, operators, Parallel())
     return manager, neuron, metab
 
 
@@ -106,19 +116,7 @@ def test_excluded_neuron_keeps_its_value():
 
 
 def test_coupling_period():
-    c = Coupling.from_config(
-        {
-            "src": "neuron",
-            "src_variable": "x",
-            "dest": "metabolism",
-            "dest_variable": "y",
-            "operator": "segment_to_neuron_volume_mean",
-            "action": "set",
-            "ndts": 4,
-        }
-    )
-    manager, neuron, metab = make("set")
-    manager = ConnectionManager([c], {"neuron": neuron, "metabolism": metab}, OPERATORS, Parallel())
+    manager, _, _ = make("set", ndts=4)
     assert [len(manager.due("metabolism", i)) for i in range(1, 9)] == [0, 0, 0, 1, 0, 0, 0, 1]
     assert manager.due("neuron", 4) == []
 
@@ -158,20 +156,6 @@ def test_transform_functions_and_constants():
 def test_elements_the_operator_does_not_reach_keep_their_value():
     # neuron 1 owns no segment here (its row of the mean is empty): it keeps its own value
     partial = sp.csr_matrix(np.array([[0.25, 0.75, 0.0], [0.0, 0.0, 0.0]]))
-    neuron = ArraySim("neuron", Space.SEGMENT, {"x": (1.0, 2.0, 4.0)})
-    metab = ArraySim("metabolism", Space.NEURON, {"y": (10.0, 20.0)})
-    c = Coupling.from_config(
-        {
-            "src": "neuron",
-            "src_variable": "x",
-            "dest": "metabolism",
-            "dest_variable": "y",
-            "operator": "segment_to_neuron_volume_mean",
-            "action": "set",
-        }
-    )
-    manager = ConnectionManager(
-        [c], {"neuron": neuron, "metabolism": metab}, {"segment_to_neuron_volume_mean": partial}, Parallel()
-    )
+    manager, _, metab = make("set", operators={"segment_to_neuron_volume_mean": partial})
     run_due(manager)
     np.testing.assert_allclose(metab.values["y"], [1.75, 20.0])
