@@ -87,3 +87,21 @@ def metabolism_only(sim: Path, checks: list[dict] | None = None, tstop_ms: float
     msr["checks"] = checks or []
     path.write_text(json.dumps(config, indent=2))
     return sim
+
+
+@pytest.fixture(scope="session")
+def default_template(tmp_path_factory) -> Path:
+    """The embedded default simulation (6 neurons, 300 ms), written once per test session."""
+    from multiscale_run.init import init_simulation
+
+    directory = tmp_path_factory.mktemp("template") / "sim"
+    init_simulation(directory, neurons=6, tstop=300.0)
+    return directory
+
+
+@pytest.fixture
+def default_sim(default_template, tmp_path) -> Path:
+    """A private copy of :func:`default_template` that a test may edit."""
+    target = tmp_path / "sim"
+    shutil.copytree(default_template, target)
+    return target

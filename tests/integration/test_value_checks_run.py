@@ -9,25 +9,15 @@ import sys
 
 import h5py
 import numpy as np
-import pytest
 from conftest import metabolism_only
 
-from multiscale_run.init import init_simulation
 
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    sim = tmp_path_factory.mktemp("checks") / "sim"
-    init_simulation(sim, neurons=6)
-    return sim
-
-
-def configure(template, tmp_path, check: dict):
+def configure(default_template, tmp_path, check: dict):
     """A metabolism-only copy of the default simulation (fast: no NEURON) with one value check."""
     import shutil
 
     sim = tmp_path / "sim"
-    shutil.copytree(template, sim)
+    shutil.copytree(default_template, sim)
     # Without NEURON's pump, coupled-mode ATP_n rises from its resting 2.1974 mM.
     return metabolism_only(sim, checks=[{"simulator": "metabolism", "variable": "ATP_n", **check}])
 
@@ -42,8 +32,8 @@ def compute(sim):
     )
 
 
-def test_exclude_neuron_decouples_and_lists_it(template, tmp_path):
-    sim = configure(template, tmp_path, {"hb": 2.2, "response": "exclude_neuron"})
+def test_exclude_neuron_decouples_and_lists_it(default_template, tmp_path):
+    sim = configure(default_template, tmp_path, {"hb": 2.2, "response": "exclude_neuron"})
     proc = compute(sim)
     assert proc.returncode == 0, proc.stderr
     with open(sim / "output" / "excluded_neurons.csv") as fh:
@@ -64,8 +54,8 @@ def test_exclude_neuron_decouples_and_lists_it(template, tmp_path):
     assert json.loads((sim / "output" / "run.json").read_text())["status"] == "completed"
 
 
-def test_abort_stops_cleanly_with_exit_code_3(template, tmp_path):
-    sim = configure(template, tmp_path, {"hb": 2.2, "response": "abort"})
+def test_abort_stops_cleanly_with_exit_code_3(default_template, tmp_path):
+    sim = configure(default_template, tmp_path, {"hb": 2.2, "response": "abort"})
     proc = compute(sim)
     assert proc.returncode == 3
     assert "msr: run aborted: value check failed at t=" in proc.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,21 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from multiscale_run.cli import main
-from multiscale_run.init import init_simulation
-
-
-@pytest.fixture(scope="module")
-def template_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("template") / "sim"
-    init_simulation(directory, neurons=6)
-    return directory
 
 
 @pytest.fixture
-def sim(template_dir, tmp_path) -> Path:
-    target = tmp_path / "sim"
-    shutil.copytree(template_dir, target)
-    return target
+def sim(default_sim) -> Path:
+    return default_sim
 
 
 def edit(sim: Path, change) -> None:

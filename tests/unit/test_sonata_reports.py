@@ -7,7 +7,6 @@ finds the section stale after an edit and names the command that regenerates it.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,22 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from multiscale_run.cli import main
-from multiscale_run.init import init_simulation
 from multiscale_run.sonata_reports import sonata_reports, stale_reports
 
 
-@pytest.fixture(scope="module")
-def template_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("template") / "sim"
-    init_simulation(directory, neurons=6, tstop=300.0)
-    return directory
-
-
 @pytest.fixture
-def sim(template_dir, tmp_path) -> Path:
-    target = tmp_path / "sim"
-    shutil.copytree(template_dir, target)
-    return target
+def sim(default_sim) -> Path:
+    return default_sim
 
 
 def _config(sim: Path) -> dict:
