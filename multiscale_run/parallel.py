@@ -52,9 +52,6 @@ class Parallel:
         parts = self.comm.allgather(np.asarray(values))
         return np.concatenate(parts) if parts else np.asarray(values)
 
-    def barrier(self) -> None:
-        self.comm.Barrier()
-
 
 @contextlib.contextmanager
 def abort_on_error(parallel: Parallel, verbose: bool = False) -> Iterator[None]:
