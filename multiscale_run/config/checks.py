@@ -296,24 +296,11 @@ def _check_value_checks(config, variables, problems):
 
 def count_cells(config: Config) -> int | None:
     """Number of neurons the simulation runs (its node set), or None if the circuit cannot be read."""
-    import libsonata
+    from multiscale_run.nodes import simulated_nodes
 
     try:
-        circuit = libsonata.CircuitConfig.from_file(str(config.circuit_config))
-        node_sets = (
-            libsonata.NodeSets.from_file(str(config.node_sets_file)) if config.node_sets_file else None
-        )
-        total = 0
-        for name in circuit.node_populations:
-            if circuit.node_population_properties(name).type not in ("biophysical", ""):
-                continue
-            pop = circuit.node_population(name)
-            if config.node_set and node_sets is not None:
-                total += node_sets.materialize(config.node_set, pop).flat_size
-            else:
-                total += pop.size
-        return total
-    except Exception as exc:
+        return len(simulated_nodes(config)[1])
+    except Exception as exc:  # any reader failure means: unknown (other checks name the cause)
         log.debug("cannot count cells: %s", exc)
         return None
 
