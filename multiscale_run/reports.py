@@ -394,8 +394,7 @@ class ReportWriter:
         If the caller steps past several frames at once (report dt smaller than the simulator's),
         each skipped frame holds the latest values (sample and hold). Collective.
         """
-        if self.closed:
-            raise RuntimeError(f"report {self.path} is closed")
+        self._check_open()
         values = np.asarray(values_local)
         if self._global_slice is not None and values.shape == (self._n_global_values,):
             values = values[self._global_slice]
@@ -416,19 +415,41 @@ class ReportWriter:
                 n_new - 1,
                 self.clock.dt_ms,
             )
-        remaining = n_new
-        while remaining:
-            take = min(remaining, self._frames_per_block - self._buffered)
-            self._buffer[self._buffered : self._buffered + take] = values
+        self._append(np.broadcast_to(values, (n_new, values.size)))
+        return n_new
+
+    def record_frames(self, frames_local: np.ndarray) -> int:
+        """Record several consecutive frames at once: row ``i`` of ``frames_local`` (frames x this
+        rank's columns) is frame ``frames_recorded + i``. Collective; returns how many frames."""
+        self._check_open()
+        frames = np.asarray(frames_local)
+        free = self.clock.n_frames - self.frames_recorded
+        if frames.ndim != 2 or frames.shape[1] != self.layout.n_columns_local or len(frames) > free:
+            expected = f"(<= {free}, {self.layout.n_columns_local})"
+            raise ValueError(f"report {self.path.name}: frames of shape {frames.shape}, expected {expected}")
+        if len(frames):
+            self._append(frames)
+        return len(frames)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(f"report {self.path} is closed")
+
+    def _append(self, frames: np.ndarray) -> None:
+        """Buffer whole frames, writing each block as it fills, the rest when the flush interval has
+        passed or the report is complete."""
+        done = 0
+        while done < len(frames):
+            take = min(len(frames) - done, self._frames_per_block - self._buffered)
+            self._buffer[self._buffered : self._buffered + take] = frames[done : done + take]
             self._buffered += take
-            remaining -= take
+            done += take
             if self._buffered == self._frames_per_block:
                 self._write_block()
         if self._buffered and self._interval_elapsed():
             self._write_block()
         if self.frames_recorded == self.clock.n_frames and self._buffered:
             self._write_block()
-        return n_new
 
     def _interval_elapsed(self) -> bool:
         """Rank 0's wall clock decides, so that every rank flushes together."""

@@ -36,6 +36,7 @@ from multiscale_run.coupling.manager import ConnectionManager, Coupling
 from multiscale_run.errors import SimulationAborted
 from multiscale_run.parallel import Parallel, abort_on_error
 from multiscale_run.simulators.base import Simulator, Space
+from multiscale_run.simulators.soma_samples import SomaSamples
 from multiscale_run.timings import Timings
 from multiscale_run.value_checks import Exclusion, ValueCheck, evaluate
 
@@ -62,6 +63,11 @@ def _inject_fault(stage: str, rank: int) -> None:
 _BUILD_ORDER = ("neuron", "bloodflow", "steps", "metabolism")
 
 
+#: NEURON steps between two collections of a soma report's samples (NEURON records them
+#: meanwhile): 100 steps of the default 0.1 ms are 10 ms of simulated time.
+SOMA_COLLECT_STEPS = 100
+
+
 @dataclass
 class _Report:
     """A configured report: which values, mapped how, to which writer."""
@@ -71,11 +77,24 @@ class _Report:
     operator: str  # "identity", "soma" or an operator name
     columns: np.ndarray | None  # local neuron indices kept (node set), None: all
     writer: object
-    next_ms: float = 0.0  # time of the next frame: the hot loop skips the report until then
+    #: soma reports: NEURON's own per-step record, collected every ``collect_ms``
+    samples: SomaSamples | None = None
+    collect_ms: float = 0.0
+    next_ms: float = 0.0  # time of the next record: the hot loop skips the report until then
 
-    def advance_clock(self) -> None:
+    @property
+    def next_frame_ms(self) -> float:
         clock, done = self.writer.clock, self.writer.frames_recorded
-        self.next_ms = clock.time_ms(done) - 1e-6 * clock.dt_ms if done < clock.n_frames else math.inf
+        return clock.time_ms(done) if done < clock.n_frames else math.inf
+
+    def advance_clock(self, t_ms: float) -> None:
+        """Schedule the next record after one at ``t_ms``: the next frame, or for NEURON's samples
+        the next collection (every ``collect_ms``, whether frames are due or not, and at the last
+        frame)."""
+        clock, nxt = self.writer.clock, self.next_frame_ms
+        if self.samples is not None and nxt < math.inf:
+            nxt = min(t_ms + self.collect_ms, clock.time_ms(clock.n_frames - 1))
+        self.next_ms = nxt - 1e-6 * clock.dt_ms
 
 
 class Simulation:
@@ -251,14 +270,17 @@ class Simulation:
                     writer = ReportWriter.for_global_space(
                         path, population, size, start, end, dt, unit, self.parallel
                     )
-                reports.append(_Report(sim_name, rep["variable"], operator, columns, writer))
+                report = _Report(sim_name, rep["variable"], operator, columns, writer)
+                if operator == "soma":  # NEURON records it: the k-th of the section's soma reports
+                    k = sum(r.operator == "soma" for r in reports)
+                    report.samples = sim.soma_samples(k, rep["variable"])
+                    report.collect_ms = SOMA_COLLECT_STEPS * sim.dt_ms
+                reports.append(report)
+        self._next_record_ms = 0.0
         return reports
 
     # ------------------------------------------------------------------ stepping
     def _report_values(self, rep: _Report) -> np.ndarray:
-        if rep.operator == "soma":
-            values = self.simulators["neuron"].get_soma(rep.variable)
-            return values if rep.columns is None else values[rep.columns]
         values = self.simulators[rep.simulator].get(rep.variable)
         if rep.operator != "identity":
             from multiscale_run.coupling.operators import OPERATORS
@@ -270,11 +292,26 @@ class Simulation:
         return values if rep.columns is None else values[rep.columns]
 
     def _record(self, t_ms: float) -> None:
+        if t_ms < self._next_record_ms:  # the hot loop's common case: nothing due
+            return
         with self.timings.measure("reports:write"):
             for rep in self.reports:
-                if t_ms >= rep.next_ms and rep.writer.due(t_ms):
-                    rep.writer.record(t_ms, self._report_values(rep))
-                    rep.advance_clock()
+                if t_ms >= rep.next_ms:
+                    self._record_report(rep, t_ms)
+            self._next_record_ms = min((rep.next_ms for rep in self.reports), default=math.inf)
+
+    def _record_report(self, rep: _Report, t_ms: float) -> None:
+        writer = rep.writer
+        if rep.samples is not None:  # every frame up to t_ms from NEURON's record
+            clock = writer.clock
+            frames = np.arange(writer.frames_recorded, clock.last_frame_at(t_ms) + 1)
+            upcoming = writer.frames_recorded + frames.size
+            next_ms = clock.time_ms(upcoming) if upcoming < clock.n_frames else math.inf
+            values = rep.samples.take(clock.time_ms(frames), next_ms)
+            writer.record_frames(values if rep.columns is None else values[:, rep.columns])
+        elif writer.due(t_ms):
+            writer.record(t_ms, self._report_values(rep))
+        rep.advance_clock(t_ms)
 
     def _check_values(self, name: str, t_ms: float) -> None:
         checks = [chk for chk in self.checks if chk.simulator == name]
@@ -391,6 +428,8 @@ class Simulation:
                 write_spikes(self.config.spikes_file, self.population, ids, times, self.parallel)
         with self.timings.measure("reports:close"):
             for rep in getattr(self, "reports", []):
+                if rep.samples is not None and rep.next_frame_ms < math.inf:  # NEURON's latest frames
+                    self._record_report(rep, self.t_ms)
                 rep.writer.close()
         rows = self.parallel.comm.gather(self.exclusions, root=0)
         summary = self.timings.summary(self.parallel)

@@ -226,7 +226,15 @@ def _check_reports(config, variables, node_sets, problems):
                     )
                 )
             operator = rep.get("operator", "")
-            if operator and operator not in ("soma", "identity"):
+            if operator == "soma" and sim != "neuron":
+                problems.append(
+                    config.problem(
+                        f"{at}.operator",
+                        "operator soma takes NEURON values at the somata: neuron reports only",
+                        f"identity or an operator from {var.space.value}" if var else "another operator",
+                    )
+                )
+            elif operator and operator not in ("soma", "identity"):
                 op = OPERATORS.get(operator)
                 if op is None:
                     problems.append(

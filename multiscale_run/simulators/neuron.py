@@ -28,6 +28,7 @@ import numpy as np
 
 from multiscale_run import mod_files
 from multiscale_run.errors import UserError
+from multiscale_run.nodes import choose_neurons
 from multiscale_run.simulators.base import SegmentGeometry, Simulator, Space, Variable
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,13 @@ SEGMENT_CURRENTS = {
     "ik_nA": ("ik", "total K+ current of the segment"),
 }
 _SECTION_LISTS = ("all", "somatic", "axonal", "dendritic", "basal", "apical")
+
+
+def _current_nA(density_mA_cm2: np.ndarray, area_um2: np.ndarray) -> np.ndarray:
+    """A segment's current from its density: 1 mA/cm2 x 1 um2 = 1e-2 nA."""
+    return density_mA_cm2 * area_um2 * 1e-2
+
+
 _SWC_KIND = {2: "axonal", 3: "basal", 4: "apical"}
 _SUPPORTED_INPUTS = {("current_clamp", "linear"), ("current_clamp", "pulse"), ("spikes", "synapse_replay")}
 
@@ -83,6 +91,19 @@ class NeuronSettings:
     calibrate_ion_leaks: bool = True
     concentrations_mM: dict = field(default_factory=lambda: dict(DEFAULT_CONCENTRATIONS_MM))
     min_delay_ms: float = 0.1
+    #: the variable of each soma report, in order: NEURON records each at every local soma, every
+    #: step (one record per report, read by :meth:`NeuronSim.soma_samples`)
+    soma_reports: tuple[str, ...] = ()
+
+
+def soma_reports(section: dict) -> list[tuple[int, str]]:
+    """(index in the section's ``reports``, variable) of each report the neuron section takes at
+    the somata (operator ``soma``, the default for segment values)."""
+    return [
+        (i, r["variable"])
+        for i, r in enumerate(section.get("reports", []))
+        if (r.get("operator") or "soma") == "soma"
+    ]
 
 
 def settings_from_config(config) -> NeuronSettings:
@@ -107,6 +128,7 @@ def settings_from_config(config) -> NeuronSettings:
         max_segment_length_um=float(section.get("max_segment_length_um", 50.0)),
         calibrate_ion_leaks=bool(section.get("calibrate_ion_leaks", True)),
         concentrations_mM={**DEFAULT_CONCENTRATIONS_MM, **section.get("initial_concentrations_mM", {})},
+        soma_reports=tuple(variable for _, variable in soma_reports(section)),
     )
 
 
@@ -274,35 +296,8 @@ class NeuronSim(Simulator):
 
     def _simulated_nodes(self) -> tuple[libsonata.NodePopulation, np.ndarray]:
         s = self.settings
-        biophysical = [
-            p
-            for p in sorted(self.circuit.node_populations)
-            if self.circuit.node_population_properties(p).type == "biophysical"
-        ]
-        if not biophysical:
-            raise UserError("the circuit has no biophysical node population", str(s.circuit_config))
-        if s.node_set is None:
-            if len(biophysical) > 1:
-                raise UserError(f"several biophysical populations {biophysical}: choose one with node_set")
-            pop = self.circuit.node_population(biophysical[0])
-            return pop, np.arange(pop.size, dtype=np.int64)
-        if s.node_sets_file is None:
-            raise UserError(f"node_set {s.node_set!r} given but no node_sets_file", path="node_set")
-        node_sets = libsonata.NodeSets.from_file(str(s.node_sets_file))
-        if s.node_set not in node_sets.names:
-            raise UserError(f"node set {s.node_set!r} is not in {s.node_sets_file}", path="node_set")
-        chosen = [
-            (p, node_sets.materialize(s.node_set, self.circuit.node_population(p)).flatten())
-            for p in biophysical
-        ]
-        chosen = [(p, ids) for p, ids in chosen if len(ids)]
-        if len(chosen) != 1:
-            raise UserError(
-                f"node set {s.node_set!r} must select cells of exactly one biophysical population, "
-                f"got {[p for p, _ in chosen]}",
-                path="node_set",
-            )
-        return self.circuit.node_population(chosen[0][0]), np.sort(chosen[0][1]).astype(np.int64)
+        population, ids = choose_neurons(s.circuit_config, s.node_set, s.node_sets_file)
+        return self.circuit.node_population(population), ids
 
     def _node_attributes(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         sel = libsonata.Selection(ids.astype(np.uint64)) if len(ids) else libsonata.Selection([])
@@ -729,24 +724,49 @@ class NeuronSim(Simulator):
         # One numpy view of the buffer, made once: Vector.as_numpy costs more than the gather itself.
         self._buffer_view = self._buffer.as_numpy()[:n]
         self._dummy = h.Vector(len(SEGMENT_VARIABLES))
-        self._soma_pointers: dict[str, tuple] = {}
         self._pointers: dict[str, object] = {}
         self._missing: dict[str, int] = {}
-        for k, (name, (_, _, attr)) in enumerate(SEGMENT_VARIABLES.items()):
+        for name in SEGMENT_VARIABLES:
             ptr = h.PtrVector(max(n, 1))
             missing = 0
             for i, (sec, x) in enumerate(self._segment_sections):
-                try:
-                    ptr.pset(i, getattr(sec(x), f"_ref_{attr}"))
-                except (AttributeError, NameError, RuntimeError):
-                    # the ion is not used in this section: read NaN, writes go nowhere
-                    ptr.pset(i, self._dummy._ref_x[k])
-                    missing += 1
+                ref, found = self._segment_ref(sec, x, name)
+                ptr.pset(i, ref)
+                missing += not found
             if n == 0:
-                ptr.pset(0, self._dummy._ref_x[k])
+                ptr.pset(0, self._segment_ref(None, 0.5, name)[0])
             self._pointers[name] = ptr
             self._missing[name] = missing
         self._dummy.fill(np.nan)
+
+    def _segment_ref(self, sec, x: float, variable: str) -> tuple[object, bool]:
+        """(NEURON reference to ``variable`` in segment ``sec(x)``, whether the segment has it).
+
+        A segment without the ion (or no segment, ``sec`` None) gets a reference into a NaN
+        placeholder: it reads NaN and writes go nowhere.
+        """
+        attr = SEGMENT_VARIABLES[variable][2]
+        if sec is not None:
+            try:
+                return getattr(sec(x), f"_ref_{attr}"), True
+            except (AttributeError, NameError, RuntimeError):
+                pass
+        return self._dummy._ref_x[list(SEGMENT_VARIABLES).index(variable)], False
+
+    def _record_somata(self) -> None:
+        """Let NEURON record the settings' soma variables every step (before finitialize)."""
+        from multiscale_run.simulators.soma_samples import SomaSamples
+
+        self._soma_samples: list[SomaSamples] = []
+        area = self._geometry.area_um2[self._soma_index]
+        for variable in self.settings.soma_reports:
+            base, convert = variable, None
+            if variable in SEGMENT_CURRENTS:
+                base, convert = SEGMENT_CURRENTS[variable][0], lambda density: _current_nA(density, area)
+            elif variable not in SEGMENT_VARIABLES:
+                self._pointer(variable)  # raises the usual unknown-variable error
+            refs = [self._segment_ref(*self._segment_sections[i], base)[0] for i in self._soma_index]
+            self._soma_samples.append(SomaSamples(self.h, refs, self.settings.dt_ms, convert))
 
     def _calibrate_ion_leaks(self) -> int:
         """Set msr_ionleak's gna, gk so that at v_init the net Na+ and K+ currents are zero.
@@ -777,6 +797,7 @@ class NeuronSim(Simulator):
     def _initialize(self) -> None:
         h = self.h
         self.pc.set_maxstep(10)
+        self._record_somata()
         h.finitialize(self.settings.v_init_mV)
         if self.settings.calibrate_ion_leaks:
             self._calibrate_ion_leaks()
@@ -839,7 +860,7 @@ class NeuronSim(Simulator):
 
     def get(self, variable: str) -> np.ndarray:
         if variable in SEGMENT_CURRENTS:
-            return self.get(SEGMENT_CURRENTS[variable][0]) * self._geometry.area_um2 * 1e-2
+            return _current_nA(self.get(SEGMENT_CURRENTS[variable][0]), self._geometry.area_um2)
         ptr = self._pointer(variable)
         ptr.gather(self._buffer)
         return self._buffer_view.copy()
@@ -869,23 +890,13 @@ class NeuronSim(Simulator):
     def segment_geometry(self) -> SegmentGeometry:
         return self._geometry
 
-    def get_soma(self, variable: str) -> np.ndarray:
-        """``variable`` at each local cell's soma segment: ``get(variable)[soma_segment_index()]``
-        without gathering every segment (soma reports run every step)."""
-        if variable not in self._soma_pointers:
-            h = self.h
-            n = len(self._soma_index)
-            ptr, buffer = h.PtrVector(max(n, 1)), h.Vector(max(n, 1))
-            attr = SEGMENT_VARIABLES[variable][2]
-            for i, segment in enumerate(self._soma_index):
-                sec, x = self._segment_sections[segment]
-                ptr.pset(i, getattr(sec(x), f"_ref_{attr}"))
-            if n == 0:
-                ptr.pset(0, buffer._ref_x[0])
-            self._soma_pointers[variable] = (ptr, buffer, buffer.as_numpy()[:n])
-        ptr, buffer, view = self._soma_pointers[variable]
-        ptr.gather(buffer)
-        return view.copy()
+    def soma_samples(self, k: int, variable: str):
+        """NEURON's per-step record of the ``k``-th soma report's ``variable`` at each local soma,
+        a :class:`~multiscale_run.simulators.soma_samples.SomaSamples` (``settings.soma_reports``)."""
+        listed = self.settings.soma_reports
+        if k >= len(listed) or listed[k] != variable:
+            raise KeyError(f"soma report {k} of {variable!r} is not in settings.soma_reports {listed}")
+        return self._soma_samples[k]
 
     def soma_segment_index(self) -> np.ndarray:
         """Index, in the segment order, of each local cell's middle soma segment."""

@@ -389,9 +389,18 @@ def test_per_segment_report_on_two_ranks(template, serial_run):
     path = sim / "simulation_config.json"
     config = json.loads(path.read_text())
     config["run"]["tstop"] = 80.0  # past the start of the inputs (50 ms): spikes in the data
-    config["multiscale_run"]["neuron"]["reports"].append(
-        {"name": "v_segments", "variable": "v", "operator": "identity", "dt_ms": 0.1}
-    )
+    config["multiscale_run"]["neuron"]["reports"] += [
+        {"name": "v_segments", "variable": "v", "operator": "identity", "dt_ms": 0.1},
+        {"name": "ik_segments", "variable": "ik_nA", "operator": "identity", "dt_ms": 0.1},
+        # frames between NEURON steps hold the last step's value; a node set picks columns
+        {
+            "name": "ik_soma_exc",
+            "variable": "ik_nA",
+            "node_set": "Excitatory",
+            "start_ms": 10.05,
+            "dt_ms": 0.3,
+        },
+    ]
     path.write_text(json.dumps(config, indent=2) + "\n")
     from multiscale_run.sonata_reports import update_config_file
 
@@ -412,6 +421,23 @@ def test_per_segment_report_on_two_ranks(template, serial_run):
         columns = [v for (n, _), v in by_element.items() if n == node]
         assert any(np.array_equal(c, soma_by_node[(node, 0)]) for c in columns), node
     assert soma["data"].max() > 0  # at least one spike crossed 0 mV
+    # NEURON's soma record of a current, from 10.05 ms every 0.3 ms: the soma segment's column of
+    # the per-segment report at 10.0, 10.3, ... ms, for the excitatory cells only
+    ik_segments, ik_soma = (
+        _h5_report(output / "ik_segments.h5", "neurons"),
+        _h5_report(output / "ik_soma_exc.h5", "neurons"),
+    )
+    ik_by_element = _columns_by_element(ik_segments)
+    excitatory = libsonata.NodeStorage(str(sim / "circuit" / "nodes.h5")).open_population("neurons")
+    exc_ids = excitatory.match_values("synapse_class", "EXC").flatten()
+    assert sorted(ik_soma["node_ids"].tolist()) == sorted(exc_ids.tolist())
+    assert 0 < len(exc_ids) < N_NEURONS
+    np.testing.assert_allclose(ik_soma["time"], [10.05, 10.05 + 0.3 * ik_soma["data"].shape[0], 0.3])
+    rows = 100 + 3 * np.arange(ik_soma["data"].shape[0])
+    for (node, _), column in _columns_by_element(ik_soma).items():
+        matches = [c[rows] for (n, _), c in ik_by_element.items() if n == node]
+        assert any(np.array_equal(column, c) for c in matches), node
+    assert np.abs(ik_soma["data"]).max() > 0
     bluepysnap = pytest.importorskip("bluepysnap")
     frame = bluepysnap.Simulation(str(path)).reports["v_segments"]["neurons"].get()
     assert frame.shape == segments["data"].shape

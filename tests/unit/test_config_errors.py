@@ -208,6 +208,12 @@ CASES = [
         "unknown node set 'Nobody'",
     ),
     (
+        "soma operator outside neuron",
+        lambda d: d["multiscale_run"]["metabolism"]["reports"][0].__setitem__("operator", "soma"),
+        "multiscale_run.metabolism.reports[0].operator",
+        "neuron reports only",
+    ),
+    (
         "no simulator enabled",
         lambda d: [d["multiscale_run"][s].__setitem__("enabled", False) for s in ("neuron", "metabolism")],
         "multiscale_run",

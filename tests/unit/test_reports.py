@@ -100,6 +100,32 @@ def test_skipped_frames_hold_the_latest_values(tmp_path, caplog):
         assert f["report/All/data"].attrs[VALID_FRAMES_ATTR] == 4
 
 
+def test_frames_recorded_in_batches_equal_frames_recorded_one_by_one(tmp_path):
+    """Batches that straddle the buffer blocks (3 frames per block) land where single frames do."""
+    node_ids, counts = np.array([3, 1]), np.array([2, 1])
+    frames = np.arange(11 * 3, dtype=float).reshape(11, 3) ** 1.5
+    paths = tmp_path / "single.h5", tmp_path / "batched.h5"
+    for path in paths:
+        with ReportWriter(path, "All", node_ids, counts, 0.0, 1.1, 0.1, "mV", buffer_bytes=36) as w:
+            if path.name == "single.h5":
+                for k, row in enumerate(frames):
+                    w.record(0.1 * k, row)
+            else:
+                assert [w.record_frames(frames[a:b]) for a, b in ((0, 0), (0, 2), (2, 9), (9, 11))] == [
+                    0,
+                    2,
+                    7,
+                    2,
+                ]
+                with pytest.raises(ValueError, match=r"expected \(<= 0, 3\)"):
+                    w.record_frames(frames[:1])
+    readers = (libsonata.ElementReportReader(str(p))["All"] for p in paths)
+    single, batched = (np.asarray(r.get(node_ids=[1, 3]).data) for r in readers)
+    np.testing.assert_array_equal(batched, single)
+    np.testing.assert_array_equal(batched, frames[:, [2, 0, 1]].astype(np.float32))  # node 1, then 3
+    assert read_valid_frames(paths[1]) == 11
+
+
 def test_bad_input_is_reported(tmp_path):
     with pytest.raises(ValueError, match="one count per node"):
         ReportWriter(tmp_path / "a.h5", "All", [0, 1], [1, 2, 3], 0, 1, 0.1, "mM")
@@ -112,7 +138,11 @@ def test_bad_input_is_reported(tmp_path):
     w = ReportWriter(tmp_path / "e.h5", "All", [0, 1], 1, 0, 1, 0.1, "mM")
     with pytest.raises(ValueError, match=r"expected \(2,\)"):
         w.record(0.0, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"frames of shape \(2,\)"):
+        w.record_frames(np.ones(2))
     w.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        w.record_frames(np.ones((1, 2)))
     with pytest.raises(RuntimeError, match="closed"):
         w.record(0.1, [1.0, 2.0])
 
