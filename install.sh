@@ -51,15 +51,17 @@ py() { "$VENV/bin/python" "$@"; }
 mkdir -p "$WHEELS"
 
 stage "3/7 h5py with the MPI-IO driver"
-if py -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi else 1)" 2>/dev/null; then
+# STEPS 5.1 requires h5py < 3.16: the newest release it accepts
+H5PY_VERSION=3.15.1
+if py -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi and h5py.__version__ == '$H5PY_VERSION' else 1)" 2>/dev/null; then
   stage "    present"
 else
-  if ! ls "$WHEELS"/h5py-mpi/h5py-*.whl >/dev/null 2>&1; then
+  if ! ls "$WHEELS"/h5py-mpi/h5py-$H5PY_VERSION-*.whl >/dev/null 2>&1; then
     stage "    building (about 6 minutes)"
     (export CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi
-     "${PIP[@]}" wheel -q --no-build-isolation --no-binary h5py --no-deps -w "$WHEELS/h5py-mpi" "h5py>=3.10")
+     "${PIP[@]}" wheel -q --no-build-isolation --no-binary h5py --no-deps -w "$WHEELS/h5py-mpi" "h5py==$H5PY_VERSION")
   fi
-  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELS"/h5py-mpi/h5py-*.whl
+  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELS"/h5py-mpi/h5py-$H5PY_VERSION-*.whl
 fi
 
 stage "4/7 petsc4py against Debian's PETSc"
@@ -96,7 +98,8 @@ else
 fi
 
 stage "6/7 multiscale-run and its Python dependencies"
-"${PIP[@]}" install -q -e "$here[test]"
+# (setuptools warns on every editable install about same-named folders: not a problem here)
+PYTHONWARNINGS="ignore:Editable installation" "${PIP[@]}" install -q -e "$here[test]"
 
 stage "7/7 msr on PATH"
 if [ -w /usr/local/bin ]; then bindir=/usr/local/bin; else bindir=$HOME/.local/bin; mkdir -p "$bindir"; fi
