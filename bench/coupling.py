@@ -156,36 +156,48 @@ def measure_operator_build() -> dict:
 TARGET_SHARE_PERCENT = 3.0
 
 
-def measure_coupling_share(neurons: int = 50) -> dict:
-    """Share of wall time spent in couplings and reports in the default simulation (msr init + compute).
-
-    The baseline is the same run's total wall time (set-up included) and its stepping time alone.
-    """
-    import subprocess
-
-    with tempfile.TemporaryDirectory() as tmp:
-        sim = Path(tmp) / "sim"
-        msr = [sys.executable, "-m", "multiscale_run.cli"]
-        subprocess.run([*msr, "init", str(sim), "--neurons", str(neurons)], check=True, capture_output=True)
-        start = time.perf_counter()
-        subprocess.run([*msr, "compute", str(sim), "--no-progress"], check=True, capture_output=True)
-        wall = time.perf_counter() - start
-        timings = json.loads((sim / "output" / "timings.json").read_text())
+def _share_of_run(timings: dict) -> dict:
+    """Seconds in couplings, reports and advances of one run (timings.json), and their shares."""
     rows = timings["activities"]
     coupling = sum(r["seconds"] for k, r in rows.items() if k.startswith(("coupling:", "couplings:")))
     reports = sum(r["seconds"] for k, r in rows.items() if k.startswith("reports:"))
     advances = sum(r["seconds"] for k, r in rows.items() if k.startswith("advance:"))
-    stepping = advances + coupling + reports
-    share = 100 * (coupling + reports) / timings["total_seconds"]
     return {
-        "neurons": neurons,
-        "wall_seconds_compute_command": wall,
         "total_seconds": timings["total_seconds"],
+        "setup_seconds": sum(r["seconds"] for k, r in rows.items() if k.startswith("setup:")),
         "advance_seconds": advances,
         "coupling_seconds": coupling,
         "report_seconds": reports,
+        "share_percent_of_wall": 100 * (coupling + reports) / timings["total_seconds"],
+        "share_percent_of_stepping": 100 * (coupling + reports) / (advances + coupling + reports),
+    }
+
+
+def measure_coupling_share(neurons: int = 50) -> dict:
+    """Share of wall time spent in couplings and reports in the default simulation (msr init +
+    compute), on the first run (which compiles the NEURON mechanisms) and on a second run of the
+    same folder (mechanisms and operators cached: a shorter set-up, so a larger share).
+
+    The baseline is the same run's total wall time (set-up included) and its stepping time alone;
+    the headline takes the larger share of the two runs.
+    """
+    import subprocess
+
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        sim = Path(tmp) / "sim"
+        msr = [sys.executable, "-m", "multiscale_run.cli"]
+        subprocess.run([*msr, "init", str(sim), "--neurons", str(neurons)], check=True, capture_output=True)
+        for run in ("first_run", "rerun"):
+            start = time.perf_counter()
+            subprocess.run([*msr, "compute", str(sim), "--no-progress"], check=True, capture_output=True)
+            runs[run] = {"wall_seconds_compute_command": time.perf_counter() - start}
+            runs[run].update(_share_of_run(json.loads((sim / "output" / "timings.json").read_text())))
+    share = max(r["share_percent_of_wall"] for r in runs.values())
+    return {
+        "neurons": neurons,
+        **runs,
         "share_percent_of_wall": share,
-        "share_percent_of_stepping": 100 * (coupling + reports) / stepping,
         "target_percent": TARGET_SHARE_PERCENT,
         "headline": f"couplings+reports {share:.1f}% of wall time in the default simulation "
         f"(target < {TARGET_SHARE_PERCENT:.0f} %)",

@@ -74,6 +74,8 @@ def metabolism_only(sim: Path, checks: list[dict] | None = None, tstop_ms: float
     msr["neuron"]["enabled"] = False
     msr["progress"] = False
     msr["metabolism"]["ndts"] = 4000  # 100 ms
+    for report in msr["metabolism"]["reports"]:
+        report.pop("dt_ms", None)  # every metabolism step
     msr["couplings"] = [
         {
             "src": "metabolism",
