@@ -1,5 +1,6 @@
 """Benchmark of the couplings: operator build time for 1e5 segments × 1e5 tets, cached reload,
-and the share of wall time spent in couplings and reports in the default simulation.
+and the share of wall time spent in couplings and reports in the default simulation (first run
+and rerun).
 
 Run: ``.venv/bin/python bench/coupling.py``. Writes ``bench/results/coupling.json`` (one entry
 per measurement, merged into the existing file) and prints the headline last:
