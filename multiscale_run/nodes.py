@@ -41,9 +41,7 @@ def choose_neurons(
                 "node_set",
             )
         return biophysical[0], np.arange(circuit.node_population(biophysical[0]).size, dtype=np.int64)
-    if node_sets_file is None:
-        raise UserError(f"node set {node_set!r} given but no node sets file", config_file, "node_sets_file")
-    sets = libsonata.NodeSets.from_file(str(node_sets_file))
+    sets = _node_sets(node_set, node_sets_file, config_file)
     if node_set not in sets.names:
         raise UserError(f"node set {node_set!r} is not in {node_sets_file}", config_file, "node_set")
     chosen = [(p, sets.materialize(node_set, circuit.node_population(p)).flatten()) for p in biophysical]
@@ -59,6 +57,15 @@ def choose_neurons(
     return population, np.sort(ids).astype(np.int64)
 
 
+def _node_sets(node_set: str, node_sets_file: Path | None, config_file: str | None):
+    """The node sets file that ``node_set`` needs, read by libsonata."""
+    import libsonata
+
+    if node_sets_file is None:
+        raise UserError(f"node set {node_set!r} given but no node sets file", config_file, "node_sets_file")
+    return libsonata.NodeSets.from_file(str(node_sets_file))
+
+
 def node_set_members(config: Config, node_set: str | None, population: str) -> np.ndarray:
     """Sorted node ids of ``population`` in ``node_set`` (every node when no node set is given)."""
     import libsonata
@@ -67,11 +74,7 @@ def node_set_members(config: Config, node_set: str | None, population: str) -> n
     pop = circuit.node_population(population)
     if not node_set:
         return np.arange(pop.size, dtype=np.int64)
-    if config.node_sets_file is None:
-        raise UserError(
-            f"node set {node_set!r} given but no node sets file", str(config.path), "node_sets_file"
-        )
-    sets = libsonata.NodeSets.from_file(str(config.node_sets_file))
+    sets = _node_sets(node_set, config.node_sets_file, str(config.path))
     return np.sort(sets.materialize(node_set, pop).flatten().astype(np.int64))
 
 

@@ -131,7 +131,10 @@ class Simulation:
         else:
             self.segments = None
         self.excluded = np.zeros(len(self.node_ids), dtype=bool)
-        self.checks = [ValueCheck.from_config(c) for c in config.checks]
+        self._checks_of: dict[str, list[ValueCheck]] = {}  # by simulator, for the hot loop
+        for entry in config.checks:
+            chk = ValueCheck.from_config(entry)
+            self._checks_of.setdefault(chk.simulator, []).append(chk)
         couplings = [self._with_period(Coupling.from_config(c)) for c in config.couplings]
         self.operators = self._build_operators(couplings)
         self.manager = ConnectionManager(couplings, self.simulators, self.operators, self.parallel)
@@ -314,7 +317,7 @@ class Simulation:
         rep.advance_clock(t_ms)
 
     def _check_values(self, name: str, t_ms: float) -> None:
-        checks = [chk for chk in self.checks if chk.simulator == name]
+        checks = self._checks_of.get(name)
         if not checks:  # no collective either: nothing to agree on
             return
         sim = self.simulators[name]

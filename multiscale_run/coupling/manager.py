@@ -106,6 +106,9 @@ class ConnectionManager:
                 unmapped = np.diff(sp.csr_matrix(matrix).indptr) == 0
                 unmapped = unmapped if unmapped.any() else None
             self._bound.append(_Bound(c, matrix, writeback, src_var.space, dest_var.space, unmapped=unmapped))
+        self._into: dict[str, list[_Bound]] = {}  # by destination, in config order, for the hot loop
+        for b in self._bound:
+            self._into.setdefault(b.coupling.dest, []).append(b)
         self._excluded: dict[Space, np.ndarray] = {}
 
     @property
@@ -176,8 +179,5 @@ class ConnectionManager:
 
     def due(self, dest: str, step_index: int) -> list[_Bound]:
         """Couplings into ``dest`` that run at base-step index ``step_index`` (in units of run.dt)."""
-        return [
-            b
-            for b in self._bound
-            if b.coupling.dest == dest and (b.coupling.ndts is None or step_index % b.coupling.ndts == 0)
-        ]
+        into = self._into.get(dest, ())
+        return [b for b in into if b.coupling.ndts is None or step_index % b.coupling.ndts == 0]

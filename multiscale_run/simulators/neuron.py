@@ -96,14 +96,11 @@ class NeuronSettings:
     soma_reports: tuple[str, ...] = ()
 
 
-def soma_reports(section: dict) -> list[tuple[int, str]]:
-    """(index in the section's ``reports``, variable) of each report the neuron section takes at
-    the somata (operator ``soma``, the default for segment values)."""
-    return [
-        (i, r["variable"])
-        for i, r in enumerate(section.get("reports", []))
-        if (r.get("operator") or "soma") == "soma"
-    ]
+def soma_reports(section: dict) -> tuple[str, ...]:
+    """The variable of each report the neuron section takes at the somata, in order (operator
+    ``soma``, the default for segment values)."""
+    reports = section.get("reports", [])
+    return tuple(r["variable"] for r in reports if (r.get("operator") or "soma") == "soma")
 
 
 def settings_from_config(config) -> NeuronSettings:
@@ -128,7 +125,7 @@ def settings_from_config(config) -> NeuronSettings:
         max_segment_length_um=float(section.get("max_segment_length_um", 50.0)),
         calibrate_ion_leaks=bool(section.get("calibrate_ion_leaks", True)),
         concentrations_mM={**DEFAULT_CONCENTRATIONS_MM, **section.get("initial_concentrations_mM", {})},
-        soma_reports=tuple(variable for _, variable in soma_reports(section)),
+        soma_reports=soma_reports(section),
     )
 
 
