@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Install the whole multiscale-run stack on a fresh Debian 12 / Ubuntu machine, idempotently:
-# Debian packages (Open MPI, parallel HDF5, PETSc, STEPS build dependencies, gmsh runtime
-# libraries, Chromium for the report test), a virtual environment, the Python dependencies,
-# and the three source builds that have no wheel (h5py with MPI-IO, petsc4py against Debian's
-# PETSc, STEPS with its serial and MPI TetOpSplit solvers). Built wheels are kept in
-# $MSR_WHEELHOUSE so a second run takes seconds. Facts behind each step: docs/install.md.
+# Install multiscale-run on a fresh Debian 12 / Ubuntu machine, idempotently, in two steps:
+#
+#   ./install.sh           the core: what the embedded default (NEURON + metabolism) needs, from
+#                          binary packages only (Debian's Open MPI, PyPI wheels): a few minutes.
+#   ./install.sh --steps   the full stack on top: the source builds that have no wheel (h5py with
+#                          MPI-IO, petsc4py against Debian's PETSc, STEPS with its serial and MPI
+#                          TetOpSplit solvers), built without debug information.
+#
+# Built wheels are kept in $MSR_WHEELHOUSE, so a second run takes seconds. Facts behind each
+# step, and measured times: docs/install.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,96 +17,129 @@ WHEELS=${MSR_WHEELHOUSE:-$HOME/.cache/multiscale-run/wheels}
 PYTHON=${PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
+full=0
+for arg in "$@"; do
+  case "$arg" in
+    --steps) full=1 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown option $arg (expected --steps or --help)" >&2; exit 2 ;;
+  esac
+done
+nstages=5; [ $full = 1 ] && nstages=8
+
 stage() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-APT_PACKAGES=(
-  build-essential pkg-config cmake gfortran
-  openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
-  petsc-dev libopenblas-dev liblapack-dev
-  libboost-dev libeigen3-dev libmetis-dev libgmsh-dev libsundials-dev
+CORE_PACKAGES=(
+  build-essential pkg-config
+  openmpi-bin libopenmpi-dev
   libglu1-mesa libxcursor1 libxinerama1 libxft2 libgl1
   chromium
 )
+# What the source builds of the full stack compile against.
+FULL_PACKAGES=(
+  cmake gfortran libhdf5-openmpi-dev
+  petsc-dev libopenblas-dev liblapack-dev
+  libboost-dev libeigen3-dev libmetis-dev libgmsh-dev libsundials-dev
+)
 
-stage "1/7 Debian packages"
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  stage "    installing ${#missing[@]} package(s): ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  stage "    all present"
-fi
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    stage "    installing ${#missing[@]} package(s): ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    stage "    all present"
+  fi
+}
 
-stage "2/7 virtual environment $VENV"
+n=0
+next() { n=$((n + 1)); stage "$n/$nstages $*"; }
+
+next "Debian packages"
+if [ $full = 1 ]; then apt_install "${CORE_PACKAGES[@]}" "${FULL_PACKAGES[@]}"; else apt_install "${CORE_PACKAGES[@]}"; fi
+
+next "virtual environment $VENV"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 # pip_quiet: pip without the "Location ... is ignored" lines some machines' pip config produces.
 pip_quiet() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 PIP=(pip_quiet)
 py() { "$VENV/bin/python" "$@"; }
 "${PIP[@]}" install -q --upgrade pip "setuptools>=77" wheel
-# Build requirements of the source builds below, installed first because those builds run
-# without build isolation (h5py's isolated build would compile mpi4py 4.0.0 from source: 21 GB).
-"${PIP[@]}" install -q "numpy>=1.26" "Cython>=3.0,<3.1" pkgconfig "mpi4py>=3.1" scikit-build-core ninja
-mkdir -p "$WHEELS"
 
-stage "3/7 h5py with the MPI-IO driver"
-# STEPS 5.1 requires h5py < 3.16: the newest release it accepts
-H5PY_VERSION=3.15.1
-if py -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi and h5py.__version__ == '$H5PY_VERSION' else 1)" 2>/dev/null; then
-  stage "    present"
-else
-  if ! ls "$WHEELS"/h5py-mpi/h5py-$H5PY_VERSION-*.whl >/dev/null 2>&1; then
-    stage "    building (about 6 minutes)"
-    (export CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi
-     "${PIP[@]}" wheel -q --no-build-isolation --no-binary h5py --no-deps -w "$WHEELS/h5py-mpi" "h5py==$H5PY_VERSION")
-  fi
-  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELS"/h5py-mpi/h5py-$H5PY_VERSION-*.whl
-fi
-
-stage "4/7 petsc4py against Debian's PETSc"
-if py -c "import petsc4py" 2>/dev/null; then
-  stage "    present"
-else
-  if ! ls "$WHEELS"/petsc4py-*.whl >/dev/null 2>&1; then
-    stage "    building (about 3-9 minutes)"
-    # petsc4py 3.18's setup script fails with setuptools >= 70, so it is built in its own
-    # throwaway environment, against the numpy of the project's environment.
-    build_venv=$(mktemp -d)/venv
-    "$PYTHON" -m venv "$build_venv"
-    numpy_version=$(py -c "import numpy; print(numpy.__version__)")
-    "$build_venv/bin/python" -m pip install -q "setuptools<70" wheel "Cython<3.1" "numpy==$numpy_version"
-    (cd "$(dirname "$build_venv")" && PETSC_DIR=/usr/lib/petsc "$build_venv/bin/python" -m pip wheel -q \
-      --no-build-isolation --no-deps -w "$WHEELS" "petsc4py==3.18.*")
-    rm -rf "$(dirname "$build_venv")"
-  fi
-  "${PIP[@]}" install -q --no-deps "$WHEELS"/petsc4py-*.whl
-fi
-
-stage "5/7 STEPS 5 (serial solvers and MPI TetOpSplit)"
-if py -c "import steps" 2>/dev/null; then
-  stage "    present"
-else
-  if ! ls "$WHEELS"/steps-*.whl >/dev/null 2>&1; then
-    stage "    building (30-45 minutes, up to 14 GB of memory; nothing else should compile meanwhile)"
-    (export STEPS_NO_BUNDLE=true CMAKE_BUILD_PARALLEL_LEVEL=2
-     "${PIP[@]}" wheel -q --no-deps -w "$WHEELS" \
-       --config-settings=cmake.define.STEPS_USE_DIST_MESH=OFF \
-       --config-settings=cmake.define.USE_BUNDLE_SUNDIALS=OFF "steps==5.1.0")
-  fi
-  "${PIP[@]}" install -q --no-deps "$WHEELS"/steps-*.whl
-fi
-
-stage "6/7 multiscale-run and its Python dependencies"
+next "multiscale-run and its Python dependencies (binary wheels)"
 # (setuptools warns on every editable install about same-named folders: not a problem here)
 PYTHONWARNINGS="ignore:Editable installation" "${PIP[@]}" install -q -e "$here[test]"
 
-stage "7/7 msr on PATH"
+if [ $full = 1 ]; then
+  # Build requirements of the source builds below, installed first because those builds run
+  # without build isolation (h5py's isolated build would compile mpi4py 4.0.0 from source: 21 GB).
+  "${PIP[@]}" install -q "Cython>=3.0,<3.1" pkgconfig scikit-build-core ninja
+  mkdir -p "$WHEELS"
+
+  next "h5py with the MPI-IO driver"
+  # STEPS 5.1 requires h5py < 3.16: the newest release it accepts
+  H5PY_VERSION=3.15.1
+  if py -c "import h5py, sys; sys.exit(0 if h5py.get_config().mpi and h5py.__version__ == '$H5PY_VERSION' else 1)" 2>/dev/null; then
+    stage "    present"
+  else
+    if ! ls "$WHEELS"/h5py-mpi/h5py-$H5PY_VERSION-*.whl >/dev/null 2>&1; then
+      stage "    building (about 5 minutes)"
+      (export CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi CFLAGS="-O2 -g0"
+       "${PIP[@]}" wheel -q --no-build-isolation --no-binary h5py --no-deps -w "$WHEELS/h5py-mpi" "h5py==$H5PY_VERSION")
+    fi
+    "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELS"/h5py-mpi/h5py-$H5PY_VERSION-*.whl
+  fi
+
+  next "petsc4py against Debian's PETSc"
+  if py -c "import petsc4py" 2>/dev/null; then
+    stage "    present"
+  else
+    if ! ls "$WHEELS"/petsc4py-*.whl >/dev/null 2>&1; then
+      stage "    building (about 3 minutes)"
+      # petsc4py 3.18's setup script fails with setuptools >= 70, so it is built in its own
+      # throwaway environment, against the numpy of the project's environment.
+      build_venv=$(mktemp -d)/venv
+      "$PYTHON" -m venv "$build_venv"
+      numpy_version=$(py -c "import numpy; print(numpy.__version__)")
+      "$build_venv/bin/python" -m pip install -q "setuptools<70" wheel "Cython<3.1" "numpy==$numpy_version"
+      (cd "$(dirname "$build_venv")" && PETSC_DIR=/usr/lib/petsc CFLAGS="-O2 -g0" "$build_venv/bin/python" -m pip wheel -q \
+        --no-build-isolation --no-deps -w "$WHEELS" "petsc4py==3.18.*")
+      rm -rf "$(dirname "$build_venv")"
+    fi
+    "${PIP[@]}" install -q --no-deps "$WHEELS"/petsc4py-*.whl
+  fi
+
+  next "STEPS 5 (serial solvers and MPI TetOpSplit)"
+  if py -c "import steps" 2>/dev/null; then
+    stage "    present"
+  else
+    if ! ls "$WHEELS"/steps-*.whl >/dev/null 2>&1; then
+      stage "    building (about 20 minutes, up to 4 GB of memory; nothing else should compile meanwhile)"
+      # -g0 stops STEPS adding -ggdb3 to every target (its UseDebugSymbols.cmake adds it unless a
+      # -g flag is already set); the launcher compiles the one Cython translation unit (the Python
+      # bindings, not the solvers) at -O1; portable code, so the cached wheel runs on any x86-64.
+      (export STEPS_NO_BUNDLE=true CMAKE_BUILD_PARALLEL_LEVEL=2 CXXFLAGS="-g0" CFLAGS="-g0"
+       "${PIP[@]}" wheel -q --no-deps -w "$WHEELS" \
+         --config-settings=cmake.define.STEPS_USE_DIST_MESH=OFF \
+         --config-settings=cmake.define.USE_BUNDLE_SUNDIALS=OFF \
+         --config-settings=cmake.define.TARGET_NATIVE_ARCH=OFF \
+         --config-settings=cmake.define.BUILD_STOCHASTIC_TESTS=OFF \
+         --config-settings=cmake.define.STEPS_USE_STEPSBLENDER=OFF \
+         --config-settings=cmake.define.CMAKE_CXX_COMPILER_LAUNCHER="$here/tools/steps_cc_launcher" \
+         "steps==5.1.0")
+    fi
+    "${PIP[@]}" install -q --no-deps "$WHEELS"/steps-*.whl
+  fi
+fi
+
+next "msr on PATH"
 if [ -w /usr/local/bin ]; then bindir=/usr/local/bin; else bindir=$HOME/.local/bin; mkdir -p "$bindir"; fi
 for exe in msr multiscale-run; do ln -sf "$VENV/bin/$exe" "$bindir/$exe"; done
 case ":$PATH:" in *":$bindir:"*) ;; *) stage "    add $bindir to your PATH";; esac
 "$VENV/bin/msr" --version
+[ $full = 1 ] || stage "    core installed; STEPS (extracellular space) comes with: ./install.sh --steps"
