@@ -36,7 +36,7 @@ from multiscale_run.coupling.geometry import (  # noqa: E402
     tet_volumes_um3,
 )
 from multiscale_run.coupling.operators import OperatorBuilder  # noqa: E402
-from multiscale_run.simulators.base import SegmentGeometry, TetGeometry  # noqa: E402
+from multiscale_run.spaces import SegmentGeometry, TetGeometry  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "coupling.json"
 TARGET_BUILD_S = 20.0

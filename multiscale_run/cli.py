@@ -79,6 +79,26 @@ _DIR = click.argument("directory", type=click.Path(file_okay=False, path_type=Pa
 _SIM = click.argument("directory", type=click.Path(path_type=Path), default=".")
 
 
+def _switchable() -> dict[str, object]:
+    """The simulators ``msr init`` can switch on or off, from the registry."""
+    from multiscale_run.simulators import catalogue
+
+    return {spec.name: spec for spec in catalogue.specs() if spec.init_default is not None}
+
+
+def _simulator_switches(command):
+    """One ``--<name>/--no-<name>`` option per switchable simulator of the registry."""
+    for name, spec in reversed(_switchable().items()):
+        command = click.option(
+            f"--{name}/--no-{name}",
+            f"enable_{name}",
+            default=spec.init_default,
+            show_default=True,
+            help=f"Enable {spec.description}.",
+        )(command)
+    return command
+
+
 @main.command()
 @_DIR
 @click.option(
@@ -95,27 +115,7 @@ _SIM = click.argument("directory", type=click.Path(path_type=Path), default=".")
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated circuit.")
 @click.option("--force", is_flag=True, help="Overwrite an existing simulation in DIRECTORY.")
-@click.option(
-    "--steps/--no-steps",
-    "with_steps",
-    default=False,
-    show_default=True,
-    help="Enable STEPS (extracellular reaction-diffusion).",
-)
-@click.option(
-    "--bloodflow/--no-bloodflow",
-    "with_bloodflow",
-    default=False,
-    show_default=True,
-    help="Enable the blood-flow solver.",
-)
-@click.option(
-    "--metabolism/--no-metabolism",
-    "with_metabolism",
-    default=True,
-    show_default=True,
-    help="Enable the metabolism model.",
-)
+@_simulator_switches
 @click.option("--tstop", type=click.FloatRange(min=0, min_open=True), help="Simulated time in ms.")
 @click.option("--nodes", type=click.IntRange(1), default=1, show_default=True, help="sbatch: nodes.")
 @click.option("--ntasks", type=click.IntRange(1), default=4, show_default=True, help="sbatch: MPI tasks.")
@@ -126,7 +126,8 @@ def init(directory: Path, **options) -> None:
     """Write a complete runnable simulation into DIRECTORY (circuit, config, mods, sbatch, notebook)."""
     from multiscale_run.init import init_simulation
 
-    path = init_simulation(directory, **options)
+    enable = {name: options.pop(f"enable_{name}") for name in _switchable()}
+    path = init_simulation(directory, enable=enable, **options)
     click.echo(f"wrote {path}; next: msr check {directory} && msr compute {directory}")
 
 

@@ -44,9 +44,7 @@ def init_simulation(
     circuit: Path | None = None,
     seed: int = 1,
     force: bool = False,
-    with_steps: bool = False,
-    with_bloodflow: bool = False,
-    with_metabolism: bool = True,
+    enable: dict[str, bool] | None = None,
     tstop: float | None = None,
     nodes: int = 1,
     ntasks: int = 4,
@@ -54,7 +52,16 @@ def init_simulation(
     account: str | None = None,
     partition: str | None = None,
 ) -> Path:
-    """Write a simulation into ``directory``; returns the path of its simulation_config.json."""
+    """Write a simulation into ``directory``; returns the path of its simulation_config.json.
+
+    ``enable`` switches simulators on or off by name; the others keep their registry default
+    (``SimulatorSpec.init_default``; simulators without one are always on).
+    """
+    from multiscale_run.simulators import catalogue
+
+    unknown = set(enable or {}) - set(catalogue.names())
+    if unknown:
+        raise UserError(f"unknown simulators {sorted(unknown)}", "msr init")
     directory = Path(directory)
     config_path = directory / CONFIG_NAME
     if config_path.exists() and not force:
@@ -82,10 +89,11 @@ def init_simulation(
 
     msr = _template("multiscale_run.json")
     msr["version"] = __version__
-    enabled = {"neuron": True, "steps": with_steps, "bloodflow": with_bloodflow}
-    enabled["metabolism"] = with_metabolism
+    enabled = {
+        spec.name: (enable or {}).get(spec.name, spec.init_default is not False) for spec in catalogue.specs()
+    }
     for name, on in enabled.items():
-        msr[name]["enabled"] = on
+        msr.setdefault(name, {})["enabled"] = on
     # The template couples all four simulators; keep what joins the enabled ones.
     msr["couplings"] = [c for c in msr["couplings"] if enabled[c["src"]] and enabled[c["dest"]]]
     msr["checks"] = [c for c in msr["checks"] if enabled[c["simulator"]]]

@@ -22,7 +22,7 @@ import numpy as np
 
 from multiscale_run.errors import UserError
 from multiscale_run.resources import data_path
-from multiscale_run.simulators.base import TetGeometry
+from multiscale_run.spaces import TetGeometry
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,10 @@ from multiscale_run.config.checks import semantic_problems, semantic_warnings
 from multiscale_run.coupling.manager import ConnectionManager, Coupling
 from multiscale_run.errors import SimulationAborted
 from multiscale_run.parallel import Parallel, abort_on_error
-from multiscale_run.simulators.base import Simulator, Space
+from multiscale_run.simulators import catalogue
+from multiscale_run.simulators.base import Simulator, SomaSampler, SpikeSource
 from multiscale_run.simulators.soma_samples import SomaSamples
+from multiscale_run.spaces import Space
 from multiscale_run.timings import Timings
 from multiscale_run.value_checks import Exclusion, ValueCheck, evaluate
 
@@ -56,11 +58,6 @@ def _inject_fault(stage: str, rank: int) -> None:
     wanted = os.environ.get(FAULT_ENV, "")
     if wanted and wanted == f"{stage}@{rank}":
         raise InjectedFault(f"fault injected at {stage} on rank {rank}")
-
-
-#: Construction order: geometry flows from neurons and vessels to the mesh, and from the
-#: neuron partition to metabolism.
-_BUILD_ORDER = ("neuron", "bloodflow", "steps", "metabolism")
 
 
 #: NEURON steps between two collections of a soma report's samples (NEURON records them
@@ -120,16 +117,17 @@ class Simulation:
 
         self.population, all_ids = simulated_nodes(config)
         self.node_ids = self.parallel.local_cells(all_ids)
+        products: dict[str, object] = {catalogue.NODE_IDS: self.node_ids}
         with self.timings.measure("setup:simulators"):
-            for name in _BUILD_ORDER:
-                if config.enabled(name):
-                    self.simulators[name] = self._build(name)
+            for name in catalogue.build_order(config.simulators):
+                log.info("building %s", name)
+                self.simulators[name] = catalogue.build(name, config, self.parallel, products)
         _inject_fault("setup", self.parallel.rank)
-        if "neuron" in self.simulators:
-            self.segments = self.simulators["neuron"].segment_geometry()
+        self.segments = products.get("segment_geometry")
+        self.tets = products.get("tet_geometry")
+        self.vessels = products.get("vessel_geometry")
+        if self.segments is not None:
             self.node_ids = np.asarray(self.segments.gids)
-        else:
-            self.segments = None
         self.excluded = np.zeros(len(self.node_ids), dtype=bool)
         self._checks_of: dict[str, list[ValueCheck]] = {}  # by simulator, for the hot loop
         for entry in config.checks:
@@ -153,32 +151,10 @@ class Simulation:
         ndts = [self.config.simulator(name).get("ndts", 1) for name in (coupling.src, coupling.dest)]
         return dataclasses.replace(coupling, ndts=math.lcm(*ndts))
 
-    def _build(self, name: str) -> Simulator:
-        from multiscale_run.simulators.catalogue import adapter_class
-
-        cls = adapter_class(name)
-        log.info("building %s", name)
-        if name == "metabolism":
-            return cls(self.config, self.parallel, node_ids=self.node_ids)
-        if name == "steps":
-            extra = {}
-            if "neuron" in self.simulators:
-                extra["segment_geometry"] = self.simulators["neuron"].segment_geometry()
-            if "bloodflow" in self.simulators:
-                extra["vessel_geometry"] = self.simulators["bloodflow"].vessel_geometry()
-            return cls(self.config, self.parallel, **extra)
-        return cls(self.config, self.parallel)
-
     def _geometry(self):
         from multiscale_run.coupling.operators import Geometry
 
-        return Geometry(
-            segments=self.segments,
-            tets=self.simulators["steps"].tet_geometry() if "steps" in self.simulators else None,
-            vessels=self.simulators["bloodflow"].vessel_geometry()
-            if "bloodflow" in self.simulators
-            else None,
-        )
+        return Geometry(segments=self.segments, tets=self.tets, vessels=self.vessels)
 
     def _operator_names(self, couplings: list[Coupling]) -> set[str]:
         from multiscale_run.coupling.operators import OPERATORS
@@ -274,9 +250,10 @@ class Simulation:
                         path, population, size, start, end, dt, unit, self.parallel
                     )
                 report = _Report(sim_name, rep["variable"], operator, columns, writer)
-                if operator == "soma":  # NEURON records it: the k-th of the section's soma reports
-                    k = sum(r.operator == "soma" for r in reports)
-                    report.samples = sim.soma_samples(k, rep["variable"])
+                if operator == "soma":  # the simulator records it itself, every step
+                    if not isinstance(sim, SomaSampler):
+                        raise TypeError(f"{sim_name} cannot record soma reports")
+                    report.samples = sim.soma_samples(rep["name"])
                     report.collect_ms = SOMA_COLLECT_STEPS * sim.dt_ms
                 reports.append(report)
         self._next_record_ms = 0.0
@@ -424,10 +401,12 @@ class Simulation:
         """Flush every result, whatever happened: reports, spikes, exclusions, timings, run.json."""
         out = self.config.output_dir
         with self.timings.measure("io:spikes"):
-            if "neuron" in self.simulators:
+            sources = catalogue.providing(self.simulators, SpikeSource)
+            if sources:
                 from multiscale_run.reports import write_spikes
 
-                ids, times = self.simulators["neuron"].spikes()
+                spikes = [s.spikes() for s in sources]
+                ids, times = (np.concatenate(part) for part in zip(*spikes, strict=True))
                 write_spikes(self.config.spikes_file, self.population, ids, times, self.parallel)
         with self.timings.measure("reports:close"):
             for rep in getattr(self, "reports", []):

@@ -31,21 +31,18 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: The element space of a simulator's variables when its adapter cannot be imported to ask
-#: (docs/developer.md, "Simulator adapters").
-_DEFAULT_SPACE = {"neuron": "segment", "metabolism": "neuron", "steps": "tet", "bloodflow": "vessel"}
-
 
 def _variable(simulator: str, section: dict, variable: str) -> tuple[str, str]:
-    """``(space, unit)`` of a simulator variable; the unit is empty when unknown."""
-    try:
-        from multiscale_run.simulators.catalogue import declared_variables
+    """``(space, unit)`` of a simulator variable; the unit is empty when unknown, the space then
+    the simulator's own (its registry entry) when its adapter cannot be imported to ask."""
+    from multiscale_run.simulators import catalogue
 
-        var = declared_variables(simulator, section).get(variable)
+    try:
+        var = catalogue.declared_variables(simulator, section).get(variable)
     except ImportError:
         var = None
     if var is None:
-        return _DEFAULT_SPACE[simulator], ""
+        return catalogue.spec(simulator).space.value, ""
     return var.space.value, var.unit
 
 

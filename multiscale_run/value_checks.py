@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from multiscale_run.simulators.base import Space
+from multiscale_run.spaces import Space
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""The JSON Schema of the simulation config, assembled from the files in ``schema/``.
+"""The JSON Schema of the simulation config, assembled from ``schema/`` and the simulator registry.
 
-``simulation_config.json`` is the root; each ``<simulator>.json`` is the schema of the section
-``multiscale_run.<simulator>`` and is injected there. Defaults come from the schema's
+``simulation_config.json`` is the root; the schema file of each registered simulator
+(:mod:`multiscale_run.simulators.catalogue`) is the schema of the section
+``multiscale_run.<simulator>`` and is injected there, and the simulator enums (``order``,
+coupling ``src``/``dest``, check ``simulator``) list the registered names. Defaults come from the schema's
 ``default`` values, so the schema is the single source of truth (the config reference in the
 docs is generated from it).
 """
@@ -18,44 +20,47 @@ import jsonschema
 
 from multiscale_run.config.problems import Problem, json_path
 
-SIMULATORS = ("neuron", "steps", "bloodflow", "metabolism")
+
+def root_schema() -> dict:
+    """The whole schema (one section per registered simulator injected), read-only."""
+    from multiscale_run.simulators import catalogue
+
+    return _root_schema(catalogue.specs())
+
+
+def _load_part(path) -> dict:
+    sub = json.loads(path.read_text())
+    sub.pop("$schema", None)
+    sub.pop("$id", None)
+    return sub
 
 
 @functools.cache
-def root_schema() -> dict:
-    """The whole schema (simulator sections injected), as a fresh-per-process read-only dict."""
+def _root_schema(specs: tuple) -> dict:
     folder = resources.files("multiscale_run.config") / "schema"
     root = json.loads((folder / "simulation_config.json").read_text())
-    report = folder / "report.json"
-    if report.is_file():
-        sub = json.loads(report.read_text())
-        sub.pop("$schema", None)
-        sub.pop("$id", None)
-        root["$defs"]["report"] = sub
-    section = root["$defs"]["multiscale_run"]["properties"]
-    for name in SIMULATORS:
-        sim_file = folder / f"{name}.json"
-        if sim_file.is_file():
-            sub = json.loads(sim_file.read_text())
-            sub.pop("$schema", None)
-            sub.pop("$id", None)
-            # An absent section means "off"; a section that is present runs unless it says otherwise.
-            sub["default"] = {"enabled": False}
-            sub.setdefault("properties", {}).setdefault("enabled", {"type": "boolean"})
-            sub["properties"]["enabled"]["default"] = True
-            sub["properties"]["enabled"]["description"] = (
-                "Whether the simulator runs (true when its section is present, false when it is absent)."
-            )
-            section[name] = sub
-        else:  # a simulator whose adapter is not shipped can only be switched off
-            section[name] = {
-                "type": "object",
-                "description": f"The {name} simulator (not available in this build).",
-                "properties": {
-                    "enabled": {"const": False, "default": False, "description": "Must be false."}
-                },
-                "default": {},
-            }
+    root["$defs"]["report"] = _load_part(folder / "report.json")
+    names = [spec.name for spec in specs]
+    msr = root["$defs"]["multiscale_run"]["properties"]
+    msr["order"]["items"]["enum"] = names
+    msr["order"]["default"] = names
+    for where in (root["$defs"]["coupling"]["properties"], root["$defs"]["check"]["properties"]):
+        for key in ("src", "dest", "simulator"):
+            if key in where:
+                where[key]["enum"] = names
+    for spec in specs:
+        sub = _load_part(spec.schema)
+        props = sub.setdefault("properties", {})
+        # An absent section means "off"; a section that is present runs unless it says otherwise.
+        sub["default"] = {"enabled": False}
+        props.setdefault("enabled", {"type": "boolean"})
+        props["enabled"]["default"] = True
+        props["enabled"]["description"] = (
+            "Whether the simulator runs (true when its section is present, false when it is absent)."
+        )
+        if "default" not in props.get("ndts", {}):
+            raise ValueError(f"{spec.schema}: every simulator section needs an ndts with a default")
+        msr[spec.name] = sub
     return root
 
 

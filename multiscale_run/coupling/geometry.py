@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from multiscale_run.simulators.base import SegmentGeometry, TetGeometry, VesselGeometry
+from multiscale_run.spaces import SegmentGeometry, TetGeometry, VesselGeometry
 
 log = logging.getLogger(__name__)
 

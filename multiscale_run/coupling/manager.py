@@ -19,14 +19,26 @@ own value under ``set`` and ``merge`` rather than receiving 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
 from multiscale_run.coupling.transform import Transform
 from multiscale_run.parallel import Parallel
-from multiscale_run.simulators.base import Simulator, Space
+from multiscale_run.spaces import Space, Variable
+
+
+class Endpoint(Protocol):
+    """What a coupling sees of a simulator: named arrays on element spaces (every adapter is one)."""
+
+    def variables(self) -> Mapping[str, Variable]: ...
+
+    def get(self, variable: str) -> np.ndarray: ...
+
+    def set(self, variable: str, values: np.ndarray) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,7 @@ class ConnectionManager:
     def __init__(
         self,
         couplings: list[Coupling],
-        simulators: dict[str, Simulator],
+        simulators: Mapping[str, Endpoint],
         operators: dict[str, sp.csr_matrix | None],
         parallel: Parallel,
     ):

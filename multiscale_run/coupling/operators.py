@@ -32,7 +32,7 @@ from multiscale_run.coupling.geometry import (
     segment_tet_overlap,
 )
 from multiscale_run.parallel import Parallel
-from multiscale_run.simulators.base import Space
+from multiscale_run.spaces import Space
 
 __all__ = ["OPERATORS", "Geometry", "MeshCoverage", "OperatorBuilder", "OperatorSpec", "build_operator"]
 

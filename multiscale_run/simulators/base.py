@@ -1,86 +1,26 @@
-"""The contract every simulator adapter follows.
+"""The contract every simulator adapter follows, and the capabilities an adapter may declare.
 
 An adapter hides its library (nothing outside it imports ``neuron``, ``steps``, ``petsc4py`` or
-the ODE backend). Values live on an *element space*:
-
-* ``segment`` – the NEURON segments of this rank's cells (rank-local), in one fixed order;
-* ``neuron``  – this rank's cells (rank-local), in ascending gid order;
-* ``tet``     – every tetrahedron of the extracellular mesh (global, identical on all ranks);
-* ``vessel``  – every vessel segment of the vasculature graph (global, identical on all ranks).
-
-Couplings move values between spaces through sparse operators (see :mod:`multiscale_run.coupling`).
+the ODE backend) and exposes variables on element spaces (:mod:`multiscale_run.spaces`).
+Beyond the contract, an adapter offers *capabilities*: small protocols it declares in its
+:class:`~multiscale_run.simulators.catalogue.SimulatorSpec` (``provides``) and that the run looks
+up by protocol, never by method name.
 """
 
 from __future__ import annotations
 
-import enum
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-
-class Space(str, enum.Enum):
-    SEGMENT = "segment"
-    NEURON = "neuron"
-    TET = "tet"
-    VESSEL = "vessel"
-
-    @property
-    def is_global(self) -> bool:
-        """Global spaces hold the same full vector on every rank; local ones only this rank's part."""
-        return self in (Space.TET, Space.VESSEL)
-
-
-@dataclass(frozen=True)
-class Variable:
-    """A quantity an adapter exposes: the space it lives on, its unit, whether it can be set."""
-
-    name: str
-    space: Space
-    unit: str
-    writable: bool = True
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class SegmentGeometry:
-    """Geometry of this rank's NEURON segments, in the adapter's fixed local segment order.
-
-    Lengths in µm, areas in µm², volumes in µm³. ``neuron_index[i]`` is the local index (into
-    ``gids``) of the cell that owns segment ``i``.
-    """
-
-    start_um: np.ndarray  # (n_seg, 3)
-    end_um: np.ndarray  # (n_seg, 3)
-    area_um2: np.ndarray  # (n_seg,)
-    volume_um3: np.ndarray  # (n_seg,)
-    neuron_index: np.ndarray  # (n_seg,) int
-    gids: np.ndarray  # (n_local_cells,) node ids (0-based SONATA node ids) in ascending order
-
-
-@dataclass(frozen=True)
-class TetGeometry:
-    """The extracellular mesh: vertices in µm, tets as vertex indices, volumes in µm³."""
-
-    vertices_um: np.ndarray  # (n_vert, 3)
-    tets: np.ndarray  # (n_tet, 4) int
-    volume_um3: np.ndarray  # (n_tet,)
-
-
-@dataclass(frozen=True)
-class VesselGeometry:
-    """Vessel segments of the vasculature graph: end points in µm and radii in µm."""
-
-    start_um: np.ndarray  # (n_vessel, 3)
-    end_um: np.ndarray  # (n_vessel, 3)
-    radius_um: np.ndarray  # (n_vessel,)
+from multiscale_run.spaces import SegmentGeometry, TetGeometry, Variable, VesselGeometry
 
 
 class Simulator(ABC):
     """One simulator of the co-simulation, seen by the orchestrator."""
 
-    #: the simulator's name in the config (``neuron``, ``steps``, ``bloodflow``, ``metabolism``)
+    #: the simulator's name in the config (its catalogue entry's name)
     name: str
 
     @property
@@ -112,3 +52,51 @@ class Simulator(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources at the end of a run."""
+
+
+# --- capabilities ------------------------------------------------------------------------------
+@runtime_checkable
+class SegmentGeometrySource(Protocol):
+    """Owns the ``segment`` space: its geometry (and the local cells, ``gids``)."""
+
+    def segment_geometry(self) -> SegmentGeometry: ...
+
+
+@runtime_checkable
+class TetGeometrySource(Protocol):
+    """Owns the ``tet`` space: the extracellular mesh."""
+
+    def tet_geometry(self) -> TetGeometry: ...
+
+
+@runtime_checkable
+class VesselGeometrySource(Protocol):
+    """Owns the ``vessel`` space: the vessel segments."""
+
+    def vessel_geometry(self) -> VesselGeometry: ...
+
+
+@runtime_checkable
+class SpikeSource(Protocol):
+    """Emits spikes of this rank's cells: ``(node ids, times ms)`` in emission order."""
+
+    def spikes(self) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class SomaSampler(Protocol):
+    """Records soma values itself, every step (``msr`` reports with operator ``soma``).
+
+    ``soma_samples(report)`` returns the record of the named report, a
+    :class:`~multiscale_run.simulators.soma_samples.SomaSamples`.
+    """
+
+    def soma_samples(self, report: str): ...
+
+
+#: What each geometry capability hands to the simulators built after it (``SimulatorSpec.needs``).
+PRODUCTS = {
+    "segment_geometry": SegmentGeometrySource,
+    "tet_geometry": TetGeometrySource,
+    "vessel_geometry": VesselGeometrySource,
+}

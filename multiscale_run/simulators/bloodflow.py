@@ -30,7 +30,8 @@ from multiscale_run.bloodflow.poiseuille import (
     solve_flow,
     solve_reduced_scipy,
 )
-from multiscale_run.simulators.base import Simulator, Space, Variable, VesselGeometry
+from multiscale_run.simulators.base import Simulator
+from multiscale_run.spaces import Space, Variable, VesselGeometry
 
 log = logging.getLogger(__name__)
 

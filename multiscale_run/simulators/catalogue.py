@@ -1,4 +1,10 @@
-"""Which adapter class serves which simulator name, and the variables each declares.
+"""The simulator registry: one :class:`SimulatorSpec` per simulator, and the one factory.
+
+Everything that depends on which simulators exist derives from here: the schema's section list
+and simulator enums (:mod:`multiscale_run.config.schema`), the build order, the ``msr init``
+options, the element space of a report when the adapter cannot be asked. Adding a simulator is
+one adapter module, one JSON Schema file and one :func:`register` call (see
+``tests/contract/toy_simulator.py``).
 
 Adapters are imported lazily: checking a config must not import NEURON or STEPS unless that
 simulator is enabled.
@@ -7,22 +13,171 @@ simulator is enabled.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
-from multiscale_run.simulators.base import Variable
+from multiscale_run.simulators.base import (
+    PRODUCTS,
+    SegmentGeometrySource,
+    Simulator,
+    SomaSampler,
+    SpikeSource,
+    TetGeometrySource,
+    VesselGeometrySource,
+)
+from multiscale_run.spaces import Space, Variable
 
-ADAPTERS = {
-    "neuron": ("multiscale_run.simulators.neuron", "NeuronSim"),
-    "steps": ("multiscale_run.simulators.steps", "StepsSim"),
-    "bloodflow": ("multiscale_run.simulators.bloodflow", "BloodflowSim"),
-    "metabolism": ("multiscale_run.simulators.metabolism", "MetabolismSim"),
-}
+_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "config" / "schema"
+
+#: What the run itself hands to simulators that ask for it: this rank's node ids (ascending).
+NODE_IDS = "node_ids"
 
 
-def adapter_class(name: str) -> type:
-    module, cls = ADAPTERS[name]
-    return getattr(importlib.import_module(module), cls)
+@dataclass(frozen=True)
+class SimulatorSpec:
+    """Everything the runtime knows about a simulator before building it.
+
+    ``adapter`` is ``"module:Class"``; the class is built as ``Class(config, parallel, **needs)``.
+    ``needs`` names what it takes from the run (``node_ids``) or from simulators built before it
+    (``segment_geometry``, ``tet_geometry``, ``vessel_geometry``: the products of the geometry
+    capabilities); a need nobody provides in this run is left out (the adapter's keyword default).
+    ``provides`` lists the capability protocols of :mod:`multiscale_run.simulators.base` the
+    adapter implements. ``init_default``: the default of ``msr init --<name>/--no-<name>``;
+    ``None`` for a simulator that is always on (no option).
+    """
+
+    name: str
+    adapter: str
+    schema: Path
+    space: Space
+    needs: tuple[str, ...] = ()
+    provides: tuple[type, ...] = ()
+    init_default: bool | None = False
+    description: str = ""
+
+    def adapter_class(self) -> type[Simulator]:
+        module, cls = self.adapter.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def declared_variables(self, section: Mapping) -> dict[str, Variable]:
+        """The variables it exposes with the settings of its config ``section`` (no building)."""
+        return self.adapter_class().declared_variables(dict(section))
+
+    @property
+    def products(self) -> tuple[str, ...]:
+        return tuple(name for name, proto in PRODUCTS.items() if proto in self.provides)
 
 
-def declared_variables(name: str, section: dict) -> dict[str, Variable]:
+_REGISTRY: dict[str, SimulatorSpec] = {}
+
+
+def register(spec: SimulatorSpec) -> None:
+    """Add a simulator (or replace the one of that name); its config section exists from now on."""
+    _REGISTRY[spec.name] = spec
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def specs() -> tuple[SimulatorSpec, ...]:
+    """Every registered simulator, in registration order (the default advance order)."""
+    return tuple(_REGISTRY.values())
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def spec(name: str) -> SimulatorSpec:
+    return _REGISTRY[name]
+
+
+def adapter_class(name: str) -> type[Simulator]:
+    return spec(name).adapter_class()
+
+
+def declared_variables(name: str, section: Mapping) -> dict[str, Variable]:
     """The variables simulator ``name`` exposes with the settings of its config ``section``."""
-    return adapter_class(name).declared_variables(section)
+    return spec(name).declared_variables(section)
+
+
+def build_order(enabled: list[str]) -> list[str]:
+    """``enabled`` ordered so that each simulator comes after those whose products it needs
+    (registration order among the ready ones)."""
+    todo = [s for s in specs() if s.name in enabled]
+    made = {NODE_IDS}
+    order: list[str] = []
+    while todo:
+        waiting = {p for s in todo for p in s.products}
+        ready = next((s for s in todo if not (set(s.needs) - made) & waiting), None)
+        if ready is None:
+            raise ValueError(f"simulators {[s.name for s in todo]} need each other's products")
+        order.append(ready.name)
+        made.update(ready.products)
+        todo.remove(ready)
+    return order
+
+
+def build(name: str, config, parallel, products: dict[str, object]) -> Simulator:
+    """Build simulator ``name`` with what it needs from ``products``; adds its own products."""
+    entry = spec(name)
+    needs = {k: products[k] for k in entry.needs if k in products}
+    sim = entry.adapter_class()(config, parallel, **needs)
+    for proto in entry.provides:
+        if not isinstance(sim, proto):
+            raise TypeError(f"{type(sim).__name__} declares {proto.__name__} but does not implement it")
+    for product in entry.products:
+        products[product] = getattr(sim, product)()
+    return sim
+
+
+def providing(simulators: Mapping[str, Simulator], capability: type) -> list[Simulator]:
+    """The built simulators whose spec declares ``capability``, in build order."""
+    return [sim for name, sim in simulators.items() if capability in spec(name).provides]
+
+
+register(
+    SimulatorSpec(
+        name="neuron",
+        adapter="multiscale_run.simulators.neuron:NeuronSim",
+        schema=_SCHEMA_DIR / "neuron.json",
+        space=Space.SEGMENT,
+        provides=(SegmentGeometrySource, SpikeSource, SomaSampler),
+        init_default=None,
+        description="NEURON on the SONATA circuit",
+    )
+)
+register(
+    SimulatorSpec(
+        name="steps",
+        adapter="multiscale_run.simulators.steps:StepsSim",
+        schema=_SCHEMA_DIR / "steps.json",
+        space=Space.TET,
+        needs=("segment_geometry", "vessel_geometry"),
+        provides=(TetGeometrySource,),
+        description="STEPS (extracellular reaction-diffusion)",
+    )
+)
+register(
+    SimulatorSpec(
+        name="bloodflow",
+        adapter="multiscale_run.simulators.bloodflow:BloodflowSim",
+        schema=_SCHEMA_DIR / "bloodflow.json",
+        space=Space.VESSEL,
+        provides=(VesselGeometrySource,),
+        description="the blood-flow solver",
+    )
+)
+register(
+    SimulatorSpec(
+        name="metabolism",
+        adapter="multiscale_run.simulators.metabolism:MetabolismSim",
+        schema=_SCHEMA_DIR / "metabolism.json",
+        space=Space.NEURON,
+        needs=(NODE_IDS,),
+        init_default=True,
+        description="the metabolism model",
+    )
+)

@@ -16,7 +16,8 @@ from multiscale_run.metabolism.model import ModelOptions
 from multiscale_run.metabolism.parameters import INPUTS, PARAMETERS, STATE_NAMES, STATE_UNITS
 from multiscale_run.metabolism.solver import DERIVED_NAMES, J15Batch
 from multiscale_run.metabolism.stimulus import Stimulus
-from multiscale_run.simulators.base import Simulator, Space, Variable
+from multiscale_run.simulators.base import Simulator
+from multiscale_run.spaces import Space, Variable
 
 log = logging.getLogger(__name__)
 

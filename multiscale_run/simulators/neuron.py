@@ -29,7 +29,8 @@ import numpy as np
 from multiscale_run import mod_files
 from multiscale_run.errors import UserError
 from multiscale_run.nodes import choose_neurons
-from multiscale_run.simulators.base import SegmentGeometry, Simulator, Space, Variable
+from multiscale_run.simulators.base import Simulator
+from multiscale_run.spaces import SegmentGeometry, Space, Variable
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +92,16 @@ class NeuronSettings:
     calibrate_ion_leaks: bool = True
     concentrations_mM: dict = field(default_factory=lambda: dict(DEFAULT_CONCENTRATIONS_MM))
     min_delay_ms: float = 0.1
-    #: the variable of each soma report, in order: NEURON records each at every local soma, every
-    #: step (one record per report, read by :meth:`NeuronSim.soma_samples`)
-    soma_reports: tuple[str, ...] = ()
+    #: ``(report name, variable)`` of each soma report: NEURON records the variable at every local
+    #: soma, every step (one record per report, read by :meth:`NeuronSim.soma_samples`)
+    soma_reports: tuple[tuple[str, str], ...] = ()
 
 
-def soma_reports(section: dict) -> tuple[str, ...]:
-    """The variable of each report the neuron section takes at the somata, in order (operator
-    ``soma``, the default for segment values)."""
+def soma_reports(section: dict) -> tuple[tuple[str, str], ...]:
+    """``(name, variable)`` of each report the neuron section takes at the somata, in order
+    (operator ``soma``, the default for segment values)."""
     reports = section.get("reports", [])
-    return tuple(r["variable"] for r in reports if (r.get("operator") or "soma") == "soma")
+    return tuple((r["name"], r["variable"]) for r in reports if (r.get("operator") or "soma") == "soma")
 
 
 def settings_from_config(config) -> NeuronSettings:
@@ -754,16 +755,16 @@ class NeuronSim(Simulator):
         """Let NEURON record the settings' soma variables every step (before finitialize)."""
         from multiscale_run.simulators.soma_samples import SomaSamples
 
-        self._soma_samples: list[SomaSamples] = []
+        self._soma_samples: dict[str, SomaSamples] = {}
         area = self._geometry.area_um2[self._soma_index]
-        for variable in self.settings.soma_reports:
+        for report, variable in self.settings.soma_reports:
             base, convert = variable, None
             if variable in SEGMENT_CURRENTS:
                 base, convert = SEGMENT_CURRENTS[variable][0], lambda density: _current_nA(density, area)
             elif variable not in SEGMENT_VARIABLES:
                 self._pointer(variable)  # raises the usual unknown-variable error
             refs = [self._segment_ref(*self._segment_sections[i], base)[0] for i in self._soma_index]
-            self._soma_samples.append(SomaSamples(self.h, refs, self.settings.dt_ms, convert))
+            self._soma_samples[report] = SomaSamples(self.h, refs, self.settings.dt_ms, convert)
 
     def _calibrate_ion_leaks(self) -> int:
         """Set msr_ionleak's gna, gk so that at v_init the net Na+ and K+ currents are zero.
@@ -887,13 +888,14 @@ class NeuronSim(Simulator):
     def segment_geometry(self) -> SegmentGeometry:
         return self._geometry
 
-    def soma_samples(self, k: int, variable: str):
-        """NEURON's per-step record of the ``k``-th soma report's ``variable`` at each local soma,
-        a :class:`~multiscale_run.simulators.soma_samples.SomaSamples` (``settings.soma_reports``)."""
-        listed = self.settings.soma_reports
-        if k >= len(listed) or listed[k] != variable:
-            raise KeyError(f"soma report {k} of {variable!r} is not in settings.soma_reports {listed}")
-        return self._soma_samples[k]
+    def soma_samples(self, report: str):
+        """NEURON's per-step record of soma report ``report``'s variable at each local soma, a
+        :class:`~multiscale_run.simulators.soma_samples.SomaSamples` (``settings.soma_reports``)."""
+        try:
+            return self._soma_samples[report]
+        except KeyError:
+            listed = [name for name, _ in self.settings.soma_reports]
+            raise KeyError(f"{report!r} is not one of the soma reports {listed}") from None
 
     def soma_segment_index(self) -> np.ndarray:
         """Index, in the segment order, of each local cell's middle soma segment."""

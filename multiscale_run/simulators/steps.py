@@ -33,14 +33,8 @@ from mpi4py import MPI
 from multiscale_run import mesh as ecs_mesh
 from multiscale_run.errors import UserError
 from multiscale_run.parallel import Parallel
-from multiscale_run.simulators.base import (
-    SegmentGeometry,
-    Simulator,
-    Space,
-    TetGeometry,
-    Variable,
-    VesselGeometry,
-)
+from multiscale_run.simulators.base import Simulator
+from multiscale_run.spaces import SegmentGeometry, Space, TetGeometry, Variable, VesselGeometry
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent(
     from multiscale_run.coupling.geometry import Geometry, structured_box_mesh, tet_volumes_um3
     from multiscale_run.coupling.operators import OPERATORS, OperatorBuilder
     from multiscale_run.parallel import Parallel
-    from multiscale_run.simulators.base import SegmentGeometry, Space, TetGeometry, VesselGeometry
+    from multiscale_run.spaces import SegmentGeometry, Space, TetGeometry, VesselGeometry
 
     cache_dir = sys.argv[1]
     parallel = Parallel()

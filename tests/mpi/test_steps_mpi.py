@@ -115,7 +115,7 @@ GENERATE = textwrap.dedent(
     import numpy as np
     from multiscale_run.config import Config
     from multiscale_run.parallel import Parallel
-    from multiscale_run.simulators.base import SegmentGeometry
+    from multiscale_run.spaces import SegmentGeometry
     from multiscale_run.simulators.steps import StepsSim
 
     folder = Path(sys.argv[1])

@@ -18,8 +18,8 @@ from multiscale_run.circuit.vasculature import build_vasculature
 from multiscale_run.config import Config, ConfigError
 from multiscale_run.errors import UserError
 from multiscale_run.parallel import Parallel
-from multiscale_run.simulators.base import Space
 from multiscale_run.simulators.bloodflow import BloodflowSim, petsc_available
+from multiscale_run.spaces import Space
 
 BBOX = (np.array([0.0, 0.0, 0.0]), np.array([200.0, 600.0, 200.0]))
 

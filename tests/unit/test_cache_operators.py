@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from multiscale_run.coupling.cache import OperatorCache, hash_inputs
 from multiscale_run.coupling.geometry import Geometry, structured_box_mesh, tet_volumes_um3
 from multiscale_run.coupling.operators import OperatorBuilder
-from multiscale_run.simulators.base import SegmentGeometry, TetGeometry
+from multiscale_run.spaces import SegmentGeometry, TetGeometry
 
 
 def geometry() -> Geometry:

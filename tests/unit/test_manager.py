@@ -9,7 +9,8 @@ import scipy.sparse as sp
 from multiscale_run.coupling.manager import ConnectionManager, Coupling
 from multiscale_run.coupling.transform import Transform, TransformError
 from multiscale_run.parallel import Parallel
-from multiscale_run.simulators.base import Simulator, Space, Variable
+from multiscale_run.simulators.base import Simulator
+from multiscale_run.spaces import Space, Variable
 
 
 class ArraySim(Simulator):

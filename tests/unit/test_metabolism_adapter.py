@@ -12,8 +12,8 @@ import pytest
 from multiscale_run.config import Config
 from multiscale_run.metabolism.parameters import STATE_NAMES, initial_state
 from multiscale_run.parallel import Parallel
-from multiscale_run.simulators.base import Space
 from multiscale_run.simulators.metabolism import MetabolismSim
+from multiscale_run.spaces import Space
 
 SCHEMA = Path(__file__).resolve().parents[2] / "multiscale_run" / "config" / "schema" / "metabolism.json"
 

@@ -32,7 +32,7 @@ d, cache, out = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 stim = json.loads(sys.argv[4])
 sim = NeuronSim.from_settings(NeuronSettings(circuit_config=d / "circuit_config.json", node_set="neurons",
     node_sets_file=d / "node_sets.json", inputs={"stim": stim}, cache_dir=cache,
-    soma_reports=("v", "ik_nA")), Parallel())
+    soma_reports=(("soma_v", "v"), ("soma_ik", "ik_nA"))), Parallel())
 soma = sim.soma_segment_index()[0]
 trace = [sim.get("v")[soma]]
 for t in np.arange(1, int(round(%(tstop)r / %(sample)r)) + 1) * %(sample)r:
@@ -40,8 +40,8 @@ for t in np.arange(1, int(round(%(tstop)r / %(sample)r)) + 1) * %(sample)r:
     trace.append(sim.get("v")[soma])
     # NEURON's soma record and the segment currents in nA agree with the plain getters
     somata, area = sim.soma_segment_index(), sim.segment_geometry().area_um2
-    assert np.array_equal(sim.soma_samples(0, "v").take([t], t + %(sample)r)[0], sim.get("v")[somata])
-    ik = sim.soma_samples(1, "ik_nA").take([t], t + %(sample)r)[0]
+    assert np.array_equal(sim.soma_samples("soma_v").take([t], t + %(sample)r)[0], sim.get("v")[somata])
+    ik = sim.soma_samples("soma_ik").take([t], t + %(sample)r)[0]
     np.testing.assert_allclose(ik, sim.get("ik_nA")[somata], rtol=1e-15)
     np.testing.assert_allclose(sim.get("ik_nA"), sim.get("ik") * area * 1e-2, rtol=1e-15)
     np.testing.assert_allclose(sim.get("ina_nA"), sim.get("ina") * area * 1e-2, rtol=1e-15)

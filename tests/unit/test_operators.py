@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from multiscale_run.coupling.geometry import Geometry, structured_box_mesh, tet_volumes_um3
 from multiscale_run.coupling.operators import OPERATORS, OperatorBuilder, build_operator
-from multiscale_run.simulators.base import SegmentGeometry, Space, TetGeometry, VesselGeometry
+from multiscale_run.spaces import SegmentGeometry, Space, TetGeometry, VesselGeometry
 
 
 def three_segments_two_neurons() -> SegmentGeometry:

@@ -8,7 +8,6 @@ import pytest
 from multiscale_run import mesh
 from multiscale_run.config import Config, ConfigError
 from multiscale_run.parallel import Parallel
-from multiscale_run.simulators.base import SegmentGeometry, Space
 from multiscale_run.simulators.steps import (
     FiniteVolumeDiffusion,
     SpeciesSettings,
@@ -18,6 +17,7 @@ from multiscale_run.simulators.steps import (
     mM_from_molecules,
     molecules_from_mM,
 )
+from multiscale_run.spaces import SegmentGeometry, Space
 
 FARADAY_C_PER_MOL = 96485.33212  # CODATA 2018
 AVOGADRO = 6.02214076e23

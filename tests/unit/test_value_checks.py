@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from multiscale_run.simulators.base import Space
+from multiscale_run.spaces import Space
 from multiscale_run.value_checks import ValueCheck, evaluate
 
 
