@@ -51,12 +51,14 @@ def worker(n: int, out: Path) -> None:
     """Run under mpiexec: PETSc solve of the same tree on every rank count."""
     from mpi4py import MPI
 
+    from multiscale_run.parallel import Parallel
     from multiscale_run.simulators.bloodflow import solve_reduced_petsc
 
     comm = MPI.COMM_WORLD
     net, bc = random_tree(n, seed=1)
     comm.Barrier()
-    seconds, flow, inflow = time_solve(net, bc, lambda A, b: solve_reduced_petsc(A, b, comm=comm))
+    parallel = Parallel(comm)
+    seconds, flow, inflow = time_solve(net, bc, lambda A, b: solve_reduced_petsc(A, b, parallel=parallel))
     seconds = comm.allreduce(seconds, op=MPI.MAX)
     if comm.rank == 0:
         np.save(out, flow)

@@ -1,7 +1,10 @@
 """MPI: the communicator, the partition of cells over ranks, collectives, and the abort guard.
 
-Every rank runs the same orchestrator. Cells (and their segments and metabolism ODEs) are
-distributed round-robin by node id; tets and vessels are global (identical on every rank).
+This is the only module that imports ``mpi4py``: every collective of the runtime is a method of
+:class:`Parallel` (libraries that need the raw communicator, h5py's ``mpio`` driver and PETSc,
+get ``Parallel.comm``). Every rank runs the same orchestrator. Cells (and their segments and
+metabolism ODEs) are distributed round-robin by node id; tets and vessels are global (identical
+on every rank).
 """
 
 from __future__ import annotations
@@ -46,6 +49,58 @@ class Parallel:
 
     def any(self, flag: bool) -> bool:
         return bool(self.comm.allreduce(bool(flag), op=MPI.LOR))
+
+    def all(self, flag: bool) -> bool:
+        return bool(self.comm.allreduce(bool(flag), op=MPI.LAND))
+
+    def max(self, value: float) -> float:
+        return float(self.comm.allreduce(value, op=MPI.MAX))
+
+    def min_max(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Element-wise minimum of ``lo`` and maximum of ``hi`` over ranks (float64 arrays)."""
+        lo, hi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
+        self.comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
+        self.comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
+        return lo, hi
+
+    def allgather(self, obj) -> list:
+        """Every rank's (picklable) ``obj``, in rank order, on every rank."""
+        return self.comm.allgather(obj)
+
+    def gather(self, obj) -> list | None:
+        """Every rank's ``obj`` in rank order on rank 0; ``None`` elsewhere."""
+        return self.comm.gather(obj, root=0)
+
+    def bcast(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        return self.comm.bcast(obj, root=0)
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+    def gatherv(self, local: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray | None:
+        """Rank-order concatenation of every rank's flat array on rank 0 (buffer-based, no
+        pickling); ``None`` elsewhere. ``counts`` (elements per rank) spares a gather when known."""
+        local = np.ascontiguousarray(local).ravel()
+        if counts is None:
+            counts = np.asarray(self.comm.gather(local.size, root=0) or [], dtype=np.int64)
+        if self.rank != 0:
+            self.comm.Gatherv(local, None, root=0)
+            return None
+        counts = np.asarray(counts, dtype=np.int64)
+        out = np.empty(int(counts.sum()), dtype=local.dtype)
+        displs = np.concatenate([[0], np.cumsum(counts)[:-1]]) if counts.size else counts
+        self.comm.Gatherv(local, [out, (counts, displs)], root=0)
+        return out
+
+    def allgatherv(self, local: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Rank-order concatenation of every rank's flat array (``counts[r]`` elements) on every rank."""
+        local = np.ascontiguousarray(local).ravel()
+        counts = np.asarray(counts, dtype=np.int64)
+        out = np.empty(int(counts.sum()), dtype=local.dtype)
+        displs = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.comm.Allgatherv(local, [out, (counts, displs)])
+        return out
 
     def gather_concat(self, values: np.ndarray) -> np.ndarray:
         """Concatenate every rank's 1-D array in rank order; every rank gets the result."""

@@ -177,8 +177,8 @@ class ReportWriter:
         self.flush_interval_s = float(flush_interval_s)
         # one rank writes alone (serial HDF5) unless MPI-IO was asked for explicitly
         use_comm = parallel is not None and (parallel.size > 1 or driver == "mpio")
-        self._comm = parallel.comm if use_comm else None
-        self._rank = parallel.rank if self._comm is not None else 0
+        self._mpi = parallel if use_comm else None
+        self._rank = parallel.rank if self._mpi is not None else 0
         self.driver = self._pick_driver(driver)
         self._global_slice: slice | None = None
         self._n_global_values: int | None = None
@@ -253,21 +253,21 @@ class ReportWriter:
         if driver not in ("auto", "serial", "mpio", "gather"):
             raise ValueError(f"unknown report driver {driver!r} (auto, serial, mpio or gather)")
         if driver == "auto":
-            if self._comm is None:
+            if self._mpi is None:
                 return "serial"
             return "mpio" if h5py_has_mpi() else "gather"
         if driver == "mpio" and not h5py_has_mpi():
             raise RuntimeError("driver='mpio' needs h5py built with parallel HDF5 (HDF5_MPI=ON)")
-        if driver == "serial" and self._comm is not None:
+        if driver == "serial" and self._mpi is not None:
             raise ValueError("driver='serial' is for single-rank runs; use 'gather' or 'mpio' under MPI")
-        if self._comm is None:
+        if self._mpi is None:
             return "serial"  # one rank: mpio and gather degenerate to a plain write
         return driver
 
     def _layout(self, n_nodes_local: int, n_cols_local: int) -> ColumnLayout:
-        if self._comm is None:
+        if self._mpi is None:
             return ColumnLayout(0, 0, n_cols_local, (n_cols_local,), n_nodes_local, n_cols_local)
-        pairs = self._comm.allgather((n_nodes_local, n_cols_local))
+        pairs = self._mpi.allgather((n_nodes_local, n_cols_local))
         nodes = [p[0] for p in pairs]
         cols = [p[1] for p in pairs]
         return ColumnLayout(
@@ -281,9 +281,9 @@ class ReportWriter:
 
     def _gather_rank_major(self, local: np.ndarray) -> np.ndarray | None:
         """Concatenate a 1-D array over ranks in rank order, on rank 0 only."""
-        if self._comm is None:
+        if self._mpi is None:
             return local
-        parts = self._comm.gather(local, root=0)
+        parts = self._mpi.gather(local)
         return np.concatenate(parts) if parts is not None else None
 
     def _create(self, node_ids_local, counts, element_ids_local, attributes) -> None:
@@ -298,14 +298,14 @@ class ReportWriter:
             if np.any(ordered[1:] == ordered[:-1]):
                 problem = f"report {self.path.name}: a node id is reported twice (by one or more ranks)"
             ids_sorted = bool(np.all(np.diff(node_ids.astype(np.int64)) > 0))
-        if self._comm is not None:
+        if self._mpi is not None:
             # every rank learns the verdict (no rank left waiting); the folder now exists for all
-            ids_sorted, problem = self._comm.bcast((ids_sorted, problem), root=0)
+            ids_sorted, problem = self._mpi.bcast((ids_sorted, problem))
         if problem:
             raise ValueError(problem)
 
         if self.driver == "mpio":
-            f = h5py.File(self.path, "w", driver="mpio", comm=self._comm)
+            f = h5py.File(self.path, "w", driver="mpio", comm=self._mpi.comm)
         elif self._rank == 0:
             f = h5py.File(self.path, "w")
         else:
@@ -454,8 +454,8 @@ class ReportWriter:
     def _interval_elapsed(self) -> bool:
         """Rank 0's wall clock decides, so that every rank flushes together."""
         elapsed = time.monotonic() - self._last_flush_wall >= self.flush_interval_s
-        if self._comm is not None:
-            elapsed = self._comm.bcast(elapsed, root=0)
+        if self._mpi is not None:
+            elapsed = self._mpi.bcast(elapsed)
         return elapsed
 
     def flush(self) -> None:
@@ -471,7 +471,7 @@ class ReportWriter:
             if n:
                 self._data[f0 : f0 + k, c0 : c0 + n] = block
         else:
-            rows = block if self._comm is None else self._gather_block(block)
+            rows = block if self._mpi is None else self._gather_block(block)
             if rows is not None and rows.size:
                 self._write_rows(f0, rows)
         self._flushed += k
@@ -492,21 +492,16 @@ class ReportWriter:
         """Rank 0 receives every rank's ``[k, n_local]`` block as one ``[k, n_columns]`` array."""
         k = block.shape[0]
         cols = np.asarray(self.layout.n_columns_by_rank, dtype=np.int64)
-        recv = None
-        if self._rank == 0:
-            recv = np.empty(k * int(cols.sum()), dtype=np.float32)
-            sizes = k * cols
-            displs = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            self._comm.Gatherv(np.ascontiguousarray(block), [recv, sizes, displs, _mpi_float()], root=0)
-            # rank r's block arrives as [k, n_r] in row-major order: place it at its column offset
-            out = np.empty((k, int(cols.sum())), dtype=np.float32)
-            c = 0
-            for r, n in enumerate(cols):  # loop over ranks, not cells
-                out[:, c : c + n] = recv[displs[r] : displs[r] + k * n].reshape(k, n)
-                c += n
-            return out
-        self._comm.Gatherv(np.ascontiguousarray(block), None, root=0)
-        return None
+        recv = self._mpi.gatherv(np.asarray(block, dtype=np.float32), counts=k * cols)
+        if recv is None:
+            return None
+        # rank r's block arrives as [k, n_r] in row-major order: place it at its column offset
+        out = np.empty((k, int(cols.sum())), dtype=np.float32)
+        c = 0
+        for n in cols:  # loop over ranks, not cells
+            out[:, c : c + n] = recv[k * c : k * (c + n)].reshape(k, n)
+            c += n
+        return out
 
     def _commit_valid_frames(self) -> None:
         """Say the frames are there once they are: raw data bypass HDF5's caches (no chunk cache),
@@ -533,24 +528,6 @@ class ReportWriter:
         self.close()
 
 
-def _mpi_float():
-    from mpi4py import MPI
-
-    return MPI.FLOAT
-
-
-def _mpi_gatherv(comm, local: np.ndarray, mpi_type) -> np.ndarray | None:
-    """Concatenate a 1-D numpy array over ranks on rank 0 (buffer-based, no pickling)."""
-    counts = np.asarray(comm.gather(local.size, root=0) or [], dtype=np.int64)
-    if comm.Get_rank() == 0:
-        out = np.empty(int(counts.sum()), dtype=local.dtype)
-        displs = np.concatenate([[0], np.cumsum(counts)[:-1]]) if counts.size else counts
-        comm.Gatherv(np.ascontiguousarray(local), [out, counts, displs, mpi_type], root=0)
-        return out
-    comm.Gatherv(np.ascontiguousarray(local), None, root=0)
-    return None
-
-
 def write_spikes(
     path: str | os.PathLike,
     population: str,
@@ -562,8 +539,6 @@ def write_spikes(
 
     ``node_ids_local[i]`` spiked at ``times_local[i]`` (ms). Collective; rank 0 writes.
     """
-    from mpi4py import MPI
-
     path = Path(path)
     node_ids_local = np.asarray(node_ids_local, dtype=np.uint64).ravel()
     times_local = np.asarray(times_local, dtype=np.float64).ravel()
@@ -571,13 +546,13 @@ def write_spikes(
         raise ValueError(
             f"spikes: {node_ids_local.size} node ids but {times_local.size} times; they must pair up"
         )
-    comm = parallel.comm if parallel is not None and parallel.size > 1 else None
-    if comm is None:
+    mpi = parallel if parallel is not None and parallel.size > 1 else None
+    if mpi is None:
         node_ids, times = node_ids_local, times_local
     else:
-        node_ids = _mpi_gatherv(comm, node_ids_local, MPI.UINT64_T)
-        times = _mpi_gatherv(comm, times_local, MPI.DOUBLE)
-    if comm is None or comm.Get_rank() == 0:
+        node_ids = mpi.gatherv(node_ids_local)
+        times = mpi.gatherv(times_local)
+    if mpi is None or mpi.is_root:
         if not np.all(np.isfinite(times)):
             raise ValueError("spikes: a spike time is not finite")
         order = np.lexsort((node_ids, times))
@@ -588,8 +563,8 @@ def write_spikes(
             ts = pop.create_dataset("timestamps", data=times[order], dtype=np.float64)
             ts.attrs["units"] = "ms"
             pop.create_dataset("node_ids", data=node_ids[order], dtype=np.uint64)
-    if comm is not None:
-        comm.Barrier()  # the file is complete when any rank returns
+    if mpi is not None:
+        mpi.barrier()  # the file is complete when any rank returns
     return path
 
 

@@ -309,7 +309,7 @@ class Simulation:
             new.extend(found)
             abort = abort or message
         if self.parallel.any(abort is not None):
-            messages = [m for m in self.parallel.comm.allgather(abort) if m]
+            messages = [m for m in self.parallel.allgather(abort) if m]
             raise SimulationAborted(messages[0])
         if new:
             self._exclude(new)
@@ -413,7 +413,7 @@ class Simulation:
                 if rep.samples is not None and rep.next_frame_ms < math.inf:  # NEURON's latest frames
                     self._record_report(rep, self.t_ms)
                 rep.writer.close()
-        rows = self.parallel.comm.gather(self.exclusions, root=0)
+        rows = self.parallel.gather(self.exclusions)
         summary = self.timings.summary(self.parallel)
         if self.parallel.is_root:
             with open(out / "excluded_neurons.csv", "w", newline="") as fh:

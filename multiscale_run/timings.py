@@ -31,12 +31,12 @@ class Timings:
 
     def summary(self, parallel: Parallel) -> dict:
         """Max over ranks of each activity (the slowest rank sets the pace), plus the total."""
-        names = sorted(set().union(*parallel.comm.allgather(set(self.seconds))))
+        names = sorted(set().union(*parallel.allgather(set(self.seconds))))
         rows = {}
         for name in names:
-            seconds = parallel.comm.allreduce(self.seconds.get(name, 0.0), op=_max())
+            seconds = parallel.max(self.seconds.get(name, 0.0))
             rows[name] = {"seconds": seconds, "calls": self.calls.get(name, 0)}
-        total = parallel.comm.allreduce(time.perf_counter() - self._start, op=_max())
+        total = parallel.max(time.perf_counter() - self._start)
         return {"ranks": parallel.size, "total_seconds": total, "activities": rows}
 
     @staticmethod
@@ -53,9 +53,3 @@ class Timings:
     @staticmethod
     def write(summary: dict, path: Path) -> None:
         path.write_text(json.dumps(summary, indent=2) + "\n")
-
-
-def _max():
-    from mpi4py import MPI
-
-    return MPI.MAX

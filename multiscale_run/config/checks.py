@@ -398,9 +398,9 @@ def check_simulation(directory: Path | str, ranks: int | None = None) -> str:
 
     config = load(directory)
     if ranks is None:
-        from mpi4py import MPI
+        from multiscale_run.parallel import Parallel
 
-        ranks = MPI.COMM_WORLD.Get_size()
+        ranks = Parallel().size
     problems = semantic_problems(config, ranks=ranks)
     if problems:
         raise ConfigError(problems)

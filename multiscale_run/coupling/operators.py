@@ -315,7 +315,7 @@ class OperatorBuilder:
         ).fractions.tocoo()
         triplets = [(part.row + bounds[rank], part.col, part.data)]
         if size > 1:
-            triplets = self.parallel.comm.allgather(triplets[0])
+            triplets = self.parallel.allgather(triplets[0])
         rows, cols, vals = (np.concatenate(x) for x in zip(*triplets, strict=True))
         fractions = sp.csr_matrix((vals, (rows, cols)), shape=(n_vessel, len(tets.tets)))
         inside = np.asarray(fractions.sum(axis=1)).ravel()

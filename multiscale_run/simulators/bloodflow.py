@@ -30,6 +30,7 @@ from multiscale_run.bloodflow.poiseuille import (
     solve_flow,
     solve_reduced_scipy,
 )
+from multiscale_run.parallel import Parallel
 from multiscale_run.simulators.base import Simulator
 from multiscale_run.spaces import Space, Variable, VesselGeometry
 
@@ -57,7 +58,7 @@ def _row_ranges(n: int, size: int) -> np.ndarray:
 def solve_reduced_petsc(
     matrix: sp.spmatrix,
     rhs: np.ndarray,
-    comm=None,
+    parallel: Parallel | None = None,
     ksp_type: str = "cg",
     pc_type: str = "hypre",
     rtol: float = 1e-12,
@@ -66,18 +67,18 @@ def solve_reduced_petsc(
     options: dict[str, str] | None = None,
     reorder: bool = True,
 ) -> np.ndarray:
-    """Solve the SPD system with a PETSc KSP distributed over ``comm`` (an mpi4py communicator,
-    default COMM_WORLD). Every rank passes the same global ``matrix``/``rhs``, inserts only its
+    """Solve the SPD system with a PETSc KSP distributed over the ranks of ``parallel`` (default:
+    every rank). Every rank passes the same global ``matrix``/``rhs``, inserts only its
     contiguous block of rows, and receives the whole solution. Convergence is judged on the
     unpreconditioned residual ``‖b − A x‖ ≤ max(rtol·‖b‖, atol)``, so the flow imbalance at every
     node is bounded directly."""
     import petsc4py
 
     petsc4py.init()
-    from mpi4py import MPI
     from petsc4py import PETSc
 
-    comm = comm if comm is not None else MPI.COMM_WORLD
+    parallel = parallel if parallel is not None else Parallel()
+    comm = parallel.comm
     n = matrix.shape[0]
     if n == 0:
         return np.zeros(0)
@@ -90,7 +91,7 @@ def solve_reduced_petsc(
         solution[perm] = solve_reduced_petsc(
             matrix[perm][:, perm],
             rhs[perm],
-            comm,
+            parallel,
             ksp_type,
             pc_type,
             rtol,
@@ -150,10 +151,7 @@ def solve_reduced_petsc(
         x.destroy()
         for key in options or {}:
             opts.delValue(PETSC_PREFIX + key.lstrip("-"))
-    out = np.empty(n, dtype=np.float64)
-    counts = np.diff(ranges)
-    comm.Allgatherv(local, [out, (counts, ranges[:-1]), MPI.DOUBLE])
-    return out
+    return parallel.allgatherv(local, np.diff(ranges))
 
 
 def find_vasculature(circuit_config: Path, population: str = "") -> tuple[Path, str]:
@@ -258,7 +256,7 @@ class BloodflowSim(Simulator):
         return lambda A, b: solve_reduced_petsc(
             A,
             b,
-            comm=self._parallel.comm,
+            parallel=self._parallel,
             ksp_type=ksp.get("type", "cg"),
             pc_type=ksp.get("pc_type", "hypre"),
             rtol=ksp.get("rtol", 1e-12),

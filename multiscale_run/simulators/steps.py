@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from mpi4py import MPI
 
 from multiscale_run import mesh as ecs_mesh
 from multiscale_run.errors import UserError
@@ -581,15 +580,14 @@ def load_or_generate_mesh(
     Collective: every rank must call it (the bounding box is reduced over ranks).
     """
     mesh_file = Path(mesh_file)
-    if not parallel.comm.allreduce(mesh_file.is_file(), op=MPI.LAND):
+    if not parallel.all(mesh_file.is_file()):
         lo = np.full(3, np.inf)
         hi = np.full(3, -np.inf)
         for points in _geometry_points(segment_geometry, vessel_geometry):
             if len(points):
                 lo = np.minimum(lo, points.min(axis=0))
                 hi = np.maximum(hi, points.max(axis=0))
-        parallel.comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
-        parallel.comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
+        lo, hi = parallel.min_max(lo, hi)
         if not np.all(np.isfinite(lo)):
             raise UserError(
                 f"mesh file {mesh_file} does not exist and there are no segments or vessels to mesh around",
@@ -601,7 +599,7 @@ def load_or_generate_mesh(
                 ecs_mesh.generate_mesh(mesh_file, lo, hi, {"mesh_generation": settings.mesh_generation})
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
-        error = parallel.comm.bcast(error, root=0)
+        error = parallel.bcast(error)
         if error is not None:
             raise RuntimeError(f"mesh generation failed on rank 0: {error}")
     return ecs_mesh.read_mesh(mesh_file, settings.mesh_scale_um)

@@ -28,11 +28,12 @@ SOLVE_TREE = textwrap.dedent(
     from mpi4py import MPI
     from multiscale_run.bloodflow import solve_flow
     from multiscale_run.bloodflow.synthetic import random_tree
+    from multiscale_run.parallel import Parallel
     from multiscale_run.simulators.bloodflow import solve_reduced_petsc
 
     net, bc = random_tree({n}, seed={seed})
     comm = MPI.COMM_WORLD
-    sol = solve_flow(net, bc, 1.2e-3, solver=lambda A, b: solve_reduced_petsc(A, b, comm=comm))
+    sol = solve_flow(net, bc, 1.2e-3, solver=lambda A, b: solve_reduced_petsc(A, b, parallel=Parallel(comm)))
     everyone = comm.gather(sol.flow_um3_s, root=0)
     if comm.rank == 0:
         # every rank must hold the whole, identical solution (the vessel space is global)
