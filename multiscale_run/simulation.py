@@ -37,7 +37,6 @@ from multiscale_run.errors import SimulationAborted
 from multiscale_run.parallel import Parallel, abort_on_error
 from multiscale_run.simulators import catalogue
 from multiscale_run.simulators.base import Simulator, SomaSampler, SpikeSource
-from multiscale_run.simulators.soma_samples import SomaSamples
 from multiscale_run.spaces import Space
 from multiscale_run.timings import Timings
 from multiscale_run.value_checks import Exclusion, ValueCheck, evaluate
@@ -75,7 +74,7 @@ class _Report:
     columns: np.ndarray | None  # local neuron indices kept (node set), None: all
     writer: object
     #: soma reports: NEURON's own per-step record, collected every ``collect_ms``
-    samples: SomaSamples | None = None
+    samples: object | None = None  # a SomaSampler's record (SomaSamples)
     collect_ms: float = 0.0
     next_ms: float = 0.0  # time of the next record: the hot loop skips the report until then
 

@@ -371,9 +371,10 @@ def _check_mesh_coverage(config: Config, warnings: list[Problem]) -> None:
     if not mesh_file.is_file():
         return
     from multiscale_run.mesh import locate_points, read_mesh
-    from multiscale_run.simulators.neuron import NeuronSim
+    from multiscale_run.simulators.neuron.circuit import placed_morphology_points
+    from multiscale_run.simulators.neuron.settings import settings_from_config
 
-    points, owners = NeuronSim.placed_morphology_points(config)
+    points, owners = placed_morphology_points(settings_from_config(config))
     outside = locate_points(points, read_mesh(mesh_file, section.get("mesh_scale_um", 1.0))) < 0
     if outside.any():
         cells = np.unique(owners[outside])

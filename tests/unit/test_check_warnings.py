@@ -31,12 +31,13 @@ def test_neurons_outside_an_existing_mesh_are_reported(tmp_path):
 def test_a_mesh_generated_around_the_circuit_holds_every_neuron(tmp_path):
     from multiscale_run.config import load
     from multiscale_run.mesh import locate_points, read_mesh
-    from multiscale_run.simulators.neuron import NeuronSim
+    from multiscale_run.simulators.neuron.circuit import placed_morphology_points
+    from multiscale_run.simulators.neuron.settings import settings_from_config
 
     sim = tmp_path / "sim"
     assert CliRunner().invoke(main, ["init", str(sim), "--neurons", "4", "--steps"]).exit_code == 0
     config = load(sim)
-    points, _ = NeuronSim.placed_morphology_points(config)
+    points, _ = placed_morphology_points(settings_from_config(config))
     lo, hi = points.min(axis=0), points.max(axis=0)
     generate_mesh(sim / "mesh" / "extracellular.msh", lo, hi, config.simulator("steps")["mesh_generation"])
     assert (locate_points(points, read_mesh(sim / "mesh" / "extracellular.msh")) >= 0).all()

@@ -10,7 +10,7 @@ SCRIPT = r"""
 import math
 import numpy as np
 from neuron import h
-from multiscale_run.simulators.soma_samples import SomaSamples
+from multiscale_run.simulators.neuron.soma_samples import SomaSamples
 
 h.load_file("stdrun.hoc")
 h.dt = 0.1

@@ -1,0 +1,208 @@
+"""NeuronSim: NEURON on a SONATA circuit (this package is the only one importing ``neuron``).
+
+Reads the circuit with libsonata (nodes, edges, node sets) and morphologies with morphio, builds
+this rank's cells (round-robin by node id, :meth:`Parallel.local_cells`) section by section from
+the morphology, applies biophysics from the nodes' ``model_template``
+(``msr:<name>`` = ``<biophysical_neuron_models_dir>/<name>.json``, see
+:mod:`multiscale_run.circuit.emodels`; ``hoc:<Name>`` = a BBP-style cell template
+``Name(gid, morphology_dir, morphology_file)`` from the circuit's templates directory), places
+Exp2Syn synapses from the edges, connects them through a ParallelContext (gid = node id) and
+adds the SONATA ``inputs`` (current_clamp linear/pulse, synapse_replay spikes).
+
+Segment variables are read and written through ``h.PtrVector`` gathers/scatters in one fixed
+local order: cells by ascending node id, sections by SONATA section id (soma 0, then the
+morphology's sections in file order), segments from 0 to 1 along each section.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from multiscale_run import mod_files
+from multiscale_run.errors import UserError
+from multiscale_run.simulators.base import Simulator
+from multiscale_run.simulators.neuron import settings as neuron_settings
+from multiscale_run.simulators.neuron.cells import CellBuilder
+from multiscale_run.simulators.neuron.circuit import SonataCells
+from multiscale_run.simulators.neuron.inputs import InputStimuli
+from multiscale_run.simulators.neuron.pointers import SegmentPointers
+from multiscale_run.simulators.neuron.settings import (
+    SEGMENT_CURRENTS,
+    NeuronSettings,
+    current_nA,
+    settings_from_config,
+)
+from multiscale_run.simulators.neuron.synapses import SynapseWiring
+from multiscale_run.spaces import SegmentGeometry, Variable
+
+log = logging.getLogger(__name__)
+
+
+class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simulator):
+    """NEURON on this rank's cells of a SONATA circuit; values on the ``segment`` space."""
+
+    name = "neuron"
+
+    def __init__(self, config, parallel, settings: NeuronSettings | None = None):
+        self.settings = settings if settings is not None else settings_from_config(config)
+        self.parallel = parallel
+        self._build()
+
+    @classmethod
+    def from_settings(cls, settings: NeuronSettings, parallel) -> NeuronSim:
+        return cls(None, parallel, settings=settings)
+
+    # --- building -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        from neuron import h
+
+        self.h = h
+        s = self.settings
+        h.load_file("stdrun.hoc")
+        mod_dir = s.mod_dir if s.mod_dir is not None else mod_files.shipped_mod_dir()
+        self._load_mechanisms(mod_dir)
+        if self.parallel.size > 1:
+            h.nrnmpi_init()
+        self.pc = h.ParallelContext()
+        if int(self.pc.nhost()) != self.parallel.size:
+            raise RuntimeError(f"NEURON sees {int(self.pc.nhost())} ranks, MPI has {self.parallel.size}")
+        h.celsius = s.celsius
+        h.dt = s.dt_ms
+        for name, value in s.concentrations_mM.items():
+            ion = name[:-1]
+            if hasattr(h, f"{name}0_{ion}_ion"):
+                setattr(h, f"{name}0_{ion}_ion", float(value))
+
+        self.reader = SonataCells(s)
+        self.population, self.node_ids = self.reader.population, self.reader.node_ids
+        self.gids = self.parallel.local_cells(self.node_ids).astype(np.int64)
+        self._simulated = set(int(i) for i in self.node_ids)
+        self.cells = self._build_cells()
+        self._place_segments()
+        self._netcons: list = []
+        self._synapses: list = []
+        self._replay: list[tuple[object, np.ndarray]] = []
+        self._stimuli: list = []
+        self._register_gids()
+        self._connect()
+        self._add_inputs()
+        self._make_pointers()
+        self._initialize()
+
+    def _load_mechanisms(self, mod_dir: Path) -> None:
+        h = self.h
+        names = mod_files.mechanism_names(mod_dir)
+        present = [n for n in names if hasattr(h, n)]
+        if present and len(present) == len(names):
+            return  # an earlier NeuronSim in this process loaded them already
+        if present:
+            raise UserError(f"mechanisms {present} of {mod_dir} are already loaded from another library")
+        h.nrn_load_dll(str(mod_files.compile_mechanisms(mod_dir, self.settings.cache_dir)))
+
+    def _calibrate_ion_leaks(self) -> int:
+        """Set msr_ionleak's gna, gk so that at v_init the net Na+ and K+ currents are zero.
+
+        With every ionic flux balanced, the pas leak (e_pas = v_init) carries no current either
+        and each segment is at rest at v_init with constant nai, ki. Returns how many
+        conductances would have had to be negative (clipped to 0, logged).
+        """
+        h = self.h
+        h.fcurrent()
+        clipped = 0
+        for sec, x in self._segment_sections:
+            seg = sec(x)
+            if not hasattr(seg, "msr_ionleak"):
+                continue
+            leak = seg.msr_ionleak
+            for ion, g in (("na", "gna"), ("k", "gk")):
+                drive = seg.v - getattr(seg, f"e{ion}")
+                value = getattr(leak, g) - getattr(seg, f"i{ion}") / drive if drive else getattr(leak, g)
+                if value < 0:
+                    clipped += 1
+                    value = 0.0
+                setattr(leak, g, value)
+        if clipped:
+            log.warning("ion leak calibration: %d negative conductances clipped to 0", clipped)
+        return clipped
+
+    def _initialize(self) -> None:
+        h = self.h
+        self.pc.set_maxstep(10)
+        self._record_somata()
+        h.finitialize(self.settings.v_init_mV)
+        if self.settings.calibrate_ion_leaks:
+            self._calibrate_ion_leaks()
+            h.finitialize(self.settings.v_init_mV)
+        for nc, times in self._replay:
+            for t in times:
+                nc.event(float(t))
+
+    # --- the Simulator contract -------------------------------------------------------------
+    @property
+    def dt_ms(self) -> float:
+        return self.settings.dt_ms
+
+    @classmethod
+    def declared_variables(cls, section: dict | None = None) -> dict[str, Variable]:
+        """The segment variables (the same whatever the settings)."""
+        return neuron_settings.declared_variables()
+
+    def variables(self) -> dict[str, Variable]:
+        return self.declared_variables()
+
+    def advance(self, t_ms: float) -> None:
+        self.pc.psolve(float(t_ms))
+
+    @property
+    def t_ms(self) -> float:
+        return float(self.h.t)
+
+    def get(self, variable: str) -> np.ndarray:
+        if variable in SEGMENT_CURRENTS:
+            return current_nA(self.get(SEGMENT_CURRENTS[variable][0]), self._geometry.area_um2)
+        ptr = self._pointer(variable)
+        ptr.gather(self._buffer)
+        return self._buffer_view.copy()
+
+    def set(self, variable: str, values: np.ndarray) -> None:
+        ptr = self._pointer(variable)
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (self.n_segments,):
+            raise ValueError(f"{variable}: expected {self.n_segments} values, got shape {values.shape}")
+        if self.n_segments:
+            self._buffer_view[:] = values
+            ptr.scatter(self._buffer)
+            self._dummy.fill(np.nan)
+
+    @property
+    def n_segments(self) -> int:
+        return len(self._segment_sections)
+
+    def segment_geometry(self) -> SegmentGeometry:
+        return self._geometry
+
+    def soma_samples(self, report: str):
+        """NEURON's per-step record of soma report ``report``'s variable at each local soma, a
+        :class:`~multiscale_run.simulators.soma_samples.SomaSamples` (``settings.soma_reports``)."""
+        try:
+            return self._soma_samples[report]
+        except KeyError:
+            listed = [name for name, _ in self.settings.soma_reports]
+            raise KeyError(f"{report!r} is not one of the soma reports {listed}") from None
+
+    def soma_segment_index(self) -> np.ndarray:
+        """Index, in the segment order, of each local cell's middle soma segment."""
+        return self._soma_index.copy()
+
+    def spikes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(node ids, times in ms) of the spikes of this rank's cells so far, in emission order."""
+        gids = self._spike_gid.as_numpy().astype(np.int64)
+        times = self._spike_t.as_numpy().copy()
+        keep = np.isin(gids, self.gids)
+        return gids[keep], times[keep]
+
+    def close(self) -> None:
+        self.pc.gid_clear()

@@ -1,0 +1,221 @@
+"""Building this rank's cells in NEURON: sections from morphologies, e-models, hoc templates, and
+the fixed local segment order with its geometry.
+
+A part of :class:`~multiscale_run.simulators.neuron.adapter.NeuronSim` (a mixin: it uses the
+adapter's ``h``, ``settings``, ``reader`` and ``gids``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from multiscale_run.errors import UserError
+from multiscale_run.simulators.neuron.morphology import (
+    LocalMorphology,
+    polyline_points_at,
+    read_morphology,
+    rotation_matrices,
+    segment_count,
+)
+from multiscale_run.spaces import SegmentGeometry
+
+_SECTION_LISTS = ("all", "somatic", "axonal", "dendritic", "basal", "apical")
+_SWC_KIND = {2: "axonal", 3: "basal", 4: "apical"}
+
+
+@dataclass
+class _Cell:
+    gid: int
+    sections: list  # index = SONATA section id
+    kinds: list[str]  # "somatic" / "axonal" / "basal" / "apical" / "other"
+    points: list[np.ndarray]  # global 3-D points of each section (µm)
+    template: object = None  # keeps a hoc cell alive
+
+    @property
+    def soma(self):
+        return self.sections[0]
+
+
+class CellBuilder:
+    """Cells and segments of this rank."""
+
+    def _build_cells(self) -> list[_Cell]:
+        attrs = self.reader.attributes(self.gids)
+        n = len(self.gids)
+        comps = self.reader.components()
+        rot = rotation_matrices(attrs, n)
+        pos = np.stack([attrs.get(c, np.zeros(n)) for c in "xyz"], axis=1).astype(float)
+        morph_cache: dict[Path, LocalMorphology] = {}
+        emodel_cache: dict[str, dict] = {}
+        cells = []
+        for i, gid in enumerate(self.gids):
+            template = str(attrs["model_template"][i]) if "model_template" in attrs else "msr:RS"
+            path = self.reader.morphology_path(str(attrs["morphology"][i]), comps)
+            if template.startswith("hoc:"):
+                cells.append(self._hoc_cell(int(gid), template[4:], path, comps, rot[i], pos[i]))
+                continue
+            if path not in morph_cache:
+                morph_cache[path] = read_morphology(path)
+            cell = self._cell_from_morphology(int(gid), morph_cache[path], rot[i], pos[i])
+            if template not in emodel_cache:
+                emodel_cache[template] = self._read_emodel(template, comps)
+            self._apply_emodel(cell, emodel_cache[template])
+            cells.append(cell)
+        return cells
+
+    def _read_emodel(self, template: str, comps: dict) -> dict:
+        kind, _, name = template.partition(":")
+        if kind != "msr" or not name:
+            raise UserError(f"unsupported model_template {template!r} (expected msr:<name> or hoc:<Name>)")
+        if comps["emodels_dir"] is None:
+            raise UserError("model_template msr:* needs components.biophysical_neuron_models_dir")
+        path = comps["emodels_dir"] / f"{name}.json"
+        if not path.exists():
+            raise UserError(f"e-model {template!r}: {path} not found")
+        return json.loads(path.read_text())
+
+    def _cell_from_morphology(
+        self, gid: int, morph: LocalMorphology, rot: np.ndarray, pos: np.ndarray
+    ) -> _Cell:
+        h = self.h
+        to_global = lambda p: (p - morph.soma_center) @ rot.T + pos  # noqa: E731
+        soma = h.Section(name=f"cell{gid}.soma")
+        # A sphere of radius r as a cylinder of length and diameter 2r (same membrane area),
+        # along the cell's own y axis, as NEURON's Import3d does for single-point somata.
+        r = morph.soma_radius
+        soma_pts = to_global(morph.soma_center + np.array([[0.0, -r, 0.0], [0.0, r, 0.0]]))
+        self._pt3d(soma, soma_pts, np.array([2 * r, 2 * r]))
+        sections, kinds, points = [soma], ["somatic"], [soma_pts]
+        for k, (p, d, t, parent) in enumerate(
+            zip(morph.points, morph.diameters, morph.types, morph.parents, strict=True)
+        ):
+            sec = h.Section(name=f"cell{gid}.sec{k + 1}")
+            gp = to_global(p)
+            self._pt3d(sec, gp, d)
+            if parent < 0:
+                sec.connect(soma(0.5), 0)
+            else:
+                sec.connect(sections[parent + 1](1), 0)
+            sections.append(sec)
+            kinds.append(_SWC_KIND.get(t, "other"))
+            points.append(gp)
+        for sec in sections:
+            sec.nseg = segment_count(sec.L, self.settings.max_segment_length_um)
+        return _Cell(gid=gid, sections=sections, kinds=kinds, points=points)
+
+    def _pt3d(self, sec, pts: np.ndarray, diams: np.ndarray) -> None:
+        h = self.h
+        h.pt3dadd(h.Vector(pts[:, 0]), h.Vector(pts[:, 1]), h.Vector(pts[:, 2]), h.Vector(diams), sec=sec)
+
+    def _apply_emodel(self, cell: _Cell, emodel: dict) -> None:
+        groups = {
+            "all": range(len(cell.sections)),
+            "somatic": [i for i, k in enumerate(cell.kinds) if k == "somatic"],
+            "axonal": [i for i, k in enumerate(cell.kinds) if k == "axonal"],
+            "dendritic": [i for i, k in enumerate(cell.kinds) if k in ("basal", "apical")],
+            "basal": [i for i, k in enumerate(cell.kinds) if k == "basal"],
+            "apical": [i for i, k in enumerate(cell.kinds) if k == "apical"],
+        }
+        spec = emodel.get("sections", {})
+        unknown = set(spec) - set(_SECTION_LISTS)
+        if unknown:
+            raise UserError(f"e-model section lists {sorted(unknown)} unknown (use {list(_SECTION_LISTS)})")
+        for group in _SECTION_LISTS:
+            if group not in spec:
+                continue
+            for i in groups[group]:
+                sec = cell.sections[i]
+                for key in ("Ra", "cm"):
+                    if key in spec[group]:
+                        setattr(sec, key, float(spec[group][key]))
+                for mech, params in spec[group].get("mechanisms", {}).items():
+                    sec.insert(mech)
+                    for pname, value in params.items():
+                        setattr(sec, f"{pname}_{mech}", float(value))
+
+    def _hoc_cell(
+        self, gid: int, name: str, path: Path, comps: dict, rot: np.ndarray, pos: np.ndarray
+    ) -> _Cell:
+        """A BBP-style hoc template ``Name(gid, morphology_dir, morphology_file)``.
+
+        The template loads the morphology and its biophysics itself; sections are taken in the
+        order of its ``all`` list (soma first) and moved to the node's position and orientation.
+        """
+        h = self.h
+        if not hasattr(h, name):
+            tdir = comps["templates_dir"] or comps["emodels_dir"]
+            if tdir is None or not (tdir / f"{name}.hoc").exists():
+                raise UserError(f"hoc template {name}.hoc not found (components.templates_dir = {tdir})")
+            h.load_file(str(tdir / f"{name}.hoc"))
+        obj = getattr(h, name)(gid, str(path.parent), path.name)
+        secs = list(obj.all)
+        somatic = list(obj.somatic) if hasattr(obj, "somatic") else []
+        soma = somatic[0] if somatic else secs[0]
+        secs = [soma, *[sec for sec in secs if sec != soma]]
+        kind_of = {}
+        for lname, kind in (
+            ("axonal", "axonal"),
+            ("basal", "basal"),
+            ("apical", "apical"),
+            ("somatic", "somatic"),
+        ):
+            if hasattr(obj, lname):
+                for sec in getattr(obj, lname):
+                    kind_of[sec.name()] = kind
+        center = (
+            np.array([soma.x3d(soma.n3d() // 2), soma.y3d(soma.n3d() // 2), soma.z3d(soma.n3d() // 2)])
+            if soma.n3d()
+            else np.zeros(3)
+        )
+        points = []
+        for sec in secs:
+            n = sec.n3d()
+            local = np.array([[sec.x3d(j), sec.y3d(j), sec.z3d(j)] for j in range(n)]).reshape(n, 3)
+            glob = (local - center) @ rot.T + pos
+            diams = np.array([sec.diam3d(j) for j in range(n)])
+            if n:
+                sec.pt3dclear()
+                self._pt3d(sec, glob, diams)
+            points.append(glob)
+        return _Cell(
+            gid=gid,
+            sections=secs,
+            kinds=[kind_of.get(s.name(), "other") for s in secs],
+            points=points,
+            template=obj,
+        )
+
+    def _place_segments(self) -> None:
+        """Fix the local segment order and compute its geometry (once)."""
+        starts, ends, area, volume, owner, soma_index = [], [], [], [], [], []
+        count = 0
+        for ci, cell in enumerate(self.cells):
+            soma_index.append(count + cell.soma.nseg // 2)
+            for sec, pts in zip(cell.sections, cell.points, strict=True):
+                nseg = sec.nseg
+                edges = (
+                    polyline_points_at(pts, np.linspace(0, 1, nseg + 1))
+                    if len(pts)
+                    else np.zeros((nseg + 1, 3))
+                )
+                starts.append(edges[:-1])
+                ends.append(edges[1:])
+                for seg in sec:
+                    area.append(seg.area())
+                    volume.append(seg.volume())
+                owner.append(np.full(nseg, ci))
+                count += nseg
+        self._segment_sections = [(sec, seg.x) for cell in self.cells for sec in cell.sections for seg in sec]
+        self._geometry = SegmentGeometry(
+            start_um=np.concatenate(starts) if starts else np.zeros((0, 3)),
+            end_um=np.concatenate(ends) if ends else np.zeros((0, 3)),
+            area_um2=np.asarray(area, dtype=float),
+            volume_um3=np.asarray(volume, dtype=float),
+            neuron_index=np.concatenate(owner).astype(np.int64) if owner else np.zeros(0, np.int64),
+            gids=self.gids.copy(),
+        )
+        self._soma_index = np.asarray(soma_index, dtype=np.int64)

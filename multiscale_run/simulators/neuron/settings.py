@@ -1,0 +1,116 @@
+"""The NEURON adapter's settings and variables: plain values, built from a Config or by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from multiscale_run.spaces import Kind, Space, Variable
+
+DEFAULT_CONCENTRATIONS_MM = {
+    "nai": 7.9717478717769090,
+    "nao": 140.0,
+    "ki": 140.0,
+    "ko": 3.0,
+    "atpi": 2.1973762129517347,
+    "adpi": 0.014520,
+}
+
+SEGMENT_VARIABLES = {
+    "v": ("mV", "membrane potential", "v"),
+    "ina": ("mA/cm2", "total Na+ current density", "ina"),
+    "ik": ("mA/cm2", "total K+ current density", "ik"),
+    "nai": ("mM", "intracellular Na+", "nai"),
+    "ki": ("mM", "intracellular K+", "ki"),
+    "nao": ("mM", "extracellular Na+", "nao"),
+    "ko": ("mM", "extracellular K+", "ko"),
+    "atpi": ("mM", "intracellular ATP", "atpi"),
+    "adpi": ("mM", "intracellular ADP", "adpi"),
+}
+
+SEGMENT_CURRENTS = {
+    "ina_nA": ("ina", "total Na+ current of the segment"),
+    "ik_nA": ("ik", "total K+ current of the segment"),
+}
+
+
+def current_nA(density_mA_cm2: np.ndarray, area_um2: np.ndarray) -> np.ndarray:
+    """A segment's current from its density: 1 mA/cm2 x 1 um2 = 1e-2 nA."""
+    return density_mA_cm2 * area_um2 * 1e-2
+
+
+@dataclass(frozen=True)
+class NeuronSettings:
+    """Everything NeuronSim needs, as plain values (built from a Config or by hand in tests)."""
+
+    circuit_config: Path
+    dt_ms: float = 0.025
+    tstop_ms: float = 1000.0
+    node_set: str | None = None
+    node_sets_file: Path | None = None
+    inputs: dict = field(default_factory=dict)
+    celsius: float = 34.0
+    v_init_mV: float = -70.0
+    spike_threshold_mV: float = -30.0
+    mod_dir: Path | None = None
+    cache_dir: Path = Path("cache")
+    max_segment_length_um: float = 50.0
+    calibrate_ion_leaks: bool = True
+    concentrations_mM: dict = field(default_factory=lambda: dict(DEFAULT_CONCENTRATIONS_MM))
+    min_delay_ms: float = 0.1
+    #: ``(report name, variable)`` of each soma report: NEURON records the variable at every local
+    #: soma, every step (one record per report, read by :meth:`NeuronSim.soma_samples`)
+    soma_reports: tuple[tuple[str, str], ...] = ()
+
+
+def soma_reports(section: dict) -> tuple[tuple[str, str], ...]:
+    """``(name, variable)`` of each report the neuron section takes at the somata, in order
+    (operator ``soma``, the default for segment values)."""
+    reports = section.get("reports", [])
+    return tuple((r["name"], r["variable"]) for r in reports if (r.get("operator") or "soma") == "soma")
+
+
+def settings_from_config(config) -> NeuronSettings:
+    """Map a :class:`multiscale_run.config.Config` onto :class:`NeuronSettings`."""
+    section = config.simulator("neuron")
+    conditions = config.conditions
+    mod_dir = section.get("mod_dir")
+    if mod_dir is None and (config.base_dir / "mod").is_dir():
+        mod_dir = config.base_dir / "mod"
+    return NeuronSettings(
+        circuit_config=Path(config.circuit_config),
+        dt_ms=config.dt_ms("neuron"),
+        tstop_ms=config.run.tstop_ms,
+        node_set=config.node_set,
+        node_sets_file=config.node_sets_file,
+        inputs=config.inputs,
+        celsius=float(conditions.get("celsius", 34.0)),
+        v_init_mV=float(conditions.get("v_init", -70.0)),
+        spike_threshold_mV=config.run.spike_threshold_mV,
+        mod_dir=Path(mod_dir) if mod_dir else None,
+        cache_dir=Path(config.cache_dir),
+        max_segment_length_um=float(section.get("max_segment_length_um", 50.0)),
+        calibrate_ion_leaks=bool(section.get("calibrate_ion_leaks", True)),
+        concentrations_mM={**DEFAULT_CONCENTRATIONS_MM, **section.get("initial_concentrations_mM", {})},
+        soma_reports=soma_reports(section),
+    )
+
+
+def declared_variables() -> dict[str, Variable]:
+    """The segment variables (the same whatever the settings)."""
+    out = {
+        name: Variable(name, Space.SEGMENT, unit, writable=True, description=desc)
+        for name, (unit, desc, _) in SEGMENT_VARIABLES.items()
+    }
+    for name, (_, desc) in SEGMENT_CURRENTS.items():
+        out[name] = Variable(
+            name,
+            Space.SEGMENT,
+            "nA",
+            writable=False,
+            description=f"{desc} (outward > 0)",
+            kind=Kind.EXTENSIVE,
+        )
+    return out
