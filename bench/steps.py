@@ -37,14 +37,10 @@ import scipy.sparse.linalg as spla  # noqa: E402
 
 from multiscale_run import mesh  # noqa: E402
 from multiscale_run.parallel import Parallel  # noqa: E402
-from multiscale_run.simulators.steps import (  # noqa: E402
-    DEFAULT_SPECIES,
-    FiniteVolumeDiffusion,
-    SpeciesSettings,
-    StepsSettings,
-    StepsSim,
-    molecules_from_mM,
-)
+from multiscale_run.simulators.steps import SpeciesSettings, StepsSettings, StepsSim  # noqa: E402
+from multiscale_run.simulators.steps.diffusion import FiniteVolumeDiffusion  # noqa: E402
+from multiscale_run.simulators.steps.settings import DEFAULT_SPECIES  # noqa: E402
+from multiscale_run.simulators.steps.units import molecules_from_mM  # noqa: E402
 
 SECTION = {"mesh_generation": {"margin_um": 20.0, "characteristic_length_um": 50.0, "refinement": 0}}
 SIM_MS = 20.0

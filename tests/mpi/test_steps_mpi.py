@@ -24,9 +24,8 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     from multiscale_run import mesh
     from multiscale_run.parallel import Parallel
-    from multiscale_run.simulators.steps import (
-        SpeciesSettings, StepsSettings, StepsSim, current_to_molecules,
-    )
+    from multiscale_run.simulators.steps import SpeciesSettings, StepsSettings, StepsSim
+    from multiscale_run.simulators.steps.units import current_to_molecules
 
     mesh_path, solver, seed, out = sys.argv[1:5]
     par = Parallel()

@@ -8,15 +8,9 @@ import pytest
 from multiscale_run import mesh
 from multiscale_run.config import Config, ConfigError
 from multiscale_run.parallel import Parallel
-from multiscale_run.simulators.steps import (
-    FiniteVolumeDiffusion,
-    SpeciesSettings,
-    StepsSettings,
-    StepsSim,
-    current_to_molecules,
-    mM_from_molecules,
-    molecules_from_mM,
-)
+from multiscale_run.simulators.steps import SpeciesSettings, StepsSettings, StepsSim
+from multiscale_run.simulators.steps.diffusion import FiniteVolumeDiffusion
+from multiscale_run.simulators.steps.units import current_to_molecules, mM_from_molecules, molecules_from_mM
 from multiscale_run.spaces import SegmentGeometry, Space
 
 FARADAY_C_PER_MOL = 96485.33212  # CODATA 2018

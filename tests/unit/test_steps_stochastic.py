@@ -89,7 +89,7 @@ def test_concentrations_from_steps_counts(octant):
 
 
 def test_auto_molecules_per_particle():
-    from multiscale_run.simulators.steps import STEPS_MAX_COUNT, auto_molecules_per_particle
+    from multiscale_run.simulators.steps.units import STEPS_MAX_COUNT, auto_molecules_per_particle
 
     assert auto_molecules_per_particle(1e6) == 1.0
     # 140 mM Na+ in a 25 000 µm³ tet is 2.1e12 molecules; ×100 headroom / 2³² = 4.9e4 → 1e5
