@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from multiscale_run.reports import ReportWriter
+from multiscale_run.output import ReportWriter
 
 HERE = Path(__file__).resolve().parent
 

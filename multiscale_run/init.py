@@ -99,7 +99,7 @@ def init_simulation(
     msr["checks"] = [c for c in msr["checks"] if enabled[c["simulator"]]]
     config["multiscale_run"] = msr
     # SONATA readers (bluepysnap, libsonata) see only the reports listed in the top-level section.
-    from multiscale_run.sonata_reports import sonata_reports
+    from multiscale_run.output.sonata_section import sonata_reports
 
     config["reports"] = sonata_reports(config)
     config_path.write_text(json.dumps(config, indent=2) + "\n")

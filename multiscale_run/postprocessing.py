@@ -22,7 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from multiscale_run.reports import VALID_FRAMES_ATTR
+from multiscale_run.output import VALID_FRAMES_ATTR
 
 log = logging.getLogger(__name__)
 

@@ -14,32 +14,27 @@ the others just finished with the inputs of the previous exchange.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import json
 import logging
 import math
 import os
-import platform
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import reduce
 from pathlib import Path
 
 import numpy as np
 
-from multiscale_run import __version__
 from multiscale_run.config import Config, ConfigError, load
 from multiscale_run.config.checks import semantic_problems, semantic_warnings
-from multiscale_run.coupling.manager import ConnectionManager, Coupling
+from multiscale_run.coupling.manager import ConnectionManager
+from multiscale_run.coupling.setup import couplings_from_config
 from multiscale_run.errors import SimulationAborted
+from multiscale_run.output import run_files
+from multiscale_run.output.recorders import build_recorders
 from multiscale_run.parallel import Parallel, abort_on_error
 from multiscale_run.simulators import catalogue
-from multiscale_run.simulators.base import Simulator, SomaSampler, SpikeSource
-from multiscale_run.spaces import Space
+from multiscale_run.simulators.base import Simulator, SpikeSource
 from multiscale_run.timings import Timings
-from multiscale_run.value_checks import Exclusion, ValueCheck, evaluate
+from multiscale_run.value_checks import ValueGuard
 
 log = logging.getLogger(__name__)
 
@@ -59,40 +54,6 @@ def _inject_fault(stage: str, rank: int) -> None:
         raise InjectedFault(f"fault injected at {stage} on rank {rank}")
 
 
-#: NEURON steps between two collections of a soma report's samples (NEURON records them
-#: meanwhile): 100 steps of the default 0.1 ms are 10 ms of simulated time.
-SOMA_COLLECT_STEPS = 100
-
-
-@dataclass
-class _Report:
-    """A configured report: which values, mapped how, to which writer."""
-
-    simulator: str
-    variable: str
-    operator: str  # "identity", "soma" or an operator name
-    columns: np.ndarray | None  # local neuron indices kept (node set), None: all
-    writer: object
-    #: soma reports: NEURON's own per-step record, collected every ``collect_ms``
-    samples: object | None = None  # a SomaSampler's record (SomaSamples)
-    collect_ms: float = 0.0
-    next_ms: float = 0.0  # time of the next record: the hot loop skips the report until then
-
-    @property
-    def next_frame_ms(self) -> float:
-        clock, done = self.writer.clock, self.writer.frames_recorded
-        return clock.time_ms(done) if done < clock.n_frames else math.inf
-
-    def advance_clock(self, t_ms: float) -> None:
-        """Schedule the next record after one at ``t_ms``: the next frame, or for NEURON's samples
-        the next collection (every ``collect_ms``, whether frames are due or not, and at the last
-        frame)."""
-        clock, nxt = self.writer.clock, self.next_frame_ms
-        if self.samples is not None and nxt < math.inf:
-            nxt = min(t_ms + self.collect_ms, clock.time_ms(clock.n_frames - 1))
-        self.next_ms = nxt - 1e-6 * clock.dt_ms
-
-
 class Simulation:
     """One co-simulation on this rank (every rank builds one; they cooperate through MPI)."""
 
@@ -105,7 +66,6 @@ class Simulation:
         self.progress = config.msr["progress"] if progress is None else progress
         self.timings = Timings()
         self.simulators: dict[str, Simulator] = {}
-        self.exclusions: list[Exclusion] = []
         self.t_ms = 0.0
         self.status = "created"
 
@@ -127,215 +87,56 @@ class Simulation:
         self.vessels = products.get("vessel_geometry")
         if self.segments is not None:
             self.node_ids = np.asarray(self.segments.gids)
-        self.excluded = np.zeros(len(self.node_ids), dtype=bool)
-        self._checks_of: dict[str, list[ValueCheck]] = {}  # by simulator, for the hot loop
-        for entry in config.checks:
-            chk = ValueCheck.from_config(entry)
-            self._checks_of.setdefault(chk.simulator, []).append(chk)
-        couplings = [self._with_period(Coupling.from_config(c)) for c in config.couplings]
+        owner = self.segments.neuron_index if self.segments is not None else None
+        self.guard = ValueGuard(config.checks, self.node_ids, owner)
+        couplings = couplings_from_config(config)
         self.operators = self._build_operators(couplings)
         self.manager = ConnectionManager(couplings, self.simulators, self.operators, self.parallel)
         with self.timings.measure("couplings:initial exchange"):
             self.manager.initialize()
         config.output_dir.mkdir(parents=True, exist_ok=True)
         with self.timings.measure("reports:create"):
-            self.reports = self._build_reports()
+            self.reports = build_recorders(
+                config,
+                self.simulators,
+                self.operators,
+                self.node_ids,
+                self.segments,
+                self.population,
+                self.parallel,
+            )
         self.status = "set up"
 
-    def _with_period(self, coupling: Coupling) -> Coupling:
-        """A coupling without a period runs every lcm(src ndts, dest ndts): whenever both sides have
-        new values, never more often (e.g. metabolism -> NEURON only after metabolism advanced)."""
-        if coupling.ndts is not None:
-            return coupling
-        ndts = [self.config.simulator(name).get("ndts", 1) for name in (coupling.src, coupling.dest)]
-        return dataclasses.replace(coupling, ndts=math.lcm(*ndts))
-
-    def _geometry(self):
-        from multiscale_run.coupling.operators import Geometry
-
-        return Geometry(segments=self.segments, tets=self.tets, vessels=self.vessels)
-
-    def _operator_names(self, couplings: list[Coupling]) -> set[str]:
-        from multiscale_run.coupling.operators import OPERATORS
-
-        names = set()
-        for c in couplings:
-            if c.operator != "identity":
-                names.add(c.operator)
-                if c.action == "merge":
-                    names.add(OPERATORS[c.operator].writeback)
-        for sim in self.config.simulators:
-            for rep in self.config.simulator(sim).get("reports", []):
-                if rep.get("operator") and rep["operator"] not in ("soma", "identity"):
-                    names.add(rep["operator"])
-        return names
-
-    def _build_operators(self, couplings: list[Coupling]) -> dict:
+    def _build_operators(self, couplings: list) -> dict:
         from multiscale_run.coupling.cache import OperatorCache
-        from multiscale_run.coupling.operators import OperatorBuilder
+        from multiscale_run.coupling.operators import Geometry
+        from multiscale_run.coupling.setup import build_operators, operator_names
 
-        names = self._operator_names(couplings)
+        names = operator_names(self.config, couplings)
         if not names:
             return {}
-        geometry = self._geometry()
+        geometry = Geometry(segments=self.segments, tets=self.tets, vessels=self.vessels)
         cache = OperatorCache(self.config.cache_dir, self.parallel, use_cache=self.use_cache)
-        builder = OperatorBuilder(geometry, self.parallel)  # one builder: the clipping runs once
         with self.timings.measure("setup:operators"):
-            # The same order on every rank: building and cache loading are collective.
-            return {name: cache.operator(name, geometry, builder) for name in sorted(names)}
-
-    def _build_reports(self) -> list[_Report]:
-        from multiscale_run.coupling.operators import OPERATORS
-        from multiscale_run.nodes import node_set_members
-        from multiscale_run.reports import ReportWriter, report_window
-
-        run = self.config.run
-        reports = []
-        for sim_name in self.config.simulators:
-            sim = self.simulators[sim_name]
-            for rep in self.config.simulator(sim_name).get("reports", []):
-                var = sim.variables()[rep["variable"]]
-                operator = rep.get("operator") or ("soma" if var.space is Space.SEGMENT else "identity")
-                space = (
-                    Space.NEURON
-                    if operator == "soma"
-                    else var.space
-                    if operator == "identity"
-                    else OPERATORS[operator].dest
-                )
-                start, end, dt = report_window(rep, sim.dt_ms, run.tstop_ms)
-                unit = rep.get("unit") or var.unit
-                path = self.config.output_dir / f"{rep['name']}.h5"
-                labels = {"variable": rep["variable"], "simulator": sim_name}
-                if space is Space.NEURON:
-                    columns = None
-                    if rep.get("node_set"):
-                        members = node_set_members(self.config, rep["node_set"], self.population)
-                        columns = np.flatnonzero(np.isin(self.node_ids, members))
-                    ids = self.node_ids if columns is None else self.node_ids[columns]
-                    writer = ReportWriter(
-                        path, self.population, ids, 1, start, end, dt, unit, self.parallel, attributes=labels
-                    )
-                elif space is Space.SEGMENT:
-                    # Segments are elements of their neuron (docs/reports.md): node = the owning
-                    # neuron, element id = the segment's rank within it, columns node after node.
-                    owner = self.segments.neuron_index
-                    keep = np.ones(len(self.node_ids), dtype=bool)
-                    if rep.get("node_set"):
-                        members = node_set_members(self.config, rep["node_set"], self.population)
-                        keep = np.isin(self.node_ids, members)
-                    columns = np.flatnonzero(keep[owner])
-                    columns = columns[np.argsort(owner[columns], kind="stable")]
-                    counts = np.bincount(owner[columns], minlength=len(self.node_ids))[keep]
-                    writer = ReportWriter(
-                        path,
-                        self.population,
-                        self.node_ids[keep],
-                        counts,
-                        start,
-                        end,
-                        dt,
-                        unit,
-                        self.parallel,
-                        attributes=labels,
-                    )
-                else:
-                    columns = None
-                    size = len(sim.get(rep["variable"])) if operator == "identity" else None
-                    if size is None:
-                        size = self.operators[operator].shape[0]
-                    population = "tets" if space is Space.TET else "vasculature"
-                    writer = ReportWriter.for_global_space(
-                        path, population, size, start, end, dt, unit, self.parallel
-                    )
-                report = _Report(sim_name, rep["variable"], operator, columns, writer)
-                if operator == "soma":  # the simulator records it itself, every step
-                    if not isinstance(sim, SomaSampler):
-                        raise TypeError(f"{sim_name} cannot record soma reports")
-                    report.samples = sim.soma_samples(rep["name"])
-                    report.collect_ms = SOMA_COLLECT_STEPS * sim.dt_ms
-                reports.append(report)
-        self._next_record_ms = 0.0
-        return reports
-
-    # ------------------------------------------------------------------ stepping
-    def _report_values(self, rep: _Report) -> np.ndarray:
-        values = self.simulators[rep.simulator].get(rep.variable)
-        if rep.operator != "identity":
-            from multiscale_run.coupling.operators import OPERATORS
-
-            spec = OPERATORS[rep.operator]
-            values = self.operators[rep.operator] @ values
-            if spec.dest.is_global and not spec.src.is_global:
-                values = self.parallel.sum(values)
-        return values if rep.columns is None else values[rep.columns]
+            return build_operators(names, geometry, cache, self.parallel)
 
     def _record(self, t_ms: float) -> None:
-        if t_ms < self._next_record_ms:  # the hot loop's common case: nothing due
+        if t_ms < self.reports.next_ms:  # the hot loop's common case: nothing due
             return
         with self.timings.measure("reports:write"):
-            for rep in self.reports:
-                if t_ms >= rep.next_ms:
-                    self._record_report(rep, t_ms)
-            self._next_record_ms = min((rep.next_ms for rep in self.reports), default=math.inf)
-
-    def _record_report(self, rep: _Report, t_ms: float) -> None:
-        writer = rep.writer
-        if rep.samples is not None:  # every frame up to t_ms from NEURON's record
-            clock = writer.clock
-            frames = np.arange(writer.frames_recorded, clock.last_frame_at(t_ms) + 1)
-            upcoming = writer.frames_recorded + frames.size
-            next_ms = clock.time_ms(upcoming) if upcoming < clock.n_frames else math.inf
-            values = rep.samples.take(clock.time_ms(frames), next_ms)
-            writer.record_frames(values if rep.columns is None else values[:, rep.columns])
-        elif writer.due(t_ms):
-            writer.record(t_ms, self._report_values(rep))
-        rep.advance_clock(t_ms)
+            self.reports.record(t_ms)
 
     def _check_values(self, name: str, t_ms: float) -> None:
-        checks = self._checks_of.get(name)
-        if not checks:  # no collective either: nothing to agree on
-            return
-        sim = self.simulators[name]
-        abort = None
-        new: list[Exclusion] = []
-        for chk in checks:
-            var = sim.variables()[chk.variable]
-            neuron_of_segment = self.segments.neuron_index if self.segments is not None else None
-            found, message = evaluate(
-                chk, sim.get(chk.variable), var.space, t_ms, self.node_ids, neuron_of_segment, self.excluded
-            )
-            new.extend(found)
-            abort = abort or message
-        if self.parallel.any(abort is not None):
-            messages = [m for m in self.parallel.allgather(abort) if m]
-            raise SimulationAborted(messages[0])
-        if new:
-            self._exclude(new)
-
-    def _exclude(self, exclusions: list[Exclusion]) -> None:
-        local = np.flatnonzero(np.isin(self.node_ids, [e.node_id for e in exclusions]))
-        self.excluded[local] = True
-        for e in exclusions:
-            log.warning(
-                "excluding neuron %d at t=%g ms: %s.%s = %g (%s)",
-                e.node_id,
-                e.time_ms,
-                e.simulator,
-                e.variable,
-                e.value,
-                e.reason,
-            )
-        self.exclusions.extend(exclusions)
-        segment_mask = self.excluded[self.segments.neuron_index] if self.segments is not None else None
-        self.manager.exclude(self.excluded, segment_mask)
-        for sim in self.simulators.values():
-            sim.exclude(local)
+        local = self.guard.check(name, self.simulators[name], t_ms, self.parallel)
+        if local is not None:  # decouple the newly excluded neurons everywhere
+            self.manager.exclude(self.guard.excluded, self.guard.excluded_segments)
+            for sim in self.simulators.values():
+                sim.exclude(local)
 
     def run(self) -> str:
         """Run to tstop; returns the final status ("completed" or "aborted: ...")."""
         config, run = self.config, self.config.run
-        ndts = {name: self.config.simulator(name).get("ndts", 1) for name in self.simulators}
+        ndts = {name: self.config.simulator(name)["ndts"] for name in self.simulators}
         base = reduce(math.gcd, ndts.values())
         n_steps = math.floor(run.tstop_ms / (base * run.dt_ms) + 1e-9)
         order = [name for name in config.simulators if name in self.simulators]
@@ -402,42 +203,28 @@ class Simulation:
         with self.timings.measure("io:spikes"):
             sources = catalogue.providing(self.simulators, SpikeSource)
             if sources:
-                from multiscale_run.reports import write_spikes
+                from multiscale_run.output import write_spikes
 
                 spikes = [s.spikes() for s in sources]
                 ids, times = (np.concatenate(part) for part in zip(*spikes, strict=True))
                 write_spikes(self.config.spikes_file, self.population, ids, times, self.parallel)
         with self.timings.measure("reports:close"):
-            for rep in getattr(self, "reports", []):
-                if rep.samples is not None and rep.next_frame_ms < math.inf:  # NEURON's latest frames
-                    self._record_report(rep, self.t_ms)
-                rep.writer.close()
-        rows = self.parallel.gather(self.exclusions)
+            if hasattr(self, "reports"):
+                self.reports.close(self.t_ms)
+        rows = self.parallel.gather(self.guard.exclusions if hasattr(self, "guard") else [])
         summary = self.timings.summary(self.parallel)
         if self.parallel.is_root:
-            with open(out / "excluded_neurons.csv", "w", newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(["node_id", "time_ms", "simulator", "variable", "value", "reason"])
-                for e in sorted((e for part in rows for e in part), key=lambda e: (e.time_ms, e.node_id)):
-                    writer.writerow([e.node_id, e.time_ms, e.simulator, e.variable, e.value, e.reason])
-            Timings.write(summary, out / "timings.json")
-            log.info("timings (max over ranks):\n%s", Timings.table(summary))
-            (out / "run.json").write_text(
-                json.dumps(
-                    {
-                        "config": str(self.config.path),
-                        "ranks": self.parallel.size,
-                        "simulators": list(self.simulators),
-                        "population": self.population,
-                        "tstop_ms": self.config.run.tstop_ms,
-                        "t_reached_ms": self.t_ms,
-                        "status": self.status,
-                        "finished_at": datetime.now(timezone.utc).isoformat(),
-                        "versions": {"multiscale_run": __version__, "python": platform.python_version()},
-                    },
-                    indent=2,
-                )
-                + "\n"
+            run_files.write_exclusions(out / "excluded_neurons.csv", [e for part in rows for e in part])
+            run_files.write_timings(out / "timings.json", summary)
+            run_files.write_run_json(
+                out / "run.json",
+                config=str(self.config.path),
+                ranks=self.parallel.size,
+                simulators=list(self.simulators),
+                population=self.population,
+                tstop_ms=self.config.run.tstop_ms,
+                t_reached_ms=self.t_ms,
+                status=self.status,
             )
         for sim in self.simulators.values():
             sim.close()

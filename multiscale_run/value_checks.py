@@ -8,11 +8,15 @@ there aborts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
+from multiscale_run.errors import SimulationAborted
 from multiscale_run.spaces import Space
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,3 +121,69 @@ def evaluate(
             Exclusion(int(node_ids[local]), t_ms, check.simulator, check.variable, v, check.reason(v))
         )
     return exclusions, None
+
+
+class ValueGuard:
+    """The configured checks of a run on this rank, by simulator, and the neurons excluded so far.
+
+    ``node_ids`` are this rank's neurons, ``neuron_of_segment`` the owner of each local segment
+    (``None`` without NEURON).
+    """
+
+    def __init__(self, entries: list[dict], node_ids: np.ndarray, neuron_of_segment: np.ndarray | None):
+        self.node_ids = node_ids
+        self.neuron_of_segment = neuron_of_segment
+        self.excluded = np.zeros(len(node_ids), dtype=bool)
+        self.exclusions: list[Exclusion] = []
+        self._checks_of: dict[str, list[ValueCheck]] = {}  # by simulator, for the hot loop
+        for entry in entries:
+            chk = ValueCheck.from_config(entry)
+            self._checks_of.setdefault(chk.simulator, []).append(chk)
+
+    def check(self, name: str, sim, t_ms: float, parallel) -> np.ndarray | None:
+        """Check simulator ``name`` after it advanced (collective when it has checks).
+
+        Raises :class:`SimulationAborted` on every rank when any rank's abort check failed; returns
+        the local indices of newly excluded neurons, or ``None``.
+        """
+        checks = self._checks_of.get(name)
+        if not checks:  # no collective either: nothing to agree on
+            return None
+        abort = None
+        new: list[Exclusion] = []
+        for chk in checks:
+            var = sim.variables()[chk.variable]
+            found, message = evaluate(
+                chk,
+                sim.get(chk.variable),
+                var.space,
+                t_ms,
+                self.node_ids,
+                self.neuron_of_segment,
+                self.excluded,
+            )
+            new.extend(found)
+            abort = abort or message
+        if parallel.any(abort is not None):
+            messages = [m for m in parallel.allgather(abort) if m]
+            raise SimulationAborted(messages[0])
+        if not new:
+            return None
+        local = np.flatnonzero(np.isin(self.node_ids, [e.node_id for e in new]))
+        self.excluded[local] = True
+        for e in new:
+            log.warning(
+                "excluding neuron %d at t=%g ms: %s.%s = %g (%s)",
+                e.node_id,
+                e.time_ms,
+                e.simulator,
+                e.variable,
+                e.value,
+                e.reason,
+            )
+        self.exclusions.extend(new)
+        return local
+
+    @property
+    def excluded_segments(self) -> np.ndarray | None:
+        return None if self.neuron_of_segment is None else self.excluded[self.neuron_of_segment]

@@ -261,7 +261,7 @@ def _check_sonata_reports(config: Config, problems: list[Problem]) -> None:
     ``msr init`` writes it, and an edit of a report, of tstop or of an enabled flag makes it stale
     (bluepysnap would then show wrong windows or files that are never written). One problem for
     the whole section, since one command fixes it."""
-    from multiscale_run.sonata_reports import stale_reports
+    from multiscale_run.output.sonata_section import stale_reports
 
     stale = stale_reports(config.data)
     if not stale:
@@ -279,7 +279,7 @@ def _check_sonata_reports(config: Config, problems: list[Problem]) -> None:
         config.problem(
             "reports",
             "the SONATA reports section disagrees with the multiscale_run reports: " + "; ".join(details),
-            f"regenerate it with: python -m multiscale_run.sonata_reports {config.path}",
+            f"regenerate it with: python -m multiscale_run.output.sonata_section {config.path}",
         )
     )
 

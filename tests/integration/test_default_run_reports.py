@@ -313,7 +313,7 @@ def test_kill_9_mid_run_leaves_readable_reports(template):
         {"name": "v_segments", "variable": "v", "operator": "identity", "dt_ms": 0.1}
     )
     path.write_text(json.dumps(config, indent=2) + "\n")
-    from multiscale_run.sonata_reports import update_config_file
+    from multiscale_run.output.sonata_section import update_config_file
 
     assert update_config_file(sim)["v_segments"]["sections"] == "all"
     log = (sim / "compute.log").open("w")
@@ -402,7 +402,7 @@ def test_per_segment_report_on_two_ranks(template, serial_run):
         },
     ]
     path.write_text(json.dumps(config, indent=2) + "\n")
-    from multiscale_run.sonata_reports import update_config_file
+    from multiscale_run.output.sonata_section import update_config_file
 
     update_config_file(sim)
     proc = run_mpi(2, msr("compute", str(sim)), timeout=300)

@@ -24,7 +24,7 @@ import psutil
 import pytest
 from conftest import mpi_env, run_mpi_python
 
-from multiscale_run.reports import VALID_FRAMES_ATTR, h5py_has_mpi
+from multiscale_run.output import VALID_FRAMES_ATTR, h5py_has_mpi
 
 NODE_IDS = np.array([0, 3, 4, 7, 8, 10, 12])
 N_TETS = 11
@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent(
     import sys
     import numpy as np
     from multiscale_run.parallel import Parallel
-    from multiscale_run.reports import ReportWriter, write_spikes
+    from multiscale_run.output import ReportWriter, write_spikes
 
     out, driver = sys.argv[1], sys.argv[2]
     par = Parallel()
@@ -181,7 +181,7 @@ SLOW_SCRIPT = textwrap.dedent(
     import sys, time
     import numpy as np
     from multiscale_run.parallel import Parallel
-    from multiscale_run.reports import ReportWriter
+    from multiscale_run.output import ReportWriter
 
     out, driver = sys.argv[1], sys.argv[2]
     par = Parallel()

@@ -13,8 +13,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from multiscale_run.output import ReportWriter, write_spikes
 from multiscale_run.postprocessing import read_results, resolve_output_dir, write_html_report
-from multiscale_run.reports import ReportWriter, write_spikes
 from multiscale_run.resources import data_path
 
 NODE_IDS = np.array([0, 1, 2, 3, 5])

@@ -15,7 +15,7 @@ import libsonata
 import numpy as np
 import pytest
 
-from multiscale_run.reports import (
+from multiscale_run.output import (
     VALID_FRAMES_ATTR,
     FrameClock,
     ReportWriter,
@@ -210,7 +210,7 @@ SLOW_WRITER = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    from multiscale_run.reports import ReportWriter
+    from multiscale_run.output import ReportWriter
     w = ReportWriter(sys.argv[1], "All", np.arange(50), 3, 0.0, 1000.0, 1.0, "mM", flush_interval_s=0.0)
     for i in range(1000):
         w.record(float(i), np.full(150, i + 1.0))
@@ -364,7 +364,7 @@ def test_report_schema_judges_entries(entry, message):
 
 
 def test_report_window_from_config_entries():
-    from multiscale_run.reports import report_window
+    from multiscale_run.output import report_window
 
     assert report_window({"name": "a", "variable": "v"}, 0.025, 100.0) == (0.0, 100.0, 0.025)
     assert report_window({"dt_ms": 0, "end_ms": -1}, 10.0, 300.0) == (0.0, 300.0, 10.0)

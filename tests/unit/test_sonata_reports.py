@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from multiscale_run.cli import main
-from multiscale_run.sonata_reports import sonata_reports, stale_reports
+from multiscale_run.output.sonata_section import sonata_reports, stale_reports
 
 
 @pytest.fixture
@@ -132,9 +132,11 @@ def test_check_warns_of_a_stale_section_and_the_command_fixes_it(sim):
     line = next(line for line in out.splitlines() if line.startswith("warning: ") and ": reports: " in line)
     assert "NADHm_n is not a per-neuron or per-segment report of multiscale_run" in line
     assert "soma_v has stale end_time" in line
-    assert f"python -m multiscale_run.sonata_reports {(sim / 'simulation_config.json').resolve()}" in line
+    assert (
+        f"python -m multiscale_run.output.sonata_section {(sim / 'simulation_config.json').resolve()}" in line
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "multiscale_run.sonata_reports", str(sim)],
+        [sys.executable, "-m", "multiscale_run.output.sonata_section", str(sim)],
         capture_output=True,
         text=True,
         check=False,

@@ -1,16 +1,14 @@
-"""SONATA element reports and spike files, written collectively by every MPI rank.
+"""SONATA element reports, written collectively by every MPI rank.
 
 Layout (SONATA "Simulation output" spec, as read by libsonata's ``ElementReportReader`` and
-``SpikeReader``; https://github.com/AllenInstitute/sonata/blob/master/docs/SONATA_DEVELOPER_GUIDE.md):
+``SpikeReader``; https://github.com/AllenInstitute/sonata/blob/master/docs/SONATA_DEVELOPER_GUIDE.md;
+spikes: :mod:`.spikes`):
 
 * ``/report/<population>/data``: float32 ``[frames, elements]``, attribute ``units``;
 * ``/report/<population>/mapping/node_ids`` (uint64, one per node), ``index_pointers`` (uint64,
   nodes + 1: node ``i`` owns columns ``index_pointers[i]:index_pointers[i+1]``), ``element_ids``
   (uint32, one per column) and ``time = [start, stop, dt]`` in ms (attribute ``units = "ms"``),
-  right-open: libsonata counts frames as ``t = start; t < stop - 1e-6; t += dt``;
-* ``/spikes/<population>/timestamps`` (float64, ms) and ``node_ids`` (uint64), sorted by time,
-  with the enum attribute ``sorting = by_time`` (int8 enum ``none/by_id/by_time``, as libsonata's
-  reader declares it).
+  right-open: libsonata counts frames as ``t = start; t < stop - 1e-6; t += dt``.
 
 Every report is created at start with its full shape, allocated and filled with zeros, so that
 writing frames later never changes the file's metadata layout: a run killed with ``kill -9``
@@ -27,30 +25,30 @@ to rank 0, which writes for everyone, when it was not.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import h5py
 import numpy as np
 
+from multiscale_run.output.frames import VALID_FRAMES_ATTR, FrameClock
+from multiscale_run.output.layout import (
+    _elements_per_node,
+    column_layout,
+    gather_block,
+    gather_rank_major,
+    storage_options,
+)
+
 if TYPE_CHECKING:
     from multiscale_run.parallel import Parallel
 
 log = logging.getLogger(__name__)
 
-#: attribute on ``/report/<population>/data`` counting the frames written so far
-VALID_FRAMES_ATTR = "valid_frames"
-#: SONATA's spike sorting enum as libsonata declares it (int8 base type)
-SPIKE_SORTING = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype=np.int8)
-#: libsonata's time tolerance (ms) when it counts frames from ``mapping/time``
-_SONATA_EPSILON_MS = 1e-6
 _DEFAULT_BUFFER_BYTES = 4 * 2**20  # per report and rank
-_CHUNK_VALUES = 2**20  # 4 MiB float32 chunks at most: one frame block of a rank is written whole
 
 Driver = Literal["auto", "serial", "mpio", "gather"]
 
@@ -58,83 +56,6 @@ Driver = Literal["auto", "serial", "mpio", "gather"]
 def h5py_has_mpi() -> bool:
     """Whether this h5py was built against parallel HDF5 (``driver="mpio"`` works)."""
     return bool(h5py.get_config().mpi)
-
-
-@dataclass(frozen=True)
-class FrameClock:
-    """The report's time axis: frame ``i`` holds the state at ``start_ms + i * dt_ms``.
-
-    Right-open like SONATA's ``mapping/time``: the frames are the times ``t`` with
-    ``start_ms <= t < end_ms``.
-    """
-
-    start_ms: float
-    dt_ms: float
-    n_frames: int
-
-    @classmethod
-    def from_window(cls, start_ms: float, end_ms: float, dt_ms: float) -> FrameClock:
-        if not (dt_ms > 10 * _SONATA_EPSILON_MS and math.isfinite(dt_ms)):
-            raise ValueError(f"report dt_ms must be a finite number > 1e-5 ms, got {dt_ms}")
-        if not (math.isfinite(start_ms) and math.isfinite(end_ms)) or start_ms < 0:
-            raise ValueError(f"report window must be finite and start at t >= 0, got [{start_ms}, {end_ms})")
-        if end_ms < start_ms:
-            raise ValueError(f"report end_ms ({end_ms}) is before start_ms ({start_ms})")
-        # frames t_i = start + i*dt with t_i < end; the tolerance absorbs float noise in end - start
-        n = math.ceil((end_ms - start_ms) / dt_ms - 1e-9)
-        return cls(float(start_ms), float(dt_ms), max(n, 0))
-
-    @property
-    def stop_ms(self) -> float:
-        """The right-open end written to ``mapping/time`` (``start + n * dt``)."""
-        return self.start_ms + self.n_frames * self.dt_ms
-
-    def time_ms(self, frame: int) -> float:
-        return self.start_ms + frame * self.dt_ms
-
-    def last_frame_at(self, t_ms: float) -> int:
-        """Index of the last frame whose time is ``<= t_ms`` (-1 before the first frame)."""
-        k = math.floor((t_ms - self.start_ms) / self.dt_ms + 1e-6)
-        return max(-1, min(k, self.n_frames - 1))
-
-
-def report_window(entry: Mapping, simulator_dt_ms: float, tstop_ms: float) -> tuple[float, float, float]:
-    """``(start_ms, end_ms, dt_ms)`` of a configured report (``multiscale_run.<sim>.reports[i]``).
-
-    ``dt_ms`` absent or 0 means the simulator's dt; ``end_ms`` absent or negative means tstop;
-    the window is clipped to the run, so that a finished run fills every frame.
-    """
-    dt_ms = float(entry.get("dt_ms") or simulator_dt_ms)
-    start_ms = float(entry.get("start_ms") or 0.0)
-    end_raw = entry.get("end_ms")
-    end_ms = float(tstop_ms) if end_raw is None or end_raw < 0 else min(float(end_raw), float(tstop_ms))
-    return start_ms, max(end_ms, start_ms), dt_ms
-
-
-@dataclass(frozen=True)
-class ColumnLayout:
-    """Where one rank's nodes and elements sit in the rank-major file layout."""
-
-    node_offset: int  # first node index of this rank
-    column_offset: int  # first data column of this rank
-    n_columns_local: int
-    n_columns_by_rank: tuple[int, ...]
-    n_nodes: int
-    n_columns: int
-
-
-def _elements_per_node(elements_per_node_local: int | np.ndarray, n_nodes: int) -> np.ndarray:
-    counts = np.asarray(elements_per_node_local, dtype=np.int64)
-    if counts.ndim == 0:
-        counts = np.full(n_nodes, int(counts), dtype=np.int64)
-    if counts.shape != (n_nodes,):
-        raise ValueError(
-            f"elements_per_node_local has shape {counts.shape}, expected an int or one count per node "
-            f"({n_nodes})"
-        )
-    if np.any(counts < 1):
-        raise ValueError("every reported node needs at least one element")
-    return counts
 
 
 class ReportWriter:
@@ -192,7 +113,7 @@ class ReportWriter:
         element_ids_local = np.asarray(element_ids_local, dtype=np.uint32).ravel()
         if element_ids_local.size != counts.sum():
             raise ValueError("element_ids_local must have one id per element")
-        self.layout = self._layout(node_ids_local.size, int(counts.sum()))
+        self.layout = column_layout(self._mpi, node_ids_local.size, int(counts.sum()))
 
         # frames wait here until a block is written; its size bounds memory whatever tstop is
         n_cols_max = max(self.layout.n_columns_by_rank, default=0)
@@ -264,32 +185,10 @@ class ReportWriter:
             return "serial"  # one rank: mpio and gather degenerate to a plain write
         return driver
 
-    def _layout(self, n_nodes_local: int, n_cols_local: int) -> ColumnLayout:
-        if self._mpi is None:
-            return ColumnLayout(0, 0, n_cols_local, (n_cols_local,), n_nodes_local, n_cols_local)
-        pairs = self._mpi.allgather((n_nodes_local, n_cols_local))
-        nodes = [p[0] for p in pairs]
-        cols = [p[1] for p in pairs]
-        return ColumnLayout(
-            node_offset=sum(nodes[: self._rank]),
-            column_offset=sum(cols[: self._rank]),
-            n_columns_local=n_cols_local,
-            n_columns_by_rank=tuple(cols),
-            n_nodes=sum(nodes),
-            n_columns=sum(cols),
-        )
-
-    def _gather_rank_major(self, local: np.ndarray) -> np.ndarray | None:
-        """Concatenate a 1-D array over ranks in rank order, on rank 0 only."""
-        if self._mpi is None:
-            return local
-        parts = self._mpi.gather(local)
-        return np.concatenate(parts) if parts is not None else None
-
     def _create(self, node_ids_local, counts, element_ids_local, attributes) -> None:
-        node_ids = self._gather_rank_major(node_ids_local)
-        counts_all = self._gather_rank_major(counts)
-        element_ids = self._gather_rank_major(element_ids_local)
+        node_ids = gather_rank_major(self._mpi, node_ids_local)
+        counts_all = gather_rank_major(self._mpi, counts)
+        element_ids = gather_rank_major(self._mpi, element_ids_local)
         # the "sorted" flag spares libsonata from sorting its node index when it opens the file
         ids_sorted, problem = False, None
         if self._rank == 0:
@@ -328,7 +227,7 @@ class ReportWriter:
                 "data",
                 (self.clock.n_frames, n_cols),
                 dtype=np.float32,
-                **self._storage_options(n_cols),
+                **storage_options(n_cols, self.clock.n_frames, self._frames_per_block),
             )
             data.attrs["units"] = self.units
             data.attrs[VALID_FRAMES_ATTR] = np.int64(0)
@@ -347,25 +246,6 @@ class ReportWriter:
             self.driver,
             self._frames_per_block,
         )
-
-    def _storage_options(self, n_cols: int) -> dict:
-        """Chunked, allocated now, so later writes never touch the file's metadata layout.
-
-        Chunks span whole frames (full rows, up to 4 MiB): a block of buffered frames is then
-        contiguous in the file and written straight from the buffer, as fast as a plain write.
-        Unwritten bytes read as zeros: the space is allocated in a fresh file without being written
-        (HDF5 ``FILL_TIME_NEVER``), and a new file's unwritten bytes are zeros (POSIX), so no
-        second pass writes the zeros themselves. No chunk cache: a written frame goes straight to
-        the OS, so ``valid_frames`` can follow it with a single flush.
-        """
-        if n_cols == 0 or self.clock.n_frames == 0:
-            return {}
-        rows = max(1, min(self._frames_per_block, _CHUNK_VALUES // n_cols))
-        cols = min(n_cols, _CHUNK_VALUES // rows)
-        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
-        return {"chunks": (rows, cols), "fillvalue": 0.0, "dcpl": dcpl, "rdcc_nbytes": 0}
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -471,7 +351,9 @@ class ReportWriter:
             if n:
                 self._data[f0 : f0 + k, c0 : c0 + n] = block
         else:
-            rows = block if self._mpi is None else self._gather_block(block)
+            rows = (
+                block if self._mpi is None else gather_block(self._mpi, block, self.layout.n_columns_by_rank)
+            )
             if rows is not None and rows.size:
                 self._write_rows(f0, rows)
         self._flushed += k
@@ -487,21 +369,6 @@ class ReportWriter:
             self._data.id.write_direct_chunk((f0, 0), np.ascontiguousarray(rows))
         else:
             self._data[f0 : f0 + rows.shape[0], :] = rows
-
-    def _gather_block(self, block: np.ndarray) -> np.ndarray | None:
-        """Rank 0 receives every rank's ``[k, n_local]`` block as one ``[k, n_columns]`` array."""
-        k = block.shape[0]
-        cols = np.asarray(self.layout.n_columns_by_rank, dtype=np.int64)
-        recv = self._mpi.gatherv(np.asarray(block, dtype=np.float32), counts=k * cols)
-        if recv is None:
-            return None
-        # rank r's block arrives as [k, n_r] in row-major order: place it at its column offset
-        out = np.empty((k, int(cols.sum())), dtype=np.float32)
-        c = 0
-        for n in cols:  # loop over ranks, not cells
-            out[:, c : c + n] = recv[k * c : k * (c + n)].reshape(k, n)
-            c += n
-        return out
 
     def _commit_valid_frames(self) -> None:
         """Say the frames are there once they are: raw data bypass HDF5's caches (no chunk cache),
@@ -526,51 +393,3 @@ class ReportWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def write_spikes(
-    path: str | os.PathLike,
-    population: str,
-    node_ids_local: np.ndarray,
-    times_local: np.ndarray,
-    parallel: Parallel | None = None,
-) -> Path:
-    """Write every rank's spikes to one SONATA spike file, sorted by time (ties by node id).
-
-    ``node_ids_local[i]`` spiked at ``times_local[i]`` (ms). Collective; rank 0 writes.
-    """
-    path = Path(path)
-    node_ids_local = np.asarray(node_ids_local, dtype=np.uint64).ravel()
-    times_local = np.asarray(times_local, dtype=np.float64).ravel()
-    if node_ids_local.shape != times_local.shape:
-        raise ValueError(
-            f"spikes: {node_ids_local.size} node ids but {times_local.size} times; they must pair up"
-        )
-    mpi = parallel if parallel is not None and parallel.size > 1 else None
-    if mpi is None:
-        node_ids, times = node_ids_local, times_local
-    else:
-        node_ids = mpi.gatherv(node_ids_local)
-        times = mpi.gatherv(times_local)
-    if mpi is None or mpi.is_root:
-        if not np.all(np.isfinite(times)):
-            raise ValueError("spikes: a spike time is not finite")
-        order = np.lexsort((node_ids, times))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with h5py.File(path, "w") as f:
-            pop = f.require_group("spikes").create_group(population)
-            pop.attrs.create("sorting", 2, dtype=SPIKE_SORTING)
-            ts = pop.create_dataset("timestamps", data=times[order], dtype=np.float64)
-            ts.attrs["units"] = "ms"
-            pop.create_dataset("node_ids", data=node_ids[order], dtype=np.uint64)
-    if mpi is not None:
-        mpi.barrier()  # the file is complete when any rank returns
-    return path
-
-
-def read_valid_frames(path: str | os.PathLike, population: str | None = None) -> int:
-    """The ``valid_frames`` attribute of a report: how far a (possibly crashed) run's data go."""
-    with h5py.File(path, "r") as f:
-        pops = list(f["report"])
-        pop = population if population is not None else pops[0]
-        return int(f["report"][pop]["data"].attrs[VALID_FRAMES_ATTR])

@@ -29,10 +29,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from multiscale_run.output.report_spaces import report_operator, report_space
+from multiscale_run.spaces import Space
+
 log = logging.getLogger(__name__)
 
 
-def _variable(simulator: str, section: dict, variable: str) -> tuple[str, str]:
+def _variable(simulator: str, section: dict, variable: str) -> tuple[Space, str]:
     """``(space, unit)`` of a simulator variable; the unit is empty when unknown, the space then
     the simulator's own (its registry entry) when its adapter cannot be imported to ask."""
     from multiscale_run.simulators import catalogue
@@ -42,21 +45,8 @@ def _variable(simulator: str, section: dict, variable: str) -> tuple[str, str]:
     except ImportError:
         var = None
     if var is None:
-        return catalogue.spec(simulator).space.value, ""
-    return var.space.value, var.unit
-
-
-def _report_space(operator: str, variable_space: str) -> str:
-    """The space a report's elements live on, by the rule of ``Simulation._build_reports``."""
-    if operator == "soma":
-        return "neuron"
-    if operator in ("", "identity"):
-        # no operator on a segment variable means its soma value (docs/reports.md)
-        return "neuron" if (operator == "" and variable_space == "segment") else variable_space
-    from multiscale_run.coupling.operators import OPERATORS
-
-    spec = OPERATORS.get(operator)
-    return spec.dest.value if spec is not None else ""
+        return catalogue.spec(simulator).space, ""
+    return var.space, var.unit
 
 
 def sonata_reports(config: Mapping) -> dict[str, dict]:
@@ -64,11 +54,11 @@ def sonata_reports(config: Mapping) -> dict[str, dict]:
 
     One entry per report of an enabled simulator whose elements are neurons or segments, keyed by
     the report name; ``dt``, ``start_time`` and ``end_time`` in ms are those the report file's
-    ``mapping/time`` will hold (the window of :func:`multiscale_run.reports.report_window`).
+    ``mapping/time`` will hold (the window of :func:`multiscale_run.output.report_window`).
     Pure: reads nothing but the packaged schema and the adapters' declared variables.
     """
     from multiscale_run.config.schema import fill_defaults
-    from multiscale_run.reports import report_window
+    from multiscale_run.output import report_window
 
     data = fill_defaults(copy.deepcopy(dict(config)))
     run, msr = data["run"], data["multiscale_run"]
@@ -81,10 +71,10 @@ def sonata_reports(config: Mapping) -> dict[str, dict]:
         simulator_dt_ms = section.get("ndts", 1) * run_dt_ms
         for rep in section.get("reports", []):
             variable_space, variable_unit = _variable(simulator, section, rep["variable"])
-            space = _report_space(rep.get("operator", ""), variable_space)
-            if space == "neuron":
+            space = report_space(report_operator(rep, variable_space), variable_space)
+            if space is Space.NEURON:
                 shape = {"type": "compartment", "sections": "soma", "compartments": "center"}
-            elif space == "segment":
+            elif space is Space.SEGMENT:
                 shape = {"type": "compartment", "sections": "all", "compartments": "all"}
             else:
                 continue
@@ -144,8 +134,8 @@ def update_config_file(path: str | Path) -> dict[str, dict]:
     return data["reports"]
 
 
-if __name__ == "__main__":  # python -m multiscale_run.sonata_reports SIMULATION_DIR_OR_CONFIG
+if __name__ == "__main__":  # python -m multiscale_run.output.sonata_section SIMULATION_DIR_OR_CONFIG
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m multiscale_run.sonata_reports SIMULATION_DIR_OR_CONFIG")
+        sys.exit("usage: python -m multiscale_run.output.sonata_section SIMULATION_DIR_OR_CONFIG")
     section = update_config_file(sys.argv[1])
     print(f"wrote {len(section)} report(s) in the reports section of {sys.argv[1]}")
