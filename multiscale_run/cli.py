@@ -138,7 +138,7 @@ def init(directory: Path, **options) -> None:
 )
 def check(directory: Path, ranks: int | None) -> None:
     """Validate the simulation config in DIRECTORY: the schema, then the semantics. Exit 2 on problems."""
-    from multiscale_run.config.checks import check_simulation
+    from multiscale_run.validation import check_simulation
 
     summary = check_simulation(directory, ranks=ranks)
     click.echo(summary)

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from multiscale_run.config import Config, ConfigError, load
-from multiscale_run.config.checks import semantic_problems, semantic_warnings
 from multiscale_run.coupling.manager import ConnectionManager
 from multiscale_run.coupling.setup import couplings_from_config
 from multiscale_run.errors import SimulationAborted
@@ -34,6 +33,7 @@ from multiscale_run.parallel import Parallel, abort_on_error
 from multiscale_run.simulators import catalogue
 from multiscale_run.simulators.base import Simulator, SpikeSource
 from multiscale_run.timings import Timings
+from multiscale_run.validation import semantic_problems, semantic_warnings
 from multiscale_run.value_checks import ValueGuard
 
 log = logging.getLogger(__name__)

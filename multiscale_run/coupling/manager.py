@@ -101,7 +101,7 @@ class ConnectionManager:
         parallel: Parallel,
     ):
         """``operators`` maps every operator name used (and merge write-backs) to its matrix."""
-        from multiscale_run.coupling.operators import OPERATORS
+        from multiscale_run.coupling.operator_specs import OPERATORS
 
         self.parallel = parallel
         self.simulators = simulators

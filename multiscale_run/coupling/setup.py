@@ -6,7 +6,8 @@ import dataclasses
 import math
 
 from multiscale_run.coupling.manager import Coupling
-from multiscale_run.coupling.operators import OPERATORS, Geometry, OperatorBuilder
+from multiscale_run.coupling.operator_specs import OPERATORS
+from multiscale_run.coupling.operators import Geometry, OperatorBuilder
 
 
 def couplings_from_config(config) -> list[Coupling]:

@@ -123,7 +123,7 @@ def build_recorders(
     parallel,
 ) -> Recorders:
     """The recorders of every configured report (collective: the writers create their files)."""
-    from multiscale_run.coupling.operators import OPERATORS
+    from multiscale_run.coupling.operator_specs import OPERATORS
     from multiscale_run.nodes import node_set_members
 
     def members(entry) -> np.ndarray | None:

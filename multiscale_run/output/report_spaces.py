@@ -28,7 +28,7 @@ def report_space(operator: str, variable_space: Space) -> Space | None:
         return Space.NEURON
     if operator == "identity":
         return variable_space
-    from multiscale_run.coupling.operators import OPERATORS
+    from multiscale_run.coupling.operator_specs import OPERATORS
 
     spec = OPERATORS.get(operator)
     return spec.dest if spec is not None else None

@@ -1,9 +1,12 @@
-"""Semantic checks of a schema-valid config: every problem is collected, none stops the others.
+"""Semantic checks of a schema-valid config (what ``msr check`` and ``msr compute`` run): every
+problem is collected, none stops the others. This layer sits above the config and the adapters:
+it asks the simulator registry for declared variables and reads the circuit and the mesh.
 
 What is checked: files exist; tstop and every period are whole multiples of the right dt;
 node sets exist; coupling and report endpoints, variables and operators exist and their
 element spaces match; a merge can write back to its source; transforms are safe expressions;
-value checks name real variables; the MPI rank count suits the circuit.
+value checks name real variables; the MPI rank count suits the circuit
+(:mod:`multiscale_run.validation.circuit`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
+from multiscale_run.validation.circuit import check_mesh_coverage, check_ranks
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,7 @@ def _check_variable(config, variables, sim, var, where, problems, writable=False
 
 
 def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -> None:
-    from multiscale_run.coupling.operators import OPERATORS
+    from multiscale_run.coupling.operator_specs import OPERATORS
     from multiscale_run.coupling.transform import Transform, TransformError
 
     enabled = set(config.simulators)
@@ -210,7 +212,7 @@ def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -
 
 
 def _check_reports(config, variables, node_sets, problems):
-    from multiscale_run.coupling.operators import OPERATORS
+    from multiscale_run.coupling.operator_specs import OPERATORS
 
     for sim in config.simulators:
         sim_dt = config.dt_ms(sim)
@@ -302,52 +304,37 @@ def _check_value_checks(config, variables, problems):
             problems.append(config.problem(at, "a check needs at least one bound", "lb, leb, hb or heb"))
 
 
-def count_cells(config: Config) -> int | None:
-    """Number of neurons the simulation runs (its node set), or None if the circuit cannot be read."""
-    from multiscale_run.nodes import simulated_nodes
-
-    try:
-        return len(simulated_nodes(config)[1])
-    except Exception as exc:  # any reader failure means: unknown (other checks name the cause)
-        log.debug("cannot count cells: %s", exc)
-        return None
-
-
-def _check_ranks(config: Config, ranks: int, problems: list[Problem]) -> None:
-    if ranks < 1:
-        problems.append(config.problem("", f"rank count {ranks} is not allowed", "at least 1"))
-        return
-    if ranks > 1 and config.enabled("neuron"):
-        cells = count_cells(config)
-        if cells is not None and ranks > cells:
-            problems.append(
-                config.problem(
-                    "node_set" if config.node_set else "network",
-                    f"{ranks} MPI ranks for {cells} cells would leave ranks without cells",
-                    f"at most {cells} ranks",
-                )
-            )
-
-
 def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
     _check_files(config, problems)
     node_sets = _node_sets(config, problems)
     _check_node_set(config, node_sets, config.node_set or "", "node_set", problems)
+    from multiscale_run.simulators import catalogue
+
     if not config.simulators:
         problems.append(
             config.problem(
                 "multiscale_run",
                 "no simulator is enabled",
-                "at least one of neuron, steps, bloodflow, metabolism enabled",
+                f"at least one of {', '.join(catalogue.names())} enabled",
             )
         )
+    order = config.msr["order"]
+    for name in catalogue.names():
+        if config.enabled(name) and name not in order:
+            problems.append(
+                config.problem(
+                    "multiscale_run.order",
+                    f"the enabled simulator {name} is not in the advance order",
+                    f"an order listing {name}",
+                )
+            )
     variables = _variables(config, problems)
     _check_couplings(config, variables, problems)
     _check_reports(config, variables, node_sets, problems)
     _check_value_checks(config, variables, problems)
-    _check_ranks(config, ranks, problems)
+    check_ranks(config, ranks, problems)
     return problems
 
 
@@ -356,37 +343,8 @@ def semantic_warnings(config: Config) -> list[Problem]:
     SONATA readers; multiscale_run writes its reports from its own section)."""
     warnings: list[Problem] = []
     _check_sonata_reports(config, warnings)
-    _check_mesh_coverage(config, warnings)
+    check_mesh_coverage(config, warnings)
     return warnings
-
-
-def _check_mesh_coverage(config: Config, warnings: list[Problem]) -> None:
-    """Neurons partly outside an existing extracellular mesh exchange nothing there with STEPS.
-
-    (A missing mesh is generated around every segment, so it covers them all.)"""
-    if not (config.enabled("steps") and config.enabled("neuron")):
-        return
-    section = config.simulator("steps")
-    mesh_file = Path(section["mesh_file"])
-    if not mesh_file.is_file():
-        return
-    from multiscale_run.mesh import locate_points, read_mesh
-    from multiscale_run.simulators.neuron.circuit import placed_morphology_points
-    from multiscale_run.simulators.neuron.settings import settings_from_config
-
-    points, owners = placed_morphology_points(settings_from_config(config))
-    outside = locate_points(points, read_mesh(mesh_file, section.get("mesh_scale_um", 1.0))) < 0
-    if outside.any():
-        cells = np.unique(owners[outside])
-        warnings.append(
-            config.problem(
-                "multiscale_run.steps.mesh_file",
-                f"{int(outside.sum())} of {len(points)} morphology points of {len(cells)} neuron(s) "
-                f"(e.g. node {int(cells[0])}) lie outside the mesh {mesh_file}: those parts exchange "
-                "nothing with the extracellular space",
-                "a mesh that holds every neuron, or no mesh file so that one is generated",
-            )
-        )
 
 
 def check_simulation(directory: Path | str, ranks: int | None = None) -> str:

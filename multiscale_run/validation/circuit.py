@@ -1,0 +1,69 @@
+"""Semantic checks that read the circuit and the mesh: the rank count, the mesh coverage."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from multiscale_run.config.model import Config
+from multiscale_run.config.problems import Problem
+
+log = logging.getLogger(__name__)
+
+
+def count_cells(config: Config) -> int | None:
+    """Number of neurons the simulation runs (its node set), or None if the circuit cannot be read."""
+    from multiscale_run.nodes import simulated_nodes
+
+    try:
+        return len(simulated_nodes(config)[1])
+    except Exception as exc:  # any reader failure means: unknown (other checks name the cause)
+        log.debug("cannot count cells: %s", exc)
+        return None
+
+
+def check_ranks(config: Config, ranks: int, problems: list[Problem]) -> None:
+    if ranks < 1:
+        problems.append(config.problem("", f"rank count {ranks} is not allowed", "at least 1"))
+        return
+    if ranks > 1 and config.enabled("neuron"):
+        cells = count_cells(config)
+        if cells is not None and ranks > cells:
+            problems.append(
+                config.problem(
+                    "node_set" if config.node_set else "network",
+                    f"{ranks} MPI ranks for {cells} cells would leave ranks without cells",
+                    f"at most {cells} ranks",
+                )
+            )
+
+
+def check_mesh_coverage(config: Config, warnings: list[Problem]) -> None:
+    """Neurons partly outside an existing extracellular mesh exchange nothing there with STEPS.
+
+    (A missing mesh is generated around every segment, so it covers them all.)"""
+    if not (config.enabled("steps") and config.enabled("neuron")):
+        return
+    section = config.simulator("steps")
+    mesh_file = Path(section["mesh_file"])
+    if not mesh_file.is_file():
+        return
+    from multiscale_run.mesh import locate_points, read_mesh
+    from multiscale_run.simulators.neuron.circuit import placed_morphology_points
+    from multiscale_run.simulators.neuron.settings import settings_from_config
+
+    points, owners = placed_morphology_points(settings_from_config(config))
+    outside = locate_points(points, read_mesh(mesh_file, section.get("mesh_scale_um", 1.0))) < 0
+    if outside.any():
+        cells = np.unique(owners[outside])
+        warnings.append(
+            config.problem(
+                "multiscale_run.steps.mesh_file",
+                f"{int(outside.sum())} of {len(points)} morphology points of {len(cells)} neuron(s) "
+                f"(e.g. node {int(cells[0])}) lie outside the mesh {mesh_file}: those parts exchange "
+                "nothing with the extracellular space",
+                "a mesh that holds every neuron, or no mesh file so that one is generated",
+            )
+        )
