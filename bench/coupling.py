@@ -33,10 +33,10 @@ from multiscale_run.coupling.geometry import (  # noqa: E402
     Geometry,
     TetGridIndex,
     structured_box_mesh,
-    tet_volumes_um3,
 )
 from multiscale_run.coupling.operators import OperatorBuilder  # noqa: E402
-from multiscale_run.spaces import SegmentGeometry, TetGeometry  # noqa: E402
+from multiscale_run.mesh import tet_geometry  # noqa: E402
+from multiscale_run.spaces import SegmentGeometry  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "coupling.json"
 TARGET_BUILD_S = 20.0
@@ -86,7 +86,7 @@ def bench_geometry(n_tets_target: int = 100_000, n_segments: int = 100_000, seed
         neuron_index=np.repeat(np.arange(n_cells), per_cell),
         gids=np.arange(n_cells),
     )
-    return Geometry(segments, TetGeometry(vertices, tets, tet_volumes_um3(vertices, tets)))
+    return Geometry(segments, tet_geometry(vertices, tets))
 
 
 def _peak_rss_mb() -> float:

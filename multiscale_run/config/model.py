@@ -119,7 +119,7 @@ class Config:
         return [name for name in self.data["multiscale_run"]["order"] if self.enabled(name)]
 
     def dt_ms(self, name: str) -> float:
-        return self.simulator(name).get("ndts", 1) * self.run.dt_ms
+        return self.simulator(name)["ndts"] * self.run.dt_ms
 
     @property
     def couplings(self) -> list[dict]:

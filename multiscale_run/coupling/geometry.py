@@ -85,12 +85,6 @@ def segment_lengths_um(start_um: np.ndarray, end_um: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(end_um, float) - np.asarray(start_um, float), axis=1)
 
 
-def tet_volumes_um3(vertices_um: np.ndarray, tets: np.ndarray) -> np.ndarray:
-    """Unsigned volume of each tetrahedron, ``|det[v1-v0, v2-v0, v3-v0]| / 6`` (µm³)."""
-    v = np.asarray(vertices_um, float)[np.asarray(tets)]
-    return np.abs(np.linalg.det(v[:, 1:] - v[:, :1])) / 6.0
-
-
 def structured_box_mesh(
     n_cubes: tuple[int, int, int], spacing_um: float, origin_um: tuple[float, float, float] = (0, 0, 0)
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from multiscale_run.coupling import conversions
 from multiscale_run.coupling.transform import Transform
 from multiscale_run.parallel import Parallel
 from multiscale_run.spaces import Space, Variable
@@ -70,7 +71,7 @@ class Coupling:
             dest_variable=entry["dest_variable"],
             operator=entry["operator"],
             action=entry["action"],
-            transform=Transform(text) if text else None,
+            transform=conversions.transform(text) if text else None,
             ndts=entry.get("ndts"),
         )
 

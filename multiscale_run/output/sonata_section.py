@@ -68,7 +68,7 @@ def sonata_reports(config: Mapping) -> dict[str, dict]:
         section = msr.get(simulator, {})
         if not section.get("enabled", False):
             continue
-        simulator_dt_ms = section.get("ndts", 1) * run_dt_ms
+        simulator_dt_ms = section["ndts"] * run_dt_ms
         for rep in section.get("reports", []):
             variable_space, variable_unit = _variable(simulator, section, rep["variable"])
             space = report_space(report_operator(rep, variable_space), variable_space)

@@ -214,7 +214,7 @@ class BloodflowSim(Simulator):
         self._parallel = parallel
         section = config.simulator("bloodflow")
         self._section = section
-        self._dt_ms = float(section.get("ndts", 4000)) * config.run.dt_ms
+        self._dt_ms = float(section["ndts"]) * config.run.dt_ms
         if network is None:
             nodes_file, population = find_vasculature(config.circuit_config, section.get("population", ""))
             network = read_sonata_vasculature(nodes_file, population)

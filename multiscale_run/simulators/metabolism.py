@@ -58,7 +58,7 @@ class MetabolismSim(Simulator):
         self.node_ids = np.asarray(node_ids)
         if np.any(np.diff(self.node_ids) <= 0):
             raise ValueError("MetabolismSim expects this rank's node ids in ascending order")
-        self._dt_ms = int(section.get("ndts", 4000)) * config.run.dt_ms
+        self._dt_ms = int(section["ndts"]) * config.run.dt_ms
         self.t_ms = 0.0
         options = model_options(section)
         kwargs = dict(

@@ -120,7 +120,6 @@ def _check_variable(config, variables, sim, var, where, problems, writable=False
 
 def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -> None:
     from multiscale_run.coupling.operator_specs import OPERATORS
-    from multiscale_run.coupling.transform import Transform, TransformError
 
     enabled = set(config.simulators)
     for i, c in enumerate(config.couplings):
@@ -193,14 +192,9 @@ def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -
                 )
             )
         elif c.get("transform"):
-            try:
-                Transform(c["transform"])
-            except TransformError as exc:
-                problems.append(
-                    config.problem(f"{at}.transform", str(exc), "a safe expression of vals and dt_ms")
-                )
+            _check_transform(config, c, at, src, dest, problems)
         if "ndts" in c and c["dest"] in enabled:
-            dest_ndts = config.simulator(c["dest"]).get("ndts", 1)
+            dest_ndts = config.simulator(c["dest"])["ndts"]
             if c["ndts"] % dest_ndts:
                 problems.append(
                     config.problem(
@@ -209,6 +203,30 @@ def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -
                         f"a multiple of {dest_ndts}",
                     )
                 )
+
+
+def _check_transform(config, c, at, src, dest, problems) -> None:
+    """A transform is a named conversion whose units the coupled variables carry, or a safe expression."""
+    from multiscale_run.coupling.conversions import CONVERSIONS, transform
+    from multiscale_run.coupling.transform import TransformError
+
+    try:
+        transform(c["transform"])
+    except TransformError as exc:
+        problems.append(config.problem(f"{at}.transform", str(exc), "a safe expression of vals and dt_ms"))
+    conversion = CONVERSIONS.get(c["transform"].strip())
+    if conversion is None:
+        return
+    for end, var, unit in (("src", src, conversion.src_unit), ("dest", dest, conversion.dest_unit)):
+        if var is not None and var.unit != unit:
+            problems.append(
+                config.problem(
+                    f"{at}.transform",
+                    f"{conversion.name} converts {conversion.src_unit} to {conversion.dest_unit}, but "
+                    f"{c[end]}.{c[end + '_variable']} is in {var.unit}",
+                    f"a {end} variable in {unit}",
+                )
+            )
 
 
 def _check_reports(config, variables, node_sets, problems):

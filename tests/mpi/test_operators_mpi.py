@@ -24,7 +24,8 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import scipy.sparse as sp
     from multiscale_run.coupling.cache import OperatorCache
-    from multiscale_run.coupling.geometry import Geometry, structured_box_mesh, tet_volumes_um3
+    from multiscale_run.coupling.geometry import Geometry, structured_box_mesh
+from multiscale_run.mesh import tet_geometry
     from multiscale_run.coupling.operators import OPERATORS, OperatorBuilder
     from multiscale_run.parallel import Parallel
     from multiscale_run.spaces import SegmentGeometry, Space, TetGeometry, VesselGeometry
@@ -33,7 +34,7 @@ SCRIPT = textwrap.dedent(
     parallel = Parallel()
     rng = np.random.default_rng(5)
     vertices, tets = structured_box_mesh((4, 3, 3), 5.0)
-    tet_geometry = TetGeometry(vertices, tets, tet_volumes_um3(vertices, tets))
+    tet_geometry = tet_geometry(vertices, tets)
     n_cells = 7
     gids = np.arange(n_cells) * 3 + 1
     per_cell = rng.integers(1, 9, n_cells)

@@ -25,7 +25,9 @@ SCRIPT = textwrap.dedent(
     from multiscale_run import mesh
     from multiscale_run.parallel import Parallel
     from multiscale_run.simulators.steps import SpeciesSettings, StepsSettings, StepsSim
-    from multiscale_run.simulators.steps.units import current_to_molecules
+    from multiscale_run.coupling.conversions import transform
+
+    to_ions = transform("monovalent_current_nA_to_ions")
 
     mesh_path, solver, seed, out = sys.argv[1:5]
     par = Parallel()
@@ -43,7 +45,8 @@ SCRIPT = textwrap.dedent(
     for k in range(1, 11):
         sim.advance(k * sim.dt_ms)
         local = np.zeros(n)
-        np.add.at(local, seg_tet[mine], current_to_molecules(seg_current_nA[mine], sim.dt_ms, 1))
+        ions = to_ions(vals=seg_current_nA[mine], dt_ms=sim.dt_ms)
+        np.add.at(local, seg_tet[mine], ions)
         sim.set("K_count", sim.get("K_count") + par.sum(local))
     values = sim.get("K_count")
     every = par.comm.gather(values, root=0)

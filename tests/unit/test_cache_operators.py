@@ -10,9 +10,10 @@ import pytest
 import scipy.sparse as sp
 
 from multiscale_run.coupling.cache import OperatorCache, hash_inputs
-from multiscale_run.coupling.geometry import Geometry, structured_box_mesh, tet_volumes_um3
+from multiscale_run.coupling.geometry import Geometry, structured_box_mesh
 from multiscale_run.coupling.operators import OperatorBuilder
-from multiscale_run.spaces import SegmentGeometry, TetGeometry
+from multiscale_run.mesh import tet_geometry
+from multiscale_run.spaces import SegmentGeometry
 
 
 def geometry() -> Geometry:
@@ -27,7 +28,7 @@ def geometry() -> Geometry:
         neuron_index=np.repeat(np.arange(5), 6),
         gids=np.arange(5) * 2,
     )
-    return Geometry(segments, TetGeometry(vertices, tets, tet_volumes_um3(vertices, tets)))
+    return Geometry(segments, tet_geometry(vertices, tets))
 
 
 class CountingBuilder:

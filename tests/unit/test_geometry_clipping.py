@@ -19,8 +19,8 @@ from multiscale_run.coupling.geometry import (
     TetGridIndex,
     segment_tet_overlap,
     structured_box_mesh,
-    tet_volumes_um3,
 )
+from multiscale_run.mesh import tet_volumes_um3
 
 
 def tet_lookup(vertices, tets, spacing, origin):

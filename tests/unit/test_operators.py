@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from multiscale_run.coupling.geometry import Geometry, structured_box_mesh, tet_volumes_um3
+from multiscale_run.coupling.geometry import Geometry, structured_box_mesh
 from multiscale_run.coupling.operators import OPERATORS, OperatorBuilder, build_operator
-from multiscale_run.spaces import SegmentGeometry, Space, TetGeometry, VesselGeometry
+from multiscale_run.mesh import tet_geometry
+from multiscale_run.spaces import SegmentGeometry, Space, VesselGeometry
 
 
 def three_segments_two_neurons() -> SegmentGeometry:
@@ -68,7 +69,7 @@ def mesh_geometry() -> Geometry:
         end_um=np.array([[2.0, 0.5, 0.5], [1.2, 0.9, 0.9], [6.0, 5.0, 5.0]]),
         radius_um=np.array([3.0, 2.0, 1.0]),
     )
-    return Geometry(segments, TetGeometry(vertices, tets, tet_volumes_um3(vertices, tets)), vessels)
+    return Geometry(segments, tet_geometry(vertices, tets), vessels)
 
 
 def test_every_operator_has_the_shape_of_its_spaces():

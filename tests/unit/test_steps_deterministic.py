@@ -7,14 +7,16 @@ import pytest
 
 from multiscale_run import mesh
 from multiscale_run.config import Config, ConfigError
+from multiscale_run.coupling.conversions import transform
 from multiscale_run.parallel import Parallel
 from multiscale_run.simulators.steps import SpeciesSettings, StepsSettings, StepsSim
 from multiscale_run.simulators.steps.diffusion import FiniteVolumeDiffusion
-from multiscale_run.simulators.steps.units import current_to_molecules, mM_from_molecules, molecules_from_mM
+from multiscale_run.simulators.steps.units import mM_from_molecules, molecules_from_mM
 from multiscale_run.spaces import SegmentGeometry, Space
 
 FARADAY_C_PER_MOL = 96485.33212  # CODATA 2018
 AVOGADRO = 6.02214076e23
+TO_IONS = transform("monovalent_current_nA_to_ions")
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +38,6 @@ def test_unit_conversions_against_faraday_and_avogadro():
     # 1 mM in 1 µm³ = 1e-3 mol/L · 1e-15 L · N_A
     assert molecules_from_mM(1.0, 1.0) == pytest.approx(602214.076)
     assert mM_from_molecules(molecules_from_mM(3.7, 250.0), 250.0) == pytest.approx(3.7, rel=1e-14)
-    # 1 nA for 1 ms is 1e-12 C: 1e-12 / F mol of monovalent ions, half as many divalent ones
-    assert current_to_molecules(1.0, 1.0, 1) == pytest.approx(1e-12 / FARADAY_C_PER_MOL * AVOGADRO, rel=1e-9)
-    assert current_to_molecules(-4.0, 0.5, 2) == pytest.approx(
-        -1e-12 / FARADAY_C_PER_MOL * AVOGADRO, rel=1e-9
-    )
-    with pytest.raises(ValueError, match="neutral"):
-        current_to_molecules(1.0, 1.0, 0)
 
 
 def test_point_release_matches_the_analytic_solution(octant):
@@ -96,7 +91,7 @@ def test_summed_current_adds_exactly_its_time_integral(small_box):
     n_steps = 20
     for k in range(1, n_steps + 1):
         sim.advance(k * sim.dt_ms)
-        sim.set("K_count", sim.get("K_count") + current_to_molecules(current_nA, sim.dt_ms, 1))
+        sim.set("K_count", sim.get("K_count") + TO_IONS(vals=current_nA, dt_ms=sim.dt_ms))
     expected = current_nA.sum() * n_steps * sim.dt_ms * 1e-12 / FARADAY_C_PER_MOL * AVOGADRO
     assert (sim.get("K_count").sum() - before) == pytest.approx(expected, rel=1e-6)
     # the added K+ has spread: the concentration is highest where the current entered

@@ -73,7 +73,7 @@ class StepsSettings:
         seed = section.get("seed")
         mesh_file = section.get("mesh_file")
         return cls(
-            dt_ms=int(section.get("ndts", 40)) * float(run_dt_ms),
+            dt_ms=int(section["ndts"]) * float(run_dt_ms),
             species=species,
             solver=solver,
             seed=int(random_seed if seed is None else seed),
