@@ -47,6 +47,14 @@ class Parallel:
     def any(self, flag: bool) -> bool:
         return bool(self.comm.allreduce(bool(flag), op=MPI.LOR))
 
+    def gather_to_root(self, obj):
+        """Every rank's ``obj`` in rank order on rank 0; None on the other ranks."""
+        return self.comm.gather(obj, root=0)
+
+    def allgather(self, obj) -> list:
+        """Every rank's ``obj`` in rank order, on every rank."""
+        return self.comm.allgather(obj)
+
     def gather_concat(self, values: np.ndarray) -> np.ndarray:
         """Concatenate every rank's 1-D array in rank order; every rank gets the result."""
         parts = self.comm.allgather(np.asarray(values))

@@ -20,21 +20,19 @@ import json
 import logging
 import math
 import os
-import platform
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import reduce
 from pathlib import Path
 
 import numpy as np
 
-from multiscale_run import __version__
 from multiscale_run.config import Config, ConfigError, load
 from multiscale_run.config.checks import semantic_problems, semantic_warnings
 from multiscale_run.coupling.manager import ConnectionManager, Coupling
 from multiscale_run.errors import SimulationAborted
 from multiscale_run.parallel import Parallel, abort_on_error
+from multiscale_run.provenance import RunRecord
 from multiscale_run.simulators.base import Simulator, Space
 from multiscale_run.simulators.soma_samples import SomaSamples
 from multiscale_run.timings import Timings
@@ -112,6 +110,7 @@ class Simulation:
         self.exclusions: list[Exclusion] = []
         self.t_ms = 0.0
         self.status = "created"
+        self.record = RunRecord(config, parallel)
 
     # ------------------------------------------------------------------ set-up
     def setup(self) -> None:
@@ -141,6 +140,8 @@ class Simulation:
         with self.timings.measure("couplings:initial exchange"):
             self.manager.initialize()
         config.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.parallel.is_root:
+            (config.output_dir / "config_as_run.json").write_text(json.dumps(config.data, indent=2) + "\n")
         with self.timings.measure("reports:create"):
             self.reports = self._build_reports()
         self.status = "set up"
@@ -443,24 +444,16 @@ class Simulation:
                 for e in sorted((e for part in rows for e in part), key=lambda e: (e.time_ms, e.node_id)):
                     writer.writerow([e.node_id, e.time_ms, e.simulator, e.variable, e.value, e.reason])
             Timings.write(summary, out / "timings.json")
-            log.info("timings (max over ranks):\n%s", Timings.table(summary))
-            (out / "run.json").write_text(
-                json.dumps(
-                    {
-                        "config": str(self.config.path),
-                        "ranks": self.parallel.size,
-                        "simulators": list(self.simulators),
-                        "population": self.population,
-                        "tstop_ms": self.config.run.tstop_ms,
-                        "t_reached_ms": self.t_ms,
-                        "status": self.status,
-                        "finished_at": datetime.now(timezone.utc).isoformat(),
-                        "versions": {"multiscale_run": __version__, "python": platform.python_version()},
-                    },
-                    indent=2,
-                )
-                + "\n"
-            )
+            log.info("timings (min/mean/max over ranks):\n%s", Timings.table(summary))
+            run = {
+                "status": self.status,
+                "simulators": list(self.simulators),
+                "population": self.population,
+                "tstop_ms": self.config.run.tstop_ms,
+                "t_reached_ms": self.t_ms,
+                **self.record.as_dict(),
+            }
+            (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
         for sim in self.simulators.values():
             sim.close()
 

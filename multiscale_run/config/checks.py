@@ -329,6 +329,16 @@ def _check_ranks(config: Config, ranks: int, problems: list[Problem]) -> None:
             )
 
 
+def _check_libraries(config: Config, problems: list[Problem]) -> None:
+    """An enabled simulator whose library is not installed (STEPS comes with ``install.sh --steps``)."""
+    from multiscale_run.simulators.catalogue import missing_library
+
+    for name in config.simulators:
+        reason = missing_library(name)
+        if reason:
+            problems.append(config.problem(f"multiscale_run.{name}.enabled", reason, "an installed library"))
+
+
 def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
@@ -343,6 +353,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
                 "at least one of neuron, steps, bloodflow, metabolism enabled",
             )
         )
+    _check_libraries(config, problems)
     variables = _variables(config, problems)
     _check_couplings(config, variables, problems)
     _check_reports(config, variables, node_sets, problems)

@@ -7,6 +7,8 @@ simulator is enabled.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from pathlib import Path
 
 from multiscale_run.simulators.base import Variable
 
@@ -16,6 +18,30 @@ ADAPTERS = {
     "bloodflow": ("multiscale_run.simulators.bloodflow", "BloodflowSim"),
     "metabolism": ("multiscale_run.simulators.metabolism", "MetabolismSim"),
 }
+
+#: Libraries a simulator needs beyond the core install (``./install.sh``), by simulator name:
+#: (importable module, the step that installs it).
+LIBRARIES = {"steps": ("steps", "--steps")}
+
+
+def missing_library(name: str) -> str | None:
+    """Why simulator ``name`` cannot run in this environment, naming the install step; None if it can.
+
+    Looks the module up without importing it (importing STEPS takes seconds)."""
+    if name not in LIBRARIES:
+        return None
+    module, option = LIBRARIES[name]
+    try:
+        if importlib.util.find_spec(module) is not None:
+            return None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        pass
+    script = Path(__file__).resolve().parents[2] / "install.sh"
+    where = str(script) if script.is_file() else "install.sh in the multiscale-run sources"
+    return (
+        f"the {name} simulator needs the Python module {module!r}, which is not installed here: "
+        f"run {where} {option} (docs/install.md)"
+    )
 
 
 def adapter_class(name: str) -> type:
