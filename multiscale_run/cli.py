@@ -59,11 +59,15 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="multiscale-run")
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True
+)
+@click.option(
+    "--version", "show_version", is_flag=True, help="Print the version (with --verbose: the whole stack's)."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging and full tracebacks.")
 @click.pass_context
-def main(ctx: click.Context, verbose: bool) -> None:
+def main(ctx: click.Context, show_version: bool, verbose: bool) -> None:
     """multiscale-run: co-simulate NEURON, STEPS, blood flow and metabolism on a SONATA circuit.
 
     Typical use: `msr init sim && msr check sim && msr compute sim && msr post-processing sim`,
@@ -71,7 +75,25 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    if show_version:
+        click.echo(f"multiscale-run, version {__version__}")
+        if verbose:
+            _echo_stack()
+        ctx.exit(0)
     _setup_logging(verbose)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        ctx.exit(0)
+
+
+def _echo_stack() -> None:
+    from multiscale_run.provenance import source_revision, stack_versions
+
+    for name, version in stack_versions().items():
+        click.echo(f"  {name:<15} {version or 'not installed'}")
+    rev = source_revision()
+    if rev:
+        click.echo(f"  {'source':<15} {rev['commit']}{' (modified)' if rev['dirty'] else ''}")
 
 
 _DIR = click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
@@ -125,10 +147,14 @@ def _simulator_switches(command):
 def init(directory: Path, **options) -> None:
     """Write a complete runnable simulation into DIRECTORY (circuit, config, mods, sbatch, notebook)."""
     from multiscale_run.init import init_simulation
+    from multiscale_run.simulators.catalogue import missing_library
 
     enable = {name: options.pop(f"enable_{name}") for name in _switchable()}
     path = init_simulation(directory, enable=enable, **options)
     click.echo(f"wrote {path}; next: msr check {directory} && msr compute {directory}")
+    for name in (name for name, on in enable.items() if on):
+        if missing_library(name):
+            click.echo(f"msr: note: {missing_library(name)}", err=True)
 
 
 @main.command()

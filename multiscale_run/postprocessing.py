@@ -221,29 +221,39 @@ def report_png(rep: ReportSummary) -> str:
 
 
 def timing_rows(timings: dict) -> list[dict]:
-    """One row per activity of timings.json (``{"total_seconds", "activities": {name: {seconds, calls}}}``),
-    slowest first, with its share of the run's wall time."""
+    """One row per activity of timings.json, slowest first: min, mean and max seconds over the
+    ranks, and the max's share of the run's wall time."""
     total = float(timings.get("total_seconds") or 0.0)
-    rows = [
-        {
-            "activity": name,
-            "seconds": f"{row.get('seconds', 0.0):.3f}",
-            "share": f"{100 * row.get('seconds', 0.0) / total:.1f} %" if total else "",
-            "calls": row.get("calls", ""),
-        }
-        for name, row in (timings.get("activities") or {}).items()
-    ]
-    return sorted(rows, key=lambda r: -float(r["seconds"]))
+    rows = []
+    for name, row in (timings.get("activities") or {}).items():
+        peak = float(row.get("max", row.get("seconds", 0.0)))
+        rows.append(
+            {
+                "activity": name,
+                "min s": f"{float(row.get('min', peak)):.3f}",
+                "mean s": f"{float(row.get('mean', peak)):.3f}",
+                "max s": f"{peak:.3f}",
+                "share": f"{100 * peak / total:.1f} %" if total else "",
+                "calls": row.get("calls", ""),
+            }
+        )
+    return sorted(rows, key=lambda r: -float(r["max s"]))
 
 
 def timings_png(timings: dict) -> str | None:
-    rows = [r for r in timing_rows(timings) if float(r["seconds"]) > 0][:25]
+    """Bars of each activity's max over ranks, with its min and mean marked: the gap between
+    them is the load imbalance (the fast ranks wait for the slowest one)."""
+    rows = [r for r in timing_rows(timings) if float(r["max s"]) > 0][:25][::-1]
     if not rows:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1))
-    ax.barh([r["activity"] for r in rows][::-1], [float(r["seconds"]) for r in rows][::-1], color="tab:gray")
-    ax.set_xlabel(f"seconds of wall time (max over {timings.get('ranks', 1)} rank(s))")
+    fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.4))
+    names = [r["activity"] for r in rows]
+    ax.barh(names, [float(r["max s"]) for r in rows], color="tab:gray", label="max over ranks")
+    ax.plot([float(r["mean s"]) for r in rows], names, "|", color="tab:blue", ms=12, mew=2, label="mean")
+    ax.plot([float(r["min s"]) for r in rows], names, "|", color="tab:orange", ms=12, mew=2, label="min")
+    ax.set_xlabel(f"seconds of wall time over {timings.get('ranks', 1)} rank(s)")
+    ax.legend(loc="lower right", fontsize="small")
     return _figure_png(fig)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from functools import reduce
 from pathlib import Path
 
@@ -30,6 +29,8 @@ from multiscale_run.errors import SimulationAborted
 from multiscale_run.output import run_files
 from multiscale_run.output.recorders import build_recorders
 from multiscale_run.parallel import Parallel, abort_on_error
+from multiscale_run.progress import Progress
+from multiscale_run.provenance import RunRecord
 from multiscale_run.simulators import catalogue
 from multiscale_run.simulators.base import Simulator, SpikeSource
 from multiscale_run.timings import Timings
@@ -68,6 +69,7 @@ class Simulation:
         self.simulators: dict[str, Simulator] = {}
         self.t_ms = 0.0
         self.status = "created"
+        self.record = RunRecord(config, parallel)
 
     # ------------------------------------------------------------------ set-up
     def setup(self) -> None:
@@ -95,6 +97,8 @@ class Simulation:
         with self.timings.measure("couplings:initial exchange"):
             self.manager.initialize()
         config.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.parallel.is_root:
+            run_files.write_json(config.output_dir / "config_as_run.json", config.data)
         with self.timings.measure("reports:create"):
             self.reports = build_recorders(
                 config,
@@ -140,9 +144,8 @@ class Simulation:
         base = reduce(math.gcd, ndts.values())
         n_steps = math.floor(run.tstop_ms / (base * run.dt_ms) + 1e-9)
         order = [name for name in config.simulators if name in self.simulators]
-        bar = self._progress_bar(run.tstop_ms)
         self._record(0.0)
-        wall0 = time.perf_counter()
+        bar = Progress(run.tstop_ms, shown=self.progress and self.parallel.is_root)
         try:
             for k in range(1, n_steps + 1):
                 index = k * base
@@ -160,41 +163,19 @@ class Simulation:
                             self.manager.run(bound, self.simulators[name].dt_ms)
                 self.t_ms = t_ms
                 self._record(t_ms)
-                if bar is not None:
-                    elapsed = time.perf_counter() - wall0
-                    bar.set_postfix_str(f"{t_ms / max(elapsed, 1e-9):.1f} ms/s", refresh=False)
-                    bar.update(min(t_ms, run.tstop_ms) - bar.n)
+                bar.update(t_ms)
             self.status = "completed"
         except SimulationAborted as exc:
             # Every rank agreed to stop (the check is collective): flush everything, then report.
             self.status = f"aborted: {exc}"
-            self._close_bar(bar)
+            bar.close()
             self.finish()
             raise
         # Any other error leaves this rank alone in the loop: finishing would enter collectives the
         # other ranks never reach, so the error goes straight to the abort guard instead.
-        self._close_bar(bar)
+        bar.close()
         self.finish()
         return self.status
-
-    @staticmethod
-    def _close_bar(bar) -> None:
-        if bar is not None:
-            bar.close()
-
-    def _progress_bar(self, total_ms: float):
-        if not (self.progress and self.parallel.is_root):
-            return None
-        from tqdm import tqdm
-
-        return tqdm(
-            total=total_ms,
-            unit="ms",
-            unit_scale=False,
-            desc="simulated",
-            dynamic_ncols=True,
-            bar_format="{desc}: {n:.1f}/{total:.0f} ms |{bar}| {elapsed}<{remaining} {postfix}",
-        )
 
     # ------------------------------------------------------------------ end
     def finish(self) -> None:
@@ -216,16 +197,15 @@ class Simulation:
         if self.parallel.is_root:
             run_files.write_exclusions(out / "excluded_neurons.csv", [e for part in rows for e in part])
             run_files.write_timings(out / "timings.json", summary)
-            run_files.write_run_json(
-                out / "run.json",
-                config=str(self.config.path),
-                ranks=self.parallel.size,
-                simulators=list(self.simulators),
-                population=self.population,
-                tstop_ms=self.config.run.tstop_ms,
-                t_reached_ms=self.t_ms,
-                status=self.status,
-            )
+            run = {
+                "status": self.status,
+                "simulators": list(self.simulators),
+                "population": self.population,
+                "tstop_ms": self.config.run.tstop_ms,
+                "t_reached_ms": self.t_ms,
+                **self.record.as_dict(),
+            }
+            run_files.write_json(out / "run.json", run)
         for sim in self.simulators.values():
             sim.close()
 

@@ -30,24 +30,37 @@ class Timings:
             self.calls[name] += 1
 
     def summary(self, parallel: Parallel) -> dict:
-        """Max over ranks of each activity (the slowest rank sets the pace), plus the total."""
-        names = sorted(set().union(*parallel.allgather(set(self.seconds))))
+        """Each activity's seconds over the ranks: ``min``, ``mean`` and ``max`` (``seconds`` is the
+        max: the slowest rank sets the pace), so an imbalanced run shows who waits for whom; plus
+        the total wall time (max over ranks). ``calls`` are rank 0's."""
+        per_rank = parallel.allgather((dict(self.seconds), time.perf_counter() - self._start))
+        names = sorted(set().union(*(seconds for seconds, _ in per_rank)))
         rows = {}
         for name in names:
-            seconds = parallel.max(self.seconds.get(name, 0.0))
-            rows[name] = {"seconds": seconds, "calls": self.calls.get(name, 0)}
-        total = parallel.max(time.perf_counter() - self._start)
+            values = [seconds.get(name, 0.0) for seconds, _ in per_rank]
+            rows[name] = {
+                "seconds": max(values),
+                "min": min(values),
+                "mean": sum(values) / len(values),
+                "max": max(values),
+                "calls": self.calls.get(name, 0),
+            }
+        total = max(wall for _, wall in per_rank)
         return {"ranks": parallel.size, "total_seconds": total, "activities": rows}
 
     @staticmethod
     def table(summary: dict) -> str:
+        """The activities, slowest first: min, mean and max seconds over ranks, the max's share of
+        the wall time, and the call count."""
         total = summary["total_seconds"] or 1.0
-        lines = [f"{'activity':<48} {'seconds':>10} {'share':>7} {'calls':>8}"]
+        head = f"{'activity':<44} {'min s':>9} {'mean s':>9} {'max s':>9} {'share':>7} {'calls':>8}"
+        lines = [head]
         for name, row in sorted(summary["activities"].items(), key=lambda kv: -kv[1]["seconds"]):
             lines.append(
-                f"{name:<48} {row['seconds']:>10.3f} {100 * row['seconds'] / total:>6.1f}% {row['calls']:>8}"
+                f"{name:<44} {row['min']:>9.3f} {row['mean']:>9.3f} {row['max']:>9.3f}"
+                f" {100 * row['max'] / total:>6.1f}% {row['calls']:>8}"
             )
-        lines.append(f"{'total (wall)':<48} {summary['total_seconds']:>10.3f}")
+        lines.append(f"{'total (wall, max over ranks)':<44} {'':>9} {'':>9} {summary['total_seconds']:>9.3f}")
         return "\n".join(lines)
 
     @staticmethod

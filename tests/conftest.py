@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -13,6 +14,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: Real reconstructed morphologies (Allen Cell Types) shipped beside the project for tests.
 ALLEN_MORPHOLOGIES = REPO.parent / "shared" / "data" / "allen-morphologies"
+
+#: For tests that run STEPS: skipped after the core install (``./install.sh``), run after
+#: ``./install.sh --steps`` (what CI installs).
+needs_steps = pytest.mark.skipif(
+    importlib.util.find_spec("steps") is None, reason="STEPS is not installed (./install.sh --steps)"
+)
 
 
 def mpi_env() -> dict[str, str]:

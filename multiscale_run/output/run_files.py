@@ -1,15 +1,13 @@
-"""The run's own files in the output folder: excluded_neurons.csv, timings.json and run.json."""
+"""The run's own files in the output folder: excluded_neurons.csv, timings.json, run.json and
+config_as_run.json."""
 
 from __future__ import annotations
 
 import csv
 import json
 import logging
-import platform
-from datetime import datetime, timezone
 from pathlib import Path
 
-from multiscale_run import __version__
 from multiscale_run.timings import Timings
 
 log = logging.getLogger(__name__)
@@ -26,14 +24,10 @@ def write_exclusions(path: Path, exclusions: list) -> None:
 
 def write_timings(path: Path, summary: dict) -> None:
     Timings.write(summary, path)
-    log.info("timings (max over ranks):\n%s", Timings.table(summary))
+    log.info("timings (min/mean/max over ranks):\n%s", Timings.table(summary))
 
 
-def write_run_json(path: Path, **fields) -> None:
-    """What ran and how it ended, plus the finishing time and versions."""
-    record = {
-        **fields,
-        "finished_at": datetime.now(timezone.utc).isoformat(),
-        "versions": {"multiscale_run": __version__, "python": platform.python_version()},
-    }
-    path.write_text(json.dumps(record, indent=2) + "\n")
+def write_json(path: Path, data: dict) -> None:
+    """``run.json`` (what ran, how it ended: :class:`multiscale_run.provenance.RunRecord`) and
+    ``config_as_run.json`` (the config with defaults filled in)."""
+    path.write_text(json.dumps(data, indent=2) + "\n")

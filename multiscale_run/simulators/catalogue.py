@@ -13,6 +13,7 @@ simulator is enabled.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class SimulatorSpec:
     provides: tuple[type, ...] = ()
     init_default: bool | None = False
     description: str = ""
+    library: tuple[str, str] | None = None
 
     def adapter_class(self) -> type[Simulator]:
         module, cls = self.adapter.split(":")
@@ -101,6 +103,27 @@ def adapter_class(name: str) -> type[Simulator]:
 def declared_variables(name: str, section: Mapping) -> dict[str, Variable]:
     """The variables simulator ``name`` exposes with the settings of its config ``section``."""
     return spec(name).declared_variables(section)
+
+
+def missing_library(name: str) -> str | None:
+    """Why simulator ``name`` cannot run in this environment, naming the install step; None if it can.
+
+    Looks the module up without importing it (importing STEPS takes seconds)."""
+    library = spec(name).library
+    if library is None:
+        return None
+    module, option = library
+    try:
+        if importlib.util.find_spec(module) is not None:
+            return None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        pass
+    script = Path(__file__).resolve().parents[2] / "install.sh"
+    where = str(script) if script.is_file() else "install.sh in the multiscale-run sources"
+    return (
+        f"the {name} simulator needs the Python module {module!r}, which is not installed here: "
+        f"run {where} {option} (docs/install.md)"
+    )
 
 
 def build_order(enabled: list[str]) -> list[str]:
@@ -158,6 +181,7 @@ register(
         needs=("segment_geometry", "vessel_geometry"),
         provides=(TetGeometrySource,),
         description="STEPS (extracellular reaction-diffusion)",
+        library=("steps", "--steps"),
     )
 )
 register(

@@ -322,6 +322,16 @@ def _check_value_checks(config, variables, problems):
             problems.append(config.problem(at, "a check needs at least one bound", "lb, leb, hb or heb"))
 
 
+def _check_libraries(config: Config, problems: list[Problem]) -> None:
+    """An enabled simulator whose library is not installed (STEPS comes with ``install.sh --steps``)."""
+    from multiscale_run.simulators.catalogue import missing_library
+
+    for name in config.simulators:
+        reason = missing_library(name)
+        if reason:
+            problems.append(config.problem(f"multiscale_run.{name}.enabled", reason, "an installed library"))
+
+
 def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
@@ -348,6 +358,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
                     f"an order listing {name}",
                 )
             )
+    _check_libraries(config, problems)
     variables = _variables(config, problems)
     _check_couplings(config, variables, problems)
     _check_reports(config, variables, node_sets, problems)

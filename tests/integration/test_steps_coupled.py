@@ -19,13 +19,13 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import run_mpi
+from conftest import needs_steps, run_mpi
 
 from multiscale_run.bloodflow.poiseuille import expected_flow_ratio
 from multiscale_run.circuit.default import INPUT_WINDOW_MS
 from multiscale_run.cli import main
 
-pytestmark = pytest.mark.mpi
+pytestmark = [needs_steps, pytest.mark.mpi]
 
 AVOGADRO, FARADAY = 6.02214076e23, 96485.33212
 N_NEURONS = 8

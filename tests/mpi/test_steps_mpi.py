@@ -3,12 +3,11 @@ runs reproducible by seed, every rank holding the same global tet values."""
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 
 import numpy as np
 import pytest
-from conftest import run_mpi_python
+from conftest import needs_steps, run_mpi_python
 
 from multiscale_run import mesh
 
@@ -90,9 +89,6 @@ def test_deterministic_is_identical_on_1_2_4_ranks(box_mesh):
         np.testing.assert_allclose(results[n][1:], results[1][1:], rtol=1e-9, atol=0)
     for n in (1, 2, 4):
         assert results[n][0] == pytest.approx(_expected_added(), rel=1e-6)
-
-
-needs_steps = pytest.mark.skipif(importlib.util.find_spec("steps") is None, reason="STEPS is not installed")
 
 
 @needs_steps

@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 from click.testing import CliRunner
+from conftest import needs_steps
 
 from multiscale_run.cli import main
 from multiscale_run.mesh import generate_mesh
 
 
+@needs_steps
 def test_neurons_outside_an_existing_mesh_are_reported(tmp_path):
     sim = tmp_path / "sim"
     assert CliRunner().invoke(main, ["init", str(sim), "--neurons", "4", "--steps"]).exit_code == 0
@@ -28,6 +30,7 @@ def test_neurons_outside_an_existing_mesh_are_reported(tmp_path):
     assert 0 < outside < total
 
 
+@needs_steps
 def test_a_mesh_generated_around_the_circuit_holds_every_neuron(tmp_path):
     from multiscale_run.config import load
     from multiscale_run.mesh import locate_points, read_mesh

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
+from conftest import needs_steps
 
 from multiscale_run import mesh
 from multiscale_run.parallel import Parallel
 from multiscale_run.simulators.steps import SpeciesSettings, StepsSettings, StepsSim
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("steps") is None, reason="STEPS is not installed")
+pytestmark = needs_steps
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,35 @@
+"""The progress bar of a run (rank 0 only): simulated ms, and the simulated ms per wall second."""
+
+from __future__ import annotations
+
+import time
+
+
+class Progress:
+    """A tqdm bar over ``total_ms`` of simulated time; does nothing when not ``shown``."""
+
+    def __init__(self, total_ms: float, shown: bool):
+        self.total_ms = total_ms
+        self._wall0 = time.perf_counter()
+        self._bar = None
+        if shown:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=total_ms,
+                unit="ms",
+                unit_scale=False,
+                desc="simulated",
+                dynamic_ncols=True,
+                bar_format="{desc}: {n:.1f}/{total:.0f} ms |{bar}| {elapsed}<{remaining} {postfix}",
+            )
+
+    def update(self, t_ms: float) -> None:
+        if self._bar is not None:
+            elapsed = time.perf_counter() - self._wall0
+            self._bar.set_postfix_str(f"{t_ms / max(elapsed, 1e-9):.1f} ms/s", refresh=False)
+            self._bar.update(min(t_ms, self.total_ms) - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
