@@ -108,6 +108,11 @@ class Parallel:
         return np.concatenate(parts) if parts else np.asarray(values)
 
 
+def mpi_library_version() -> str:
+    """The MPI library's name and version (e.g. ``Open MPI v4.1.4``)."""
+    return MPI.Get_library_version().split(",")[0].strip()
+
+
 @contextlib.contextmanager
 def abort_on_error(parallel: Parallel, verbose: bool = False) -> Iterator[None]:
     """Turn an exception on any rank into one logged message and an abort of every rank.

@@ -17,6 +17,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from multiscale_run.parallel import mpi_library_version
+
 #: Python distributions whose versions a run records, by the name shown in run.json.
 PACKAGES = {
     "multiscale_run": "multiscale-run",
@@ -58,14 +60,6 @@ def _petsc_version() -> str | None:
     return ".".join(str(p) for p in PETSc.Sys.getVersion())
 
 
-def _mpi_library() -> str | None:
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        return None
-    return MPI.Get_library_version().split(",")[0].strip()
-
-
 def stack_versions() -> dict[str, str | None]:
     """Versions of Python, of every package in :data:`PACKAGES` (None: not installed) and of the
     HDF5, PETSc and MPI libraries underneath."""
@@ -73,7 +67,7 @@ def stack_versions() -> dict[str, str | None]:
     versions.update({name: _package_version(dist) for name, dist in PACKAGES.items()})
     versions["hdf5"] = _hdf5_version()
     versions["petsc"] = _petsc_version() if versions["petsc4py"] else None
-    versions["mpi"] = _mpi_library()
+    versions["mpi"] = mpi_library_version()
     return versions
 
 
@@ -123,6 +117,8 @@ class RunRecord:
         # collective: every rank names its host, rank 0 keeps the list
         self.hosts = parallel.gather(socket.gethostname())
         self.config_sha256 = file_sha256(config.path)
+        # on every rank: asking PETSc its version initialises PETSc, which is collective
+        self.versions = stack_versions()
 
     def as_dict(self) -> dict:
         return {
@@ -138,5 +134,5 @@ class RunRecord:
             "started_at": self.started_at,
             "finished_at": now(),
             "source": source_revision(),
-            "versions": stack_versions(),
+            "versions": self.versions,
         }

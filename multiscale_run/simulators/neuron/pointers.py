@@ -24,13 +24,23 @@ class SegmentPointers:
         self._dummy = h.Vector(len(SEGMENT_VARIABLES))
         self._pointers: dict[str, object] = {}
         self._missing: dict[str, int] = {}
-        for name in SEGMENT_VARIABLES:
+        # Each segment object once, and each section asked once whether it has a variable
+        # (mechanisms, and so ions, are inserted per section): 9 variables x every segment is the
+        # hot part of the set-up.
+        segments = [sec(x) for sec, x in self._segment_sections]
+        first_of_section = [i == 0 or segments[i - 1].sec != seg.sec for i, seg in enumerate(segments)]
+        for slot, (name, (_, _, attr)) in enumerate(SEGMENT_VARIABLES.items()):
             ptr = h.PtrVector(max(n, 1))
-            missing = 0
-            for i, (sec, x) in enumerate(self._segment_sections):
-                ref, found = self._segment_ref(sec, x, name)
-                ptr.pset(i, ref)
-                missing += not found
+            ref_name, placeholder = f"_ref_{attr}", self._dummy._ref_x[slot]
+            missing, has = 0, False
+            for i, seg in enumerate(segments):
+                if first_of_section[i]:
+                    has = _has(seg, ref_name)
+                if has:
+                    ptr.pset(i, getattr(seg, ref_name))
+                else:
+                    ptr.pset(i, placeholder)
+                    missing += 1
             if n == 0:
                 ptr.pset(0, self._segment_ref(None, 0.5, name)[0])
             self._pointers[name] = ptr
@@ -71,3 +81,12 @@ class SegmentPointers:
             raise KeyError(
                 f"NeuronSim has no variable {variable!r} (one of {sorted(self._pointers)})"
             ) from None
+
+
+def _has(segment, ref_name: str) -> bool:
+    """Whether a NEURON segment has the variable behind ``ref_name`` (``_ref_nai``, ...)."""
+    try:
+        getattr(segment, ref_name)
+    except (AttributeError, NameError, RuntimeError):
+        return False
+    return True
