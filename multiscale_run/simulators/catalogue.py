@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from multiscale_run.simulators.base import (
@@ -57,6 +57,7 @@ class SimulatorSpec:
     init_default: bool | None = False
     description: str = ""
     library: tuple[str, str] | None = None
+    library_needed: Callable[[Mapping], bool] = field(default=lambda section: True, compare=False)
 
     def adapter_class(self) -> type[Simulator]:
         module, cls = self.adapter.split(":")
@@ -105,12 +106,14 @@ def declared_variables(name: str, section: Mapping) -> dict[str, Variable]:
     return spec(name).declared_variables(section)
 
 
-def missing_library(name: str) -> str | None:
-    """Why simulator ``name`` cannot run in this environment, naming the install step; None if it can.
+def missing_library(name: str, section: Mapping | None = None) -> str | None:
+    """Why simulator ``name`` cannot run in this environment (with the settings of its config
+    ``section``, when given), naming the install step; None if it can.
 
     Looks the module up without importing it (importing STEPS takes seconds)."""
-    library = spec(name).library
-    if library is None:
+    entry = spec(name)
+    library = entry.library
+    if library is None or (section is not None and not entry.library_needed(section)):
         return None
     module, option = library
     try:
@@ -182,6 +185,7 @@ register(
         provides=(TetGeometrySource,),
         description="STEPS (extracellular reaction-diffusion)",
         library=("steps", "--steps"),
+        library_needed=lambda section: section.get("solver") != "deterministic",
     )
 )
 register(

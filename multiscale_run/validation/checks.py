@@ -323,11 +323,12 @@ def _check_value_checks(config, variables, problems):
 
 
 def _check_libraries(config: Config, problems: list[Problem]) -> None:
-    """An enabled simulator whose library is not installed (STEPS comes with ``install.sh --steps``)."""
+    """An enabled simulator whose library is not installed (STEPS comes with ``install.sh --steps``;
+    the deterministic extracellular solver needs none)."""
     from multiscale_run.simulators.catalogue import missing_library
 
     for name in config.simulators:
-        reason = missing_library(name)
+        reason = missing_library(name, config.simulator(name))
         if reason:
             problems.append(config.problem(f"multiscale_run.{name}.enabled", reason, "an installed library"))
 
