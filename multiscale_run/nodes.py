@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from multiscale_run.config import Config
 from multiscale_run.errors import UserError
+
+if TYPE_CHECKING:  # the config is handed in: this module reads the circuit, not the config files
+    from multiscale_run.config import Config
 
 
 def choose_neurons(

@@ -18,6 +18,8 @@ from pathlib import Path
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
 from multiscale_run.validation.circuit import check_mesh_coverage, check_ranks
+from multiscale_run.validation.couplings import check_couplings
+from multiscale_run.validation.variables import check_variable, declared_variables
 
 log = logging.getLogger(__name__)
 
@@ -85,150 +87,6 @@ def _check_node_set(
         )
 
 
-def _variables(config: Config, problems: list[Problem]) -> dict[str, dict]:
-    """Declared variables of every enabled simulator (an adapter that cannot load is a problem)."""
-    from multiscale_run.simulators.catalogue import declared_variables
-
-    out = {}
-    for name in config.simulators:
-        try:
-            out[name] = declared_variables(name, config.simulator(name))
-        except ImportError as exc:
-            problems.append(
-                config.problem(
-                    f"multiscale_run.{name}.enabled",
-                    f"the {name} simulator is not available: {exc}",
-                    "install it with ./install.sh, or set enabled to false",
-                )
-            )
-    return out
-
-
-def _check_variable(config, variables, sim, var, where, problems, writable=False):
-    if sim not in variables:
-        return None
-    declared = variables[sim]
-    if var not in declared:
-        problems.append(
-            config.problem(where, f"{sim} has no variable {var!r}", f"one of: {', '.join(sorted(declared))}")
-        )
-        return None
-    if writable and not declared[var].writable:
-        problems.append(config.problem(where, f"{sim} variable {var!r} is read-only", "a writable variable"))
-    return declared[var]
-
-
-def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -> None:
-    from multiscale_run.coupling.operator_specs import OPERATORS
-
-    enabled = set(config.simulators)
-    for i, c in enumerate(config.couplings):
-        at = f"multiscale_run.couplings[{i}]"
-        for end in ("src", "dest"):
-            if c[end] not in enabled:
-                problems.append(
-                    config.problem(
-                        f"{at}.{end}",
-                        f"simulator {c[end]!r} is not enabled",
-                        f"one of the enabled simulators: {', '.join(config.simulators)}",
-                    )
-                )
-        src = _check_variable(
-            config,
-            variables,
-            c["src"],
-            c["src_variable"],
-            f"{at}.src_variable",
-            problems,
-            writable=c["action"] == "merge",
-        )
-        dest = _check_variable(
-            config, variables, c["dest"], c["dest_variable"], f"{at}.dest_variable", problems, writable=True
-        )
-        op = OPERATORS.get(c["operator"])
-        if op is None:
-            problems.append(
-                config.problem(
-                    f"{at}.operator",
-                    f"unknown operator {c['operator']!r}",
-                    f"one of: {', '.join(sorted(OPERATORS))}",
-                )
-            )
-        elif src is not None and dest is not None:
-            if c["operator"] == "identity":
-                if src.space != dest.space:
-                    problems.append(
-                        config.problem(
-                            f"{at}.operator",
-                            f"identity cannot map {src.space.value} to {dest.space.value}",
-                            "an operator between these spaces",
-                        )
-                    )
-            elif (op.src, op.dest) != (src.space, dest.space):
-                problems.append(
-                    config.problem(
-                        f"{at}.operator",
-                        f"{c['operator']} maps {op.src.value} to {op.dest.value}, but "
-                        f"{c['src']}.{c['src_variable']} lives on {src.space.value} and "
-                        f"{c['dest']}.{c['dest_variable']} on {dest.space.value}",
-                        f"an operator from {src.space.value} to {dest.space.value}",
-                    )
-                )
-        if c["action"] == "merge" and op is not None and c["operator"] != "identity" and not op.writeback:
-            problems.append(
-                config.problem(
-                    f"{at}.operator",
-                    f"merge needs to write back to its source, and {c['operator']} has no "
-                    "write-back operator",
-                    "an operator with a write-back (e.g. a mean)",
-                )
-            )
-        if c["action"] == "merge" and c.get("transform"):
-            problems.append(
-                config.problem(
-                    f"{at}.transform",
-                    "a merge cannot have a transform: its value is written to both sides",
-                    "no transform; both variables in the same unit",
-                )
-            )
-        elif c.get("transform"):
-            _check_transform(config, c, at, src, dest, problems)
-        if "ndts" in c and c["dest"] in enabled:
-            dest_ndts = config.simulator(c["dest"])["ndts"]
-            if c["ndts"] % dest_ndts:
-                problems.append(
-                    config.problem(
-                        f"{at}.ndts",
-                        f"period {c['ndts']} is not a multiple of the destination's ndts {dest_ndts}",
-                        f"a multiple of {dest_ndts}",
-                    )
-                )
-
-
-def _check_transform(config, c, at, src, dest, problems) -> None:
-    """A transform is a named conversion whose units the coupled variables carry, or a safe expression."""
-    from multiscale_run.coupling.conversions import CONVERSIONS, transform
-    from multiscale_run.coupling.transform import TransformError
-
-    try:
-        transform(c["transform"])
-    except TransformError as exc:
-        problems.append(config.problem(f"{at}.transform", str(exc), "a safe expression of vals and dt_ms"))
-    conversion = CONVERSIONS.get(c["transform"].strip())
-    if conversion is None:
-        return
-    for end, var, unit in (("src", src, conversion.src_unit), ("dest", dest, conversion.dest_unit)):
-        if var is not None and var.unit != unit:
-            problems.append(
-                config.problem(
-                    f"{at}.transform",
-                    f"{conversion.name} converts {conversion.src_unit} to {conversion.dest_unit}, but "
-                    f"{c[end]}.{c[end + '_variable']} is in {var.unit}",
-                    f"a {end} variable in {unit}",
-                )
-            )
-
-
 def _check_reports(config, variables, node_sets, problems):
     from multiscale_run.coupling.operator_specs import OPERATORS
 
@@ -236,7 +94,7 @@ def _check_reports(config, variables, node_sets, problems):
         sim_dt = config.dt_ms(sim)
         for i, rep in enumerate(config.simulator(sim).get("reports", [])):
             at = f"multiscale_run.{sim}.reports[{i}]"
-            var = _check_variable(config, variables, sim, rep["variable"], f"{at}.variable", problems)
+            var = check_variable(config, variables, sim, rep["variable"], f"{at}.variable", problems)
             if "dt_ms" in rep and not _is_multiple(rep["dt_ms"], sim_dt):
                 problems.append(
                     config.problem(
@@ -317,7 +175,7 @@ def _check_value_checks(config, variables, problems):
                 )
             )
             continue
-        _check_variable(config, variables, chk["simulator"], chk["variable"], f"{at}.variable", problems)
+        check_variable(config, variables, chk["simulator"], chk["variable"], f"{at}.variable", problems)
         if not any(k in chk for k in ("lb", "leb", "hb", "heb")):
             problems.append(config.problem(at, "a check needs at least one bound", "lb, leb, hb or heb"))
 
@@ -360,8 +218,8 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
                 )
             )
     _check_libraries(config, problems)
-    variables = _variables(config, problems)
-    _check_couplings(config, variables, problems)
+    variables = declared_variables(config, problems)
+    check_couplings(config, variables, problems)
     _check_reports(config, variables, node_sets, problems)
     _check_value_checks(config, variables, problems)
     check_ranks(config, ranks, problems)
