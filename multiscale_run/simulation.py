@@ -82,7 +82,8 @@ class Simulation:
         with self.timings.measure("setup:simulators"):
             for name in catalogue.build_order(config.simulators):
                 log.info("building %s", name)
-                self.simulators[name] = catalogue.build(name, config, self.parallel, products)
+                with self.timings.measure(f"setup:simulator:{name}"):
+                    self.simulators[name] = catalogue.build(name, config, self.parallel, products)
         _inject_fault("setup", self.parallel.rank)
         self.segments = products.get("segment_geometry")
         self.tets = products.get("tet_geometry")
