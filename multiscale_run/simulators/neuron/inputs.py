@@ -92,16 +92,22 @@ class InputStimuli:
                 continue
             if spec.get("source") not in (None, source):
                 continue
-            ids, times = self._read_spikes(reader, source)
+            replayed = True
+            wanted = set(targets.tolist())
+            synapses = [
+                entry
+                for entry in self._edge_synapses(edge_name, lambda s: np.ones(len(s), bool))
+                if entry[4] in wanted
+            ]
+            # this rank reads only the spikes of the sources of its own cells' synapses
+            ids, times = self._read_spikes(reader, source, sorted({entry[1] for entry in synapses}))
             keep = (times >= t0) & (times < t1)
             ids, times = ids[keep], times[keep]
             order = np.argsort(ids, kind="stable")
             ids, times = ids[order], times[order]
             starts = np.searchsorted(ids, np.arange(int(ids.max(initial=-1)) + 2))
-            replayed = True
-            wanted = set(targets.tolist())
-            for syn, src, w, d, tgt in self._edge_synapses(edge_name, lambda s: np.ones(len(s), bool)):
-                if tgt not in wanted or src + 1 >= len(starts):
+            for syn, src, w, d, _ in synapses:
+                if src + 1 >= len(starts):
                     continue
                 spikes = times[starts[src] : starts[src + 1]]
                 if len(spikes):
@@ -114,6 +120,8 @@ class InputStimuli:
             )
 
     @staticmethod
-    def _read_spikes(reader, population: str) -> tuple[np.ndarray, np.ndarray]:
-        data = reader[population].get_dict()
+    def _read_spikes(reader, population: str, node_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        if not node_ids:
+            return np.zeros(0, np.int64), np.zeros(0)
+        data = reader[population].get_dict(node_ids=node_ids)
         return np.asarray(data["node_ids"], dtype=np.int64), np.asarray(data["timestamps"], dtype=float)
