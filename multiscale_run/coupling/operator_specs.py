@@ -17,6 +17,9 @@ class OperatorSpec:
 
     ``src``/``dest`` are ``None`` only for ``identity`` (any space to itself). ``requires``
     names the parts of :class:`Geometry` it is built from (and so what its cache key hashes).
+    ``constraint`` (preCICE's ``Mapping::Constraint``): ``consistent`` operators average (rows sum
+    to 1: for intensive quantities), ``conservative`` ones distribute amounts (columns sum to 1:
+    for extensive quantities); ``None``: neither, or any (identity).
     """
 
     name: str
@@ -25,6 +28,7 @@ class OperatorSpec:
     writeback: str | None
     description: str
     requires: tuple[str, ...] = field(default=())
+    constraint: str | None = None
 
 
 SEG, NEU, TET, VES = Space.SEGMENT, Space.NEURON, Space.TET, Space.VESSEL
@@ -44,6 +48,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="segment_to_neuron_area_mean",
+            constraint="consistent",
             src=SEG,
             dest=NEU,
             writeback="neuron_to_segment",
@@ -55,6 +60,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="segment_to_neuron_volume_mean",
+            constraint="consistent",
             src=SEG,
             dest=NEU,
             writeback="neuron_to_segment",
@@ -66,6 +72,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="segment_to_neuron_sum",
+            constraint="conservative",
             src=SEG,
             dest=NEU,
             writeback=None,
@@ -76,6 +83,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="neuron_to_segment",
+            constraint="consistent",
             src=NEU,
             dest=SEG,
             writeback="segment_to_neuron_volume_mean",
@@ -86,6 +94,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="segment_to_tet",
+            constraint="conservative",
             src=SEG,
             dest=TET,
             writeback="tet_to_segment",
@@ -99,6 +108,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="tet_to_segment",
+            constraint="consistent",
             src=TET,
             dest=SEG,
             writeback=None,
@@ -111,6 +121,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="tet_to_neuron",
+            constraint="consistent",
             src=TET,
             dest=NEU,
             writeback="neuron_to_tet",
@@ -124,6 +135,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="neuron_to_tet",
+            constraint="consistent",
             src=NEU,
             dest=TET,
             writeback="tet_to_neuron",
@@ -137,6 +149,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="neuron_to_tet_distribute",
+            constraint="conservative",
             src=NEU,
             dest=TET,
             writeback=None,
@@ -149,6 +162,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="vessel_to_tet",
+            constraint="conservative",
             src=VES,
             dest=TET,
             writeback="tet_to_vessel",
@@ -161,6 +175,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="tet_to_vessel",
+            constraint="consistent",
             src=TET,
             dest=VES,
             writeback=None,
@@ -183,6 +198,7 @@ OPERATORS: dict[str, OperatorSpec] = {
         ),
         OperatorSpec(
             name="vessel_to_neuron_mean",
+            constraint="consistent",
             src=VES,
             dest=NEU,
             writeback=None,

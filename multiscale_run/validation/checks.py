@@ -18,7 +18,7 @@ from pathlib import Path
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
 from multiscale_run.validation.circuit import check_mesh_coverage, check_ranks
-from multiscale_run.validation.couplings import check_couplings
+from multiscale_run.validation.couplings import check_constraints, check_couplings
 from multiscale_run.validation.variables import check_variable, declared_variables
 
 log = logging.getLogger(__name__)
@@ -227,11 +227,13 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
 
 
 def semantic_warnings(config: Config) -> list[Problem]:
-    """What deserves a fix but does not stop a run (a stale SONATA reports section only misleads
-    SONATA readers; multiscale_run writes its reports from its own section)."""
+    """What deserves a fix but does not stop a run: a stale SONATA reports section (it only misleads
+    SONATA readers; multiscale_run writes its reports from its own section), neurons outside an
+    existing mesh, an operator whose constraint does not suit the quantity's kind."""
     warnings: list[Problem] = []
     _check_sonata_reports(config, warnings)
     check_mesh_coverage(config, warnings)
+    check_constraints(config, warnings)
     return warnings
 
 

@@ -118,3 +118,27 @@ def _check_transform(config, c, at, src, dest, problems) -> None:
                     f"a {end} variable in {unit}",
                 )
             )
+
+
+def check_constraints(config: Config, warnings: list[Problem]) -> None:
+    """An averaging operator on an extensive quantity, or a distributing one on an intensive
+    quantity, is most likely a mistake (molecules averaged, concentrations summed): a warning."""
+    from multiscale_run.coupling.operator_specs import OPERATORS
+    from multiscale_run.spaces import Kind
+    from multiscale_run.validation.variables import declared_variables
+
+    variables = declared_variables(config, [])
+    wrong = {"consistent": Kind.EXTENSIVE, "conservative": Kind.INTENSIVE}
+    for i, c in enumerate(config.couplings):
+        var = variables.get(c["src"], {}).get(c["src_variable"])
+        op = OPERATORS.get(c["operator"])
+        if var is None or op is None or op.constraint is None or var.kind is not wrong[op.constraint]:
+            continue
+        fitting = "conservative" if op.constraint == "consistent" else "consistent"
+        warnings.append(
+            config.problem(
+                f"multiscale_run.couplings[{i}].operator",
+                f"{c['operator']} is {op.constraint}, but {c['src']}.{c['src_variable']} is {var.kind.value}",
+                f"a {fitting} operator",
+            )
+        )
