@@ -78,7 +78,10 @@ class Simulation:
 
         self.population, all_ids = simulated_nodes(config)
         self.node_ids = self.parallel.local_cells(all_ids)
-        products: dict[str, object] = {catalogue.NODE_IDS: self.node_ids}
+        products: dict[str, object] = {
+            catalogue.NODE_IDS: self.node_ids,
+            catalogue.CELLS: (self.population, all_ids),
+        }
         with self.timings.measure("setup:simulators"):
             for name in catalogue.build_order(config.simulators):
                 log.info("building %s", name)
@@ -88,8 +91,6 @@ class Simulation:
         self.segments = products.get("segment_geometry")
         self.tets = products.get("tet_geometry")
         self.vessels = products.get("vessel_geometry")
-        if self.segments is not None:
-            self.node_ids = np.asarray(self.segments.gids)
         owner = self.segments.neuron_index if self.segments is not None else None
         self.guard = ValueGuard(config.checks, self.node_ids, owner)
         couplings = couplings_from_config(config)

@@ -31,8 +31,10 @@ from multiscale_run.spaces import Space, Variable
 
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "config" / "schema"
 
-#: What the run itself hands to simulators that ask for it: this rank's node ids (ascending).
+#: What the run itself hands to simulators that ask for it: this rank's node ids (ascending), and
+#: the simulated cells (population, every node id), chosen and partitioned once per run.
 NODE_IDS = "node_ids"
+CELLS = "cells"
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class SimulatorSpec:
     """Everything the runtime knows about a simulator before building it.
 
     ``adapter`` is ``"module:Class"``; the class is built as ``Class(config, parallel, **needs)``.
-    ``needs`` names what it takes from the run (``node_ids``) or from simulators built before it
+    ``needs`` names what it takes from the run (``node_ids``, ``cells``) or from simulators built before it
     (``segment_geometry``, ``tet_geometry``, ``vessel_geometry``: the products of the geometry
     capabilities); a need nobody provides in this run is left out (the adapter's keyword default).
     ``provides`` lists the capability protocols of :mod:`multiscale_run.simulators.base` the
@@ -133,7 +135,7 @@ def build_order(enabled: list[str]) -> list[str]:
     """``enabled`` ordered so that each simulator comes after those whose products it needs
     (registration order among the ready ones)."""
     todo = [s for s in specs() if s.name in enabled]
-    made = {NODE_IDS}
+    made = {NODE_IDS, CELLS}
     order: list[str] = []
     while todo:
         waiting = {p for s in todo for p in s.products}
@@ -170,6 +172,7 @@ register(
         adapter="multiscale_run.simulators.neuron:NeuronSim",
         schema=_SCHEMA_DIR / "neuron.json",
         space=Space.SEGMENT,
+        needs=(CELLS, NODE_IDS),
         provides=(SegmentGeometrySource, SpikeSource, SomaSampler),
         init_default=None,
         description="NEURON on the SONATA circuit",

@@ -46,17 +46,26 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
 
     name = "neuron"
 
-    def __init__(self, config, parallel, settings: NeuronSettings | None = None):
+    def __init__(
+        self,
+        config,
+        parallel,
+        settings: NeuronSettings | None = None,
+        cells: tuple[str, np.ndarray] | None = None,
+        node_ids: np.ndarray | None = None,
+    ):
+        """``cells`` (population, every simulated node id) and ``node_ids`` (this rank's share) are
+        the run's choice and partition; without them the adapter makes the same ones itself."""
         self.settings = settings if settings is not None else settings_from_config(config)
         self.parallel = parallel
-        self._build()
+        self._build(cells, node_ids)
 
     @classmethod
     def from_settings(cls, settings: NeuronSettings, parallel) -> NeuronSim:
         return cls(None, parallel, settings=settings)
 
     # --- building -----------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build(self, cells, node_ids) -> None:
         from neuron import h
 
         self.h = h
@@ -76,9 +85,10 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             if hasattr(h, f"{name}0_{ion}_ion"):
                 setattr(h, f"{name}0_{ion}_ion", float(value))
 
-        self.reader = SonataCells(s)
+        self.reader = SonataCells(s, cells)
         self.population, self.node_ids = self.reader.population, self.reader.node_ids
-        self.gids = self.parallel.local_cells(self.node_ids).astype(np.int64)
+        local = self.parallel.local_cells(self.node_ids) if node_ids is None else node_ids
+        self.gids = np.asarray(local).astype(np.int64)
         self._simulated = set(int(i) for i in self.node_ids)
         self.cells = self._build_cells()
         self._place_segments()

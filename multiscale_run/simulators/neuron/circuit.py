@@ -22,12 +22,13 @@ from multiscale_run.simulators.neuron.settings import NeuronSettings
 class SonataCells:
     """The simulated node population of ``settings.circuit_config`` (``node_ids``: all ranks')."""
 
-    def __init__(self, settings: NeuronSettings):
+    def __init__(self, settings: NeuronSettings, cells: tuple[str, np.ndarray] | None = None):
+        """``cells``: (population, node ids) when the run chose them already (else chosen here)."""
         self.settings = settings
         self.circuit = libsonata.CircuitConfig.from_file(str(settings.circuit_config))
-        name, self.node_ids = choose_neurons(
-            settings.circuit_config, settings.node_set, settings.node_sets_file
-        )
+        if cells is None:
+            cells = choose_neurons(settings.circuit_config, settings.node_set, settings.node_sets_file)
+        name, self.node_ids = cells
         self.population = self.circuit.node_population(name)
 
     def attributes(self, ids: np.ndarray) -> dict[str, np.ndarray]:
