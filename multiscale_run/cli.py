@@ -194,7 +194,12 @@ def sweep(
         validate(sweep_file, overrides)
         click.echo(f"{sweep_file}: OK")
         return
-    click.echo(f"wrote {run_sweep(sweep_file, retry_failed=retry_failed, executor_overrides=overrides)}")
+    try:
+        page = run_sweep(sweep_file, retry_failed=retry_failed, executor_overrides=overrides)
+    except KeyboardInterrupt:
+        click.echo(f"msr: sweep interrupted; `msr sweep {sweep_file}` resumes it", err=True)
+        sys.exit(130)
+    click.echo(f"wrote {page}")
 
 
 @main.command("edit-mod-files")

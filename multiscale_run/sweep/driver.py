@@ -17,6 +17,8 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import signal
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -92,6 +94,24 @@ def point_name(index: int) -> str:
 
 
 @contextmanager
+def _interruptible():
+    """SIGTERM (``kill``, ``scancel``) stops the sweep like Ctrl-C: the runs in flight are
+    terminated and recorded as interrupted, so the next ``msr sweep`` runs them again."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def _locked(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
@@ -141,7 +161,7 @@ def run_sweep(path: str | Path, retry_failed: bool = False, executor_overrides: 
     from multiscale_run.sweep.results import write_results
 
     sweep, base = validate(path, executor_overrides)
-    with _locked(sweep.output):
+    with _locked(sweep.output), _interruptible():
         _claim(sweep)
         executor = make_executor(sweep.executor, sweep.output)
         if sweep.method.name == "optuna":

@@ -275,7 +275,7 @@ def _method(r: _Reader, data: Any, n_parameters: list[Parameter], metrics: dict)
                 data,
                 "startup_trials",
                 "method",
-                default=max(1, min(10, trials // 3)),
+                default=min(10, max(1, math.ceil(trials / 3))),
                 integer=True,
                 minimum=1,
             ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +21,8 @@ from pathlib import Path
 from multiscale_run.sweep.points import COMPLETED, FAILED, RUNNING, read_state, update_state
 
 INTERRUPTED = "interrupted"
+#: a run ended by these was stopped (Ctrl-C, kill, the sweep's own stop), not failed
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LOG_NAME = "compute.log"
 
 
@@ -37,7 +40,7 @@ def compute_command(directory: Path, launcher: list[str] | None = None) -> list[
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _error(log: Path, returncode: int) -> str:
@@ -65,7 +68,8 @@ def _wait(proc: subprocess.Popen, cancelled: threading.Event | None) -> int:
 
 def run_point(directory: Path, command: list[str], cancelled: threading.Event | None = None) -> dict:
     """Run ``command`` for the point in ``directory`` (output in its ``compute.log``); returns the
-    new state. A run stopped because ``cancelled`` was set is ``interrupted``, not failed."""
+    new state. A run stopped because ``cancelled`` was set, or by SIGINT or SIGTERM, is
+    ``interrupted``, not failed."""
     directory = Path(directory).resolve()
     attempts = read_state(directory).get("attempts", 0) + 1
     update_state(
@@ -88,7 +92,7 @@ def run_point(directory: Path, command: list[str], cancelled: threading.Event | 
     wall = round(time.monotonic() - start, 3)
     if returncode == 0:
         status, error = COMPLETED, None
-    elif cancelled is not None and cancelled.is_set():
+    elif (cancelled is not None and cancelled.is_set()) or -returncode in _STOP_SIGNALS:
         status, error = INTERRUPTED, "interrupted: the sweep was stopped"
     else:
         status, error = FAILED, _error(log, returncode)
