@@ -8,6 +8,7 @@ means the same whatever ran it.
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import signal
@@ -41,6 +42,12 @@ def compute_command(directory: Path, launcher: list[str] | None = None) -> list[
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _slurm_job() -> str | None:
+    """``ARRAYJOB_TASK`` of the SLURM array task running this point, else the job id, else None."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
 
 
 def _error(log: Path, returncode: int) -> str:
@@ -81,6 +88,7 @@ def run_point(directory: Path, command: list[str], cancelled: threading.Event | 
         wall_s=None,
         error=None,
         host=platform.node(),
+        slurm_job=_slurm_job(),
     )
     shutil.rmtree(directory / "output", ignore_errors=True)  # a killed attempt's partial outputs
     start = time.monotonic()

@@ -75,7 +75,7 @@ def _slurm_conf(root: Path, node_line: str, munge_socket: Path) -> str:
             f"SlurmdLogFile={root / 'slurmd.log'}",
             "ProctrackType=proctrack/linuxproc",
             "TaskPlugin=task/none",
-            "MpiDefault=none",
+            "MpiDefault=pmix",
             "ReturnToService=2",
             "SchedulerType=sched/backfill",
             "SelectType=select/cons_tres",
@@ -134,7 +134,13 @@ def slurm_cluster(tmp_path_factory):
     node_line = node_line.splitlines()[0]
     conf = root / "slurm.conf"
     conf.write_text(_slurm_conf(root, node_line, munge_socket))
-    env = {**os.environ, "SLURM_CONF": str(conf)}
+    # Open MPI ranks started by srun run as root here, like the tests' mpiexec runs
+    env = {
+        **os.environ,
+        "SLURM_CONF": str(conf),
+        "OMPI_ALLOW_RUN_AS_ROOT": "1",
+        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    }
     cluster = SlurmCluster(root, env, cpus=int(dict(i.split("=", 1) for i in node_line.split())["CPUs"]))
     subprocess.run([_sbin("slurmctld"), "-c", "-f", str(conf)], env=env, check=True, capture_output=True)
     subprocess.run([_sbin("slurmd"), "-c", "-f", str(conf)], env=env, check=True, capture_output=True)
