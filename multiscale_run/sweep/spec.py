@@ -219,12 +219,21 @@ def _parameter(r: _Reader, path: str, data: Any) -> Parameter | None:
     )
 
 
+#: the keys each method and executor takes (a key another one takes would be silently ignored)
+METHOD_KEYS = {
+    "grid": ("name",),
+    "random": ("name", "samples", "seed"),
+    "optuna": ("name", "trials", "seed", "objective", "direction", "sampler", "startup_trials"),
+}
+EXECUTOR_KEYS = {
+    "local": ("name", "workers", "ranks", "mpiexec"),
+    "slurm": ("name", "ranks", "max_concurrent", "nodes", "time", "account", "partition"),
+}
+
+
 def _method(r: _Reader, data: Any, n_parameters: list[Parameter], metrics: dict) -> Method:
-    data = r.obj(
-        data,
-        "method",
-        ("name", "samples", "trials", "seed", "objective", "direction", "sampler", "startup_trials"),
-    )
+    name = data.get("name") if isinstance(data, dict) else None
+    data = r.obj(data, "method", METHOD_KEYS.get(name, ("name",)))
     name = r.choice(data, "name", "method", METHODS)
     seed = r.number(data, "seed", "method", default=0, integer=True, minimum=0)
     if name == "grid":
@@ -284,11 +293,8 @@ def _method(r: _Reader, data: Any, n_parameters: list[Parameter], metrics: dict)
 
 
 def _executor(r: _Reader, data: Any) -> ExecutorSettings:
-    data = r.obj(
-        data,
-        "executor",
-        ("name", "workers", "ranks", "mpiexec", "max_concurrent", "nodes", "time", "account", "partition"),
-    )
+    name = data.get("name", "local") if isinstance(data, dict) else None
+    data = r.obj(data, "executor", EXECUTOR_KEYS.get(name, ("name",)))
     d = ExecutorSettings()
     return ExecutorSettings(
         name=r.choice(data, "name", "executor", EXECUTORS, d.name),
