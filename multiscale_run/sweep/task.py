@@ -94,9 +94,12 @@ def run_point(directory: Path, command: list[str], cancelled: threading.Event | 
     start = time.monotonic()
     log = directory / LOG_NAME
     with open(log, "w") as out:
-        returncode = _wait(
-            subprocess.Popen(command, cwd=directory, stdout=out, stderr=subprocess.STDOUT), cancelled
+        # os.environ is this process's environment as Python started it: without the variables an
+        # MPI library initialised here set behind Python's back, which make mpiexec refuse to start
+        proc = subprocess.Popen(
+            command, cwd=directory, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ)
         )
+        returncode = _wait(proc, cancelled)
     wall = round(time.monotonic() - start, 3)
     if returncode == 0:
         status, error = COMPLETED, None
