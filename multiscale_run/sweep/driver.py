@@ -67,14 +67,13 @@ def validate(path: str | Path, executor_overrides: dict | None = None) -> tuple[
             unknown.add(p.path)
     for metric in sweep.metrics.values():
         problems += [Problem(file, *entry) for entry in metric.problems(base)]
-    if sweep.executor.name == "slurm":
-        from multiscale_run.sbatch import render_sbatch
+    from multiscale_run.sbatch import render_sbatch
 
-        s = sweep.executor
-        try:
-            render_sbatch(sweep.base, s.nodes, s.ranks, s.time, s.account, s.partition)
-        except ValueError as exc:
-            problems.append(Problem(file, "executor", str(exc)))
+    s = sweep.executor
+    try:  # every point gets the sbatch script msr init writes
+        render_sbatch(sweep.output / "points", s.nodes, s.ranks, s.time, s.account, s.partition)
+    except ValueError as exc:
+        problems.append(Problem(file, "output" if "path" in str(exc) else "executor", str(exc)))
     if sweep.method.name == "optuna":
         candidates = space.extremes(sweep.parameters)
         names = [f"(search, {i})" for i in range(len(candidates))]

@@ -92,9 +92,11 @@ def _heat_map(rows: list[dict], px: str, py: str, metric: str) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 4))
     image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    middle = np.nanmean([np.nanmin(grid), np.nanmax(grid)])
     for (i, j), value in np.ndenumerate(grid):
-        if math.isfinite(value):
-            ax.text(j, i, f"{value:.4g}", ha="center", va="center", fontsize=7, color="w")
+        if math.isfinite(value):  # dark text on viridis's light (high) end
+            color = "k" if value > middle else "w"
+            ax.text(j, i, f"{value:.4g}", ha="center", va="center", fontsize=7, color=color)
     ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
     ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
     ax.set_xlabel(px, fontsize=7)
