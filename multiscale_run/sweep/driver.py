@@ -124,7 +124,7 @@ def _locked(folder: Path):
 def _claim(sweep: Sweep) -> None:
     """Record the sweep's identity in its folder, or check that the folder holds this same sweep."""
     state_file = sweep.output / STATE_FILE
-    identity = sweep.identity()
+    identity = json.loads(json.dumps(sweep.identity()))
     if state_file.is_file():
         recorded = json.loads(state_file.read_text(encoding="utf-8"))
         changed = [k for k in identity if recorded["identity"].get(k) != identity[k]]
@@ -144,8 +144,14 @@ def run_batch(executor: Executor, points: list[Point], retry_failed: bool, first
     """Run the unfinished points of ``points`` (failed ones only with ``retry_failed``)."""
     todo = [p for p in points if p.status != COMPLETED and (retry_failed or p.status != FAILED)]
     skipped = len(points) - len(todo)
+    failed = sum(p.status == FAILED for p in points) if not retry_failed else 0
     if skipped:
-        log.info("skipping %s finished point(s) of %s", skipped, len(points))
+        log.info(
+            "skipping %s finished point(s) of %s%s",
+            skipped,
+            len(points),
+            f" ({failed} failed: --retry-failed runs them again)" if failed else "",
+        )
     if first_alone and len(todo) > 1 and executor.concurrency > 1:
         log.info("running point %s alone first: it fills the shared caches", todo[0].name)
         executor.execute(todo[:1])

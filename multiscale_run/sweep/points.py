@@ -22,6 +22,7 @@ from typing import Any
 
 from multiscale_run.config import Config, ConfigError, Problem
 from multiscale_run.config.checks import semantic_problems
+from multiscale_run.errors import UserError
 from multiscale_run.sweep import paths
 
 POINT_FILE = "point.json"
@@ -113,7 +114,14 @@ def write_point(point: Point, base: Config, executor) -> None:
     from multiscale_run.sbatch import write_sbatch
     from multiscale_run.sonata_reports import sonata_reports
 
-    if point.status == COMPLETED:
+    state = point.state
+    if state and state.get("parameters") != point.parameters:
+        raise UserError(
+            f"holds the point {state.get('parameters')}, not {point.parameters}: "
+            "the sweep folder belongs to another sweep (use another output folder)",
+            str(point.directory / POINT_FILE),
+        )
+    if state.get("status") == COMPLETED:
         return
     point.directory.mkdir(parents=True, exist_ok=True)
     data = point_config(base, point.parameters)
@@ -127,7 +135,6 @@ def write_point(point: Point, base: Config, executor) -> None:
         account=executor.account,
         partition=executor.partition,
     )
-    state = point.state
     update_state(
         point.directory,
         name=point.name,

@@ -119,6 +119,7 @@ def _history(rows: list[dict], metric: str, maximize: bool) -> str:
 
 
 def render_html(sweep: Sweep, rows: list[dict], header: list[str]) -> str:
+    shown = [{k: "" if v is None else v for k, v in row.items()} for row in rows]  # as in the CSV
     done = [r for r in rows if r["status"] == COMPLETED]
     counts = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
     parts = [
@@ -144,7 +145,7 @@ def render_html(sweep: Sweep, rows: list[dict], header: list[str]) -> str:
         parts += [f"<h2>Best trials ({html.escape(sweep.method.direction)} {html.escape(objective)})</h2>"]
         parts += [f"<div id='best'>{_table(ranked[:N_BEST], header)}</div>"]
         parts += [_img(_history(rows, objective, maximize), f"{objective} by trial")]
-    parts += ["<h2>Results</h2>", f"<div id='results'>{_table(rows, header)}</div>"]
+    parts += ["<h2>Results</h2>", f"<div id='results'>{_table(shown, header)}</div>"]
     if done and metrics:
         parts.append("<h2>Metrics against parameters</h2>")
         for metric in metrics:

@@ -90,7 +90,9 @@ class Sweep:
         """What fixes the points: a sweep folder made with another identity cannot be resumed.
         Metrics, executor and the number of samples or trials may change between runs."""
         method = {k: v for k, v in self.raw.get("method", {}).items() if k not in ("samples", "trials")}
-        return {"base": str(self.base), "parameters": self.raw.get("parameters"), "method": method}
+        # the parameters as a list: their order is the grid's, so it fixes which point is which
+        parameters = list((self.raw.get("parameters") or {}).items())
+        return {"base": str(self.base), "parameters": parameters, "method": method}
 
 
 def read_file(path: Path) -> Any:
@@ -175,13 +177,28 @@ class _Reader:
         return value
 
 
+_PARAMETER_KEYS = {
+    "values": {"values"},
+    "low": {"low", "high", "num", "log", "integer"},
+    "normal": {"normal", "integer"},
+}
+_KIND_NAMES = {"values": "a list of values", "low": "an interval", "normal": "a normal law"}
+
+
 def _parameter(r: _Reader, path: str, data: Any) -> Parameter | None:
     where = f"parameters.{path}"
     data = r.obj(data, where, ("values", "low", "high", "num", "log", "integer", "normal"))
-    kinds = [k for k in ("values", "low", "normal") if k in data] + (["low"] if "high" in data else [])
-    if len(set(kinds)) != 1:
+    kinds = {k for k in ("values", "low", "normal") if k in data} | ({"low"} if "high" in data else set())
+    if len(kinds) != 1:
         r.problem(where, "give exactly one of values, low/high or normal", "e.g. {'values': [1, 2]}")
         return None
+    (kind,) = kinds
+    for key in sorted(set(data) - _PARAMETER_KEYS[kind]):
+        r.problem(
+            f"{where}.{key}",
+            f"does not apply to {_KIND_NAMES[kind]}",
+            f"one of: {', '.join(sorted(_PARAMETER_KEYS[kind]))}",
+        )
     flags = {k: data.get(k, False) for k in ("log", "integer")}
     for k, v in flags.items():
         if not isinstance(v, bool):
@@ -342,7 +359,10 @@ def parse_sweep(path: str | Path, overrides: dict | None = None) -> tuple[Sweep,
     else:
         parameters = [p for k, v in parameters_data.items() if (p := _parameter(r, k, v)) is not None]
     metrics = {}
-    metrics_data = r.obj(data.get("metrics", {}), "metrics", tuple(data.get("metrics", {}) or ()))
+    metrics_data = data.get("metrics", {})
+    if not isinstance(metrics_data, dict):
+        r.problem("metrics", f"wrong type: {type(metrics_data).__name__}", "an object: name -> metric")
+        metrics_data = {}
     for name, spec in metrics_data.items():
         metric = parse_metric(name, spec, lambda key, msg, exp="": r.problem(key, msg, exp))
         if metric is not None:

@@ -65,7 +65,11 @@ def test_structure_problems_name_their_keys(tmp_path, default_template):
     path = sweep_file(
         tmp_path,
         default_template,
-        parameters={ATP: {"low": 0.2, "high": 0.1}, "run.tstop": {"low": 100.0, "high": 200.0}},
+        parameters={
+            ATP: {"low": 0.2, "high": 0.1},
+            "run.tstop": {"low": 100.0, "high": 200.0},
+            "conditions.celsius": {"values": [34.0, 35.0], "num": 3},
+        },
         method={"name": "grid", "trials": 3},
         executor={"name": "local", "workers": 0},
     )
@@ -75,7 +79,8 @@ def test_structure_problems_name_their_keys(tmp_path, default_template):
     assert (
         f"{path}: parameters.run.tstop.num: a grid needs the number of points of an interval" in result.output
     )
-    assert f"{path}: method.trials: unknown key" in result.output
+    assert f"{path}: parameters.conditions.celsius.num: does not apply to a list of values" in result.output
+    assert f"{path}: method.trials: unknown key (one of: name)" in result.output
     assert f"{path}: executor.workers: invalid value 0 (an integer >= 1)" in result.output
 
 
