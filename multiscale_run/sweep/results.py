@@ -111,7 +111,7 @@ def _history(rows: list[dict], metric: str, maximize: bool) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(values, "o", label="trial")
-    ax.plot(best, "-", label="best so far")
+    ax.plot(best, drawstyle="steps-post", label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel(metric)
     ax.legend()
