@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from multiscale_run.config.problems import ConfigError, Problem
 from multiscale_run.sweep.metrics import Metric, parse_metric
 
-METHODS = ("grid", "random", "optuna")
-EXECUTORS = ("local", "slurm")
 SAMPLERS = ("tpe", "random")
 
 
@@ -231,12 +231,19 @@ def _parameter(r: _Reader, path: str, data: Any) -> Parameter | None:
         r.problem(f"{where}.high", f"high {high:g} is below low {low:g}", "high >= low")
     if flags["log"] is True and low <= 0:
         r.problem(f"{where}.low", "a log interval needs low > 0", "low > 0")
+    elif flags["integer"] is True and num is not None and high >= low:
+        spaced = (np.geomspace if flags["log"] is True else np.linspace)(low, high, num)
+        if len({round(v) for v in spaced}) < num:
+            r.problem(
+                f"{where}.num", f"{num} integers from {low:g} to {high:g} would repeat values", "fewer points"
+            )
     return Parameter(
         path, low=low, high=high, num=num, log=flags["log"] is True, integer=flags["integer"] is True
     )
 
 
-#: the keys each method and executor takes (a key another one takes would be silently ignored)
+#: the keys each method and executor takes (a key another one takes would be silently ignored);
+#: an executor's keys are fields of ExecutorSettings, its class is in executors.EXECUTORS
 METHOD_KEYS = {
     "grid": ("name",),
     "random": ("name", "samples", "seed"),
@@ -251,7 +258,7 @@ EXECUTOR_KEYS = {
 def _method(r: _Reader, data: Any, n_parameters: list[Parameter], metrics: dict) -> Method:
     name = data.get("name") if isinstance(data, dict) else None
     data = r.obj(data, "method", METHOD_KEYS.get(name, ("name",)))
-    name = r.choice(data, "name", "method", METHODS)
+    name = r.choice(data, "name", "method", tuple(METHOD_KEYS))
     seed = r.number(data, "seed", "method", default=0, integer=True, minimum=0)
     if name == "grid":
         for p in n_parameters:
@@ -314,7 +321,7 @@ def _executor(r: _Reader, data: Any) -> ExecutorSettings:
     data = r.obj(data, "executor", EXECUTOR_KEYS.get(name, ("name",)))
     d = ExecutorSettings()
     return ExecutorSettings(
-        name=r.choice(data, "name", "executor", EXECUTORS, d.name),
+        name=r.choice(data, "name", "executor", tuple(EXECUTOR_KEYS), d.name),
         workers=r.number(data, "workers", "executor", d.workers, integer=True, minimum=1),
         ranks=r.number(data, "ranks", "executor", d.ranks, integer=True, minimum=1),
         mpiexec=r.string(data, "mpiexec", "executor", d.mpiexec),

@@ -69,6 +69,7 @@ def test_structure_problems_name_their_keys(tmp_path, default_template):
             ATP: {"low": 0.2, "high": 0.1},
             "run.tstop": {"low": 100.0, "high": 200.0},
             "conditions.celsius": {"values": [34.0, 35.0], "num": 3},
+            "multiscale_run.neuron.ndts": {"low": 1, "high": 2, "num": 3, "integer": True},
         },
         method={"name": "grid", "trials": 3},
         executor={"name": "local", "workers": 0},
@@ -81,6 +82,10 @@ def test_structure_problems_name_their_keys(tmp_path, default_template):
     )
     assert f"{path}: parameters.conditions.celsius.num: does not apply to a list of values" in result.output
     assert f"{path}: method.trials: unknown key (one of: name)" in result.output
+    assert (
+        f"{path}: parameters.multiscale_run.neuron.ndts.num: 3 integers from 1 to 2 would repeat"
+        in result.output
+    )
     assert f"{path}: executor.workers: invalid value 0 (an integer >= 1)" in result.output
 
 
