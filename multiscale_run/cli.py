@@ -183,10 +183,48 @@ def compute(ctx: click.Context, directory: Path, no_cache: bool, progress: bool 
 @main.command("post-processing")
 @_SIM
 def post_processing(directory: Path) -> None:
-    """Write the HTML report of the results in DIRECTORY's output folder."""
+    """Write the HTML report of the results in DIRECTORY's output folder (of a sweep folder: its
+    results.csv and results.html)."""
+    from multiscale_run.sweep.results import is_sweep_folder, write_results
+
+    if is_sweep_folder(directory):
+        click.echo(f"wrote {write_results(directory)}")
+        return
     from multiscale_run.postprocessing import write_html_report
 
     click.echo(f"wrote {write_html_report(directory)}")
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--retry-failed", is_flag=True, help="Run the points that failed before again.")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), help="Override the sweep file's executor.")
+@click.option("--workers", type=click.IntRange(1), help="local: points run at once.")
+@click.option("--max-concurrent", type=click.IntRange(0), help="slurm: the job array's concurrency limit.")
+@click.option("--check-only", is_flag=True, help="Check the sweep and every point's config, run nothing.")
+def sweep(
+    sweep_file: Path,
+    retry_failed: bool,
+    executor: str | None,
+    workers: int | None,
+    max_concurrent: int | None,
+    check_only: bool,
+) -> None:
+    """Run (or resume) the parameter sweep or search of SWEEP_FILE (JSON or YAML; see docs/sweep.md)."""
+    from multiscale_run.sweep.driver import run_sweep, validate
+
+    options = {"name": executor, "workers": workers, "max_concurrent": max_concurrent}
+    overrides = {k: v for k, v in options.items() if v is not None}
+    if check_only:
+        validate(sweep_file, overrides)
+        click.echo(f"{sweep_file}: OK")
+        return
+    try:
+        page = run_sweep(sweep_file, retry_failed=retry_failed, executor_overrides=overrides)
+    except KeyboardInterrupt:
+        click.echo(f"msr: sweep interrupted; `msr sweep {sweep_file}` resumes it", err=True)
+        sys.exit(130)
+    click.echo(f"wrote {page}")
 
 
 @main.command("edit-mod-files")

@@ -3,7 +3,8 @@
 What is checked: files exist; tstop and every period are whole multiples of the right dt;
 node sets exist; coupling and report endpoints, variables and operators exist and their
 element spaces match; a merge can write back to its source; transforms are safe expressions;
-value checks name real variables; the MPI rank count suits the circuit.
+value checks name real variables; metabolism overrides name J15 parameters and states; the
+MPI rank count suits the circuit.
 """
 
 from __future__ import annotations
@@ -302,6 +303,28 @@ def _check_value_checks(config, variables, problems):
             problems.append(config.problem(at, "a check needs at least one bound", "lb, leb, hb or heb"))
 
 
+def _check_metabolism_names(config: Config, problems: list[Problem]) -> None:
+    """The J15 parameter and state names the metabolism section overrides must exist (the schema
+    allows any name there)."""
+    if not config.enabled("metabolism"):
+        return
+    from multiscale_run.metabolism.parameters import ALL_PARAMETER_NAMES, STATE_NAMES
+
+    section = config.simulator("metabolism")
+    for key, names, what in (
+        ("parameters", ALL_PARAMETER_NAMES, "parameter"),
+        ("initial_state", STATE_NAMES, "state"),
+    ):
+        for name in sorted(set(section.get(key, {})) - set(names)):
+            problems.append(
+                config.problem(
+                    f"multiscale_run.metabolism.{key}.{name}",
+                    f"unknown J15 {what} {name!r}",
+                    f"one of: {', '.join(names)}",
+                )
+            )
+
+
 def count_cells(config: Config) -> int | None:
     """Number of neurons the simulation runs (its node set), or None if the circuit cannot be read."""
     from multiscale_run.nodes import simulated_nodes
@@ -358,6 +381,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     _check_couplings(config, variables, problems)
     _check_reports(config, variables, node_sets, problems)
     _check_value_checks(config, variables, problems)
+    _check_metabolism_names(config, problems)
     _check_ranks(config, ranks, problems)
     return problems
 
