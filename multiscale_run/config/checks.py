@@ -14,8 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from multiscale_run.config.file_probes import file_problems
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
+from multiscale_run.config.rules import rule_problems
+from multiscale_run.config.transform_probe import transform_problem
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +195,13 @@ def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -
             )
         elif c.get("transform"):
             try:
-                Transform(c["transform"])
+                transform = Transform(c["transform"])
             except TransformError as exc:
                 problems.append(
                     config.problem(f"{at}.transform", str(exc), "a safe expression of vals and dt_ms")
                 )
+            else:
+                problems.extend(p for p in [transform_problem(config, c, transform, f"{at}.transform")] if p)
         if "ndts" in c and c["dest"] in enabled:
             dest_ndts = config.simulator(c["dest"]).get("ndts", 1)
             if c["ndts"] % dest_ndts:
@@ -333,6 +338,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
     _check_files(config, problems)
+    problems.extend(file_problems(config) + rule_problems(config))
     node_sets = _node_sets(config, problems)
     _check_node_set(config, node_sets, config.node_set or "", "node_set", problems)
     if not config.simulators:

@@ -166,7 +166,9 @@ class OperatorCache:
             try:
                 matrix = sp.csr_matrix(sp.load_npz(target))
             except Exception as exc:  # whatever a damaged file raises (BadZipFile, EOFError, ...)
-                log.warning("cannot read cached operator %s (%s: %s): rebuilding", target, type(exc).__name__, exc)
+                log.warning(
+                    "cannot read cached operator %s (%s: %s): rebuilding", target, type(exc).__name__, exc
+                )
         if self._all(matrix is not None):
             self.loaded.append(name)
             log.debug("loaded operator %s from %s", name, target)
