@@ -59,6 +59,7 @@ def _circuit(config: Config, problems: list[Problem]):
             for p in exc.problems
         )
         return None
+    _population_files(path, "components", raw.get("components", {}), problems)
     networks = raw.get("networks", {}) if isinstance(raw, dict) else {}
     for kind, key in (("nodes", "nodes_file"), ("edges", "edges_file")):
         for i, entry in enumerate(networks.get(kind, []) if isinstance(networks, dict) else []):
@@ -72,6 +73,8 @@ def _circuit(config: Config, problems: list[Problem]):
             message = _h5_problem(Path(file), kind, sorted(entry.get("populations", {})))
             if message:
                 problems.append(Problem(str(path), where, message))
+            for name, props in entry.get("populations", {}).items():
+                _population_files(path, f"networks.{kind}[{i}].populations.{name}", props, problems)
     if problems:
         return None
     try:
@@ -79,6 +82,20 @@ def _circuit(config: Config, problems: list[Problem]):
     except Exception as exc:  # libsonata raises SonataError (a RuntimeError) or others
         problems.append(Problem(str(path), "", f"libsonata cannot read the circuit config: {_short(exc)}"))
         return None
+
+
+def _population_files(circuit: Path, where: str, props: dict, problems: list[Problem]) -> None:
+    """A population's own files and folders (vasculature morphology, morphologies, emodels)."""
+    for key, value in props.items() if isinstance(props, dict) else ():
+        if not isinstance(value, str) or not loader.is_path_key(key):
+            continue
+        target = Path(value)
+        if key.endswith("_dir") and not target.is_dir():
+            problems.append(Problem(str(circuit), f"{where}.{key}", f"folder not found: {target}"))
+        elif key.endswith("_file") and not target.is_file():
+            problems.append(Problem(str(circuit), f"{where}.{key}", f"file not found: {target}"))
+        elif key.endswith("_file") and target.suffix == ".h5" and (message := _h5_problem(target, "/", [])):
+            problems.append(Problem(str(circuit), f"{where}.{key}", message))
 
 
 def _node_sets(config: Config, problems: list[Problem]) -> None:
@@ -215,6 +232,26 @@ def _nocmodl() -> Path | None:
     return None
 
 
+_NMODL_COMMENTS = re.compile(r"COMMENT.*?ENDCOMMENT|VERBATIM.*?ENDVERBATIM|:[^\n]*", re.S)
+_MECHANISM = re.compile(r"\b(?:SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+\w+")
+
+
+def _nmodl_structure(path: Path) -> str | None:
+    """What nocmodl lets through but nrnivmodl or NEURON refuses: no mechanism, unbalanced
+    braces, bytes that are not text."""
+    try:
+        text = _NMODL_COMMENTS.sub("", path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read as text: {exc}"
+    if "\0" in text:
+        return "holds NUL bytes (not an NMODL text file)"
+    if text.count("{") != text.count("}"):
+        return f"unbalanced braces ({text.count('{')} opening, {text.count('}')} closing)"
+    if not _MECHANISM.search(text):
+        return "declares no mechanism (no NEURON block with SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL)"
+    return None
+
+
 def _mechanisms(config: Config, problems: list[Problem]) -> None:
     """Every .mod file translates with nocmodl (the step of nrnivmodl where NMODL errors show);
     skipped when the run's compiled library of these files is already cached."""
@@ -234,8 +271,11 @@ def _mechanisms(config: Config, problems: list[Problem]) -> None:
     except (UserError, OSError) as exc:
         problems.append(config.problem(where, str(exc), "a folder of .mod files"))
         return
+    for path in files:
+        if message := _nmodl_structure(path):
+            problems.append(config.problem(where, f"{path}: {message}", "valid NMODL"))
     translator = _nocmodl()
-    if built.is_dir() or translator is None:
+    if problems or built.is_dir() or translator is None:
         return
     with tempfile.TemporaryDirectory(prefix="msr-check-mod-") as tmp:
         for path in files:

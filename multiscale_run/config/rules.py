@@ -33,7 +33,6 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     ("node-sets", "`node_set` and every report's `node_set` name a node set of the node sets file."),
     ("some-simulator", "At least one simulator is enabled."),
-    ("simulator-available", "Every enabled simulator can be imported."),
     ("coupling-endpoints", "A coupling's `src` and `dest` are enabled simulators."),
     (
         "coupling-variables",

@@ -5,7 +5,8 @@ overflow or ``vals if vals else 0`` parse fine and fail at the first coupling. T
 ``src.src_variable`` are its initial value where the config fixes one (NEURON's initial
 concentrations and v_init, STEPS's species conc_0_mM, the J15 initial state with its overrides,
 blood flow_ratio 1) and every bound a value check declares for that variable (its declared range);
-a variable with neither is probed at 1.
+a variable with neither is probed at 1. There are always at least two values, so that a
+condition on the values (``vals if vals > 0 else 0``) is found ambiguous.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ def probe_values(config: Config, simulator: str, variable: str) -> np.ndarray:
     for chk in config.checks:
         if chk["simulator"] == simulator and chk["variable"] == variable:
             values.extend(chk.get(bound) for bound in ("lb", "leb", "hb", "heb"))
-    known = sorted({v for v in values if v is not None})
-    return np.asarray(known or [1.0], dtype=np.float64)
+    known = sorted({v for v in values if v is not None}) or [1.0]
+    # at least two elements, like any population: a condition on the values is then seen to be
+    # ambiguous even if the variable has a single known value
+    return np.asarray(known * 2 if len(known) == 1 else known, dtype=np.float64)
 
 
 def transform_problem(config: Config, coupling: dict, transform, where: str) -> Problem | None:
