@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -54,7 +55,11 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
         except OutputError as exc:
             click.echo(f"msr: output error: {exc}", err=True)
-            ctx.exit(4)
+            # After a storage failure HDF5 retries its failed flushes at exit and can crash in
+            # its own clean-up: leave now, what was flushed before is on disk.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(4)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:
