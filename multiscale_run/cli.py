@@ -53,8 +53,9 @@ class _Group(click.Group):
             if _is_root():
                 click.echo(f"msr: run {exc} (results so far are flushed)", err=True)
             ctx.exit(exc.exit_code)
-        except OutputError as exc:
-            click.echo(f"msr: output error: {exc}", err=True)
+        except OutputError as exc:  # on one rank, or found alike by every rank (the folder's claim)
+            if _is_root():
+                click.echo(f"msr: output error: {exc}", err=True)
             # After a storage failure HDF5 retries its failed flushes at exit and can crash in
             # its own clean-up: leave now, what was flushed before is on disk.
             sys.stdout.flush()

@@ -517,10 +517,11 @@ def run_simulation(
         for warning in semantic_warnings(config):
             log.warning("warning: %s", warning)
     out = config.output_dir
+    # Claiming the folder is collective and its refusals are alike on every rank: raised normally.
     with (
+        claimed_output(out, parallel, overwrite),
         abort_on_error(parallel, verbose),
         output_errors(out),
-        claimed_output(out, parallel, overwrite),
         StopRequest(parallel) as stop,
     ):
         sim = Simulation(config, parallel, use_cache=use_cache, progress=progress, stop=stop)
