@@ -2,8 +2,10 @@
 
 What is checked: files exist; tstop and every period are whole multiples of the right dt;
 node sets exist; coupling and report endpoints, variables and operators exist and their
-element spaces match; a merge can write back to its source; transforms are safe expressions;
-value checks name real variables; the MPI rank count suits the circuit.
+element spaces match; a merge can write back to its source; transforms are safe expressions
+that compute on their source's values; value checks name real variables; the MPI rank count
+suits the circuit. The files the run opens are probed by :mod:`.file_probes`, the other
+cross-field rules (report windows and names, bounds, output folder) are in :mod:`.rules`.
 """
 
 from __future__ import annotations
@@ -200,8 +202,9 @@ def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -
                 problems.append(
                     config.problem(f"{at}.transform", str(exc), "a safe expression of vals and dt_ms")
                 )
-            else:
-                problems.extend(p for p in [transform_problem(config, c, transform, f"{at}.transform")] if p)
+            else:  # safe: does it compute on the source's values?
+                if problem := transform_problem(config, c, transform, f"{at}.transform"):
+                    problems.append(problem)
         if "ndts" in c and c["dest"] in enabled:
             dest_ndts = config.simulator(c["dest"]).get("ndts", 1)
             if c["ndts"] % dest_ndts:
