@@ -12,6 +12,7 @@ raises ``KeyboardInterrupt`` at once (an impatient user gets the default behavio
 from __future__ import annotations
 
 import signal
+import threading
 
 from multiscale_run.parallel import Parallel
 
@@ -38,8 +39,9 @@ class StopRequest:
         self._previous: dict = {}
 
     def __enter__(self) -> StopRequest:
-        for sig in SIGNALS:
-            self._previous[sig] = signal.signal(sig, self._handle)
+        if threading.current_thread() is threading.main_thread():  # Python's rule for handlers
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:

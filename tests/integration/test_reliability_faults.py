@@ -218,12 +218,12 @@ def _rank_pids(mpiexec_pid: int) -> list[int]:
     return sorted(found)
 
 
-def _mpi_compute(sim: Path) -> subprocess.Popen:
+def _mpi_compute(sim: Path, ranks: int = 2) -> subprocess.Popen:
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         pytest.skip("mpiexec is not installed")
     return subprocess.Popen(
-        [mpiexec, "-n", "2", "--oversubscribe", *MSR, "compute", str(sim)],
+        [mpiexec, "-n", str(ranks), "--oversubscribe", *MSR, "compute", str(sim)],
         env=mpi_env(),
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -232,19 +232,20 @@ def _mpi_compute(sim: Path) -> subprocess.Popen:
 
 
 @pytest.mark.mpi
-def test_sigterm_on_one_rank_stops_both_cleanly(sim):
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_sigterm_on_one_rank_stops_every_rank_cleanly(sim, ranks):
     set_tstop(sim, LONG_MS)
     before = outside(sim)
-    proc = _mpi_compute(sim)
-    wait_for(lambda: started(sim) and len(_rank_pids(proc.pid)) == 2)
+    proc = _mpi_compute(sim, ranks)
+    wait_for(lambda: started(sim) and len(_rank_pids(proc.pid)) == ranks)
     time.sleep(1.5)
-    os.kill(_rank_pids(proc.pid)[1], signal.SIGTERM)
+    os.kill(_rank_pids(proc.pid)[-1], signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr[-3000:]
     line = one_error_line(stderr, "msr: run interrupted")
     assert "SIGTERM" in line
     run = json.loads((sim / "output" / "run.json").read_text())
-    assert run["status"] == "interrupted" and run["ranks"] == 2
+    assert run["status"] == "interrupted" and run["ranks"] == ranks
     assert_reports_readable(sim / "output", run["t_reached_ms"])
     assert outside(sim) == before
 
