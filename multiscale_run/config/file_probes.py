@@ -67,13 +67,21 @@ def _circuit(config: Config, problems: list[Problem]):
             if not file:
                 continue
             where = f"networks.{kind}[{i}].{key}"
+            populations = entry.get("populations", {})
+            if not isinstance(populations, dict):
+                problems.append(
+                    Problem(
+                        str(path), f"networks.{kind}[{i}].populations", "must be an object", "{name: {...}}"
+                    )
+                )
+                continue
             if not Path(file).is_file():
                 problems.append(Problem(str(path), where, f"file not found: {file}", "an existing HDF5 file"))
                 continue
-            message = _h5_problem(Path(file), kind, sorted(entry.get("populations", {})))
+            message = _h5_problem(Path(file), kind, sorted(populations))
             if message:
                 problems.append(Problem(str(path), where, message))
-            for name, props in entry.get("populations", {}).items():
+            for name, props in populations.items():
                 _population_files(path, f"networks.{kind}[{i}].populations.{name}", props, problems)
     if problems:
         return None

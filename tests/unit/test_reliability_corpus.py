@@ -394,6 +394,14 @@ CASES = [
         "circuit",
     ),
     Case(
+        "circuit populations a list",
+        "files-readable",
+        edit(lambda d: d["networks"]["nodes"][0].__setitem__("populations", ["neurons"]), circuit_path),
+        "networks.nodes[0].populations",
+        "must be an object",
+        "circuit",
+    ),
+    Case(
         "circuit config not JSON",
         "files-readable",
         circuit_file("circuit_config.json", b"{nodes: ["),
