@@ -58,7 +58,11 @@ def _check_files(config: Config, problems: list[Problem]) -> None:
         )
     for name, spec in config.inputs.items():
         for key, value in spec.items():
-            if key.endswith("_file") and not Path(value).is_file():
+            if key.endswith("_file") and not isinstance(value, str):
+                problems.append(
+                    config.problem(f"inputs.{name}.{key}", f"{value!r} is not a path", "a string")
+                )
+            elif key.endswith("_file") and not Path(value).is_file():
                 problems.append(
                     config.problem(f"inputs.{name}.{key}", f"file not found: {value}", "an existing file")
                 )

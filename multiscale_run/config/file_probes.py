@@ -182,7 +182,7 @@ def _spike_inputs(config: Config, problems: list[Problem]) -> None:
 
     for name, spec in config.inputs.items():
         file = spec.get("spike_file")
-        if not file or not Path(file).is_file():
+        if not isinstance(file, str) or not Path(file).is_file():
             continue
         try:
             reader = libsonata.SpikeReader(str(file))

@@ -394,6 +394,20 @@ CASES = [
         "circuit",
     ),
     Case(
+        "spike input a number",
+        "files-exist",
+        edit(lambda d: d["inputs"]["thalamic_poisson"].__setitem__("spike_file", 5)),
+        "inputs.thalamic_poisson.spike_file",
+        "5 is not a path",
+    ),
+    Case(
+        "input not an object",
+        "schema",
+        edit(lambda d: d["inputs"].__setitem__("thalamic_poisson", "spikes.h5")),
+        "inputs.thalamic_poisson",
+        "wrong type",
+    ),
+    Case(
         "circuit populations a list",
         "files-readable",
         edit(lambda d: d["networks"]["nodes"][0].__setitem__("populations", ["neurons"]), circuit_path),
