@@ -2,7 +2,8 @@
 
 :data:`RULES` is the list ``msr check`` enforces (rendered into docs/config-reference.md; each has
 a case in ``tests/unit/test_reliability_corpus.py``). :func:`rule_problems` checks the rules on
-report windows, report names, value-check bounds and the output folder; the others live in
+report windows, report names, value-check bounds, the output folder and optional packages; the
+others live in
 :mod:`multiscale_run.config.checks` and :mod:`multiscale_run.config.file_probes`.
 """
 
@@ -33,6 +34,11 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     ("node-sets", "`node_set` and every report's `node_set` name a node set of the node sets file."),
     ("some-simulator", "At least one simulator is enabled."),
+    (
+        "simulator-available",
+        "Every enabled simulator can run here: its adapter imports, STEPS is installed for the "
+        "`TetOpSplit` and `Tetexact` solvers, juliacall for the metabolism `julia` backend.",
+    ),
     ("coupling-endpoints", "A coupling's `src` and `dest` are enabled simulators."),
     (
         "coupling-variables",
@@ -131,9 +137,33 @@ def _output_dir(config: Config, problems: list[Problem]) -> None:
         )
 
 
+#: (simulator, setting, values that need a package, the package)
+_BACKENDS = (
+    ("steps", "solver", ("TetOpSplit", "Tetexact"), "steps"),
+    ("metabolism", "backend", ("julia",), "juliacall"),
+)
+
+
+def _backends(config: Config, problems: list[Problem]) -> None:
+    import importlib.util
+
+    for simulator, key, values, package in _BACKENDS:
+        value = config.simulator(simulator).get(key)
+        if config.enabled(simulator) and value in values and importlib.util.find_spec(package) is None:
+            problems.append(
+                config.problem(
+                    f"multiscale_run.{simulator}.{key}",
+                    f"{key} {value!r} needs the Python package {package!r}, which is not installed",
+                    "install it (see install.sh) or choose another " + key,
+                )
+            )
+
+
 def rule_problems(config: Config) -> list[Problem]:
-    """Problems with report windows and names, value-check bounds and the output folder."""
+    """Problems with report windows and names, value-check bounds, the output folder and the
+    simulators' optional packages."""
     problems: list[Problem] = []
+    _backends(config, problems)
     _report_windows(config, problems)
     _check_bounds(config, problems)
     _output_dir(config, problems)
