@@ -31,6 +31,9 @@ from multiscale_run.config import Config, ConfigError, load
 from multiscale_run.config.checks import semantic_problems, semantic_warnings
 from multiscale_run.coupling.manager import ConnectionManager, Coupling
 from multiscale_run.errors import SimulationAborted
+from multiscale_run.interrupt import RunInterrupted, StopRequest
+from multiscale_run.output_errors import output_errors
+from multiscale_run.output_lock import claimed_output
 from multiscale_run.parallel import Parallel, abort_on_error
 from multiscale_run.provenance import RunRecord
 from multiscale_run.simulators.base import Simulator, Space
@@ -99,9 +102,15 @@ class Simulation:
     """One co-simulation on this rank (every rank builds one; they cooperate through MPI)."""
 
     def __init__(
-        self, config: Config, parallel: Parallel, use_cache: bool = True, progress: bool | None = None
+        self,
+        config: Config,
+        parallel: Parallel,
+        use_cache: bool = True,
+        progress: bool | None = None,
+        stop: StopRequest | None = None,
     ):
         self.config = config
+        self.stop = stop  # SIGINT/SIGTERM: stop cleanly at an agreed step (multiscale_run.interrupt)
         self.parallel = parallel
         self.use_cache = use_cache
         self.progress = config.msr["progress"] if progress is None else progress
@@ -134,7 +143,12 @@ class Simulation:
         for entry in config.checks:
             chk = ValueCheck.from_config(entry)
             self._checks_of.setdefault(chk.simulator, []).append(chk)
-        couplings = [self._with_period(Coupling.from_config(c)) for c in config.couplings]
+        couplings = [
+            self._with_period(
+                Coupling.from_config(c, (str(config.path), f"multiscale_run.couplings[{i}].transform"))
+            )
+            for i, c in enumerate(config.couplings)
+        ]
         self.operators = self._build_operators(couplings)
         self.manager = ConnectionManager(couplings, self.simulators, self.operators, self.parallel)
         with self.timings.measure("couplings:initial exchange"):
@@ -368,6 +382,7 @@ class Simulation:
         self._record(0.0)
         wall0 = time.perf_counter()
         try:
+            self._stop_if_asked(None, 0.0)  # a signal during the set-up
             for k in range(1, n_steps + 1):
                 index = k * base
                 t_ms = index * run.dt_ms
@@ -384,22 +399,36 @@ class Simulation:
                             self.manager.run(bound, self.simulators[name].dt_ms)
                 self.t_ms = t_ms
                 self._record(t_ms)
+                self._stop_if_asked(k, t_ms)
                 if bar is not None:
                     elapsed = time.perf_counter() - wall0
                     bar.set_postfix_str(f"{t_ms / max(elapsed, 1e-9):.1f} ms/s", refresh=False)
                     bar.update(min(t_ms, run.tstop_ms) - bar.n)
             self.status = "completed"
-        except SimulationAborted as exc:
+        except (SimulationAborted, RunInterrupted) as exc:
             # Every rank agreed to stop (the check is collective): flush everything, then report.
-            self.status = f"aborted: {exc}"
+            self.status = "interrupted" if isinstance(exc, RunInterrupted) else f"aborted: {exc}"
             self._close_bar(bar)
             self.finish()
             raise
-        # Any other error leaves this rank alone in the loop: finishing would enter collectives the
-        # other ranks never reach, so the error goes straight to the abort guard instead.
+        except Exception as exc:
+            # Under MPI this rank is alone in the loop: finishing would enter collectives the
+            # other ranks never reach, so the error goes straight to the abort guard instead.
+            if self.parallel.size == 1:
+                self._close_bar(bar)
+                self.status = f"failed: {exc}"
+                try:
+                    self.finish()
+                except Exception as inner:  # e.g. the full disk that caused the failure
+                    log.warning("could not flush the results after the failure: %s", inner)
+            raise
         self._close_bar(bar)
         self.finish()
         return self.status
+
+    def _stop_if_asked(self, step: int | None, t_ms: float) -> None:
+        if self.stop is not None and (signum := self.stop.agreed(step)):
+            raise RunInterrupted(signum, t_ms)
 
     @staticmethod
     def _close_bar(bar) -> None:
@@ -459,9 +488,18 @@ class Simulation:
 
 
 def run_simulation(
-    directory: Path | str, use_cache: bool = True, progress: bool | None = None, verbose: bool = False
+    directory: Path | str,
+    use_cache: bool = True,
+    progress: bool | None = None,
+    verbose: bool = False,
+    overwrite: bool = False,
 ) -> str:
-    """Check the config, then run the simulation in ``directory`` on every rank of MPI_COMM_WORLD."""
+    """Check the config, then run the simulation in ``directory`` on every rank of MPI_COMM_WORLD.
+
+    The output folder is locked for the run and must not hold an earlier run's results unless
+    ``overwrite`` (:mod:`multiscale_run.output_lock`); storage failures end the run as an
+    :class:`~multiscale_run.errors.OutputError`, SIGINT/SIGTERM as a clean
+    :class:`~multiscale_run.interrupt.RunInterrupted`."""
     parallel = Parallel()
     # Config problems are found identically on every rank before any collective: raise normally.
     config = load(directory)
@@ -471,7 +509,14 @@ def run_simulation(
     if parallel.is_root:
         for warning in semantic_warnings(config):
             log.warning("warning: %s", warning)
-    with abort_on_error(parallel, verbose):
-        sim = Simulation(config, parallel, use_cache=use_cache, progress=progress)
+    out = config.output_dir
+    # Claiming the folder is collective and its refusals are alike on every rank: raised normally.
+    with (
+        claimed_output(out, parallel, overwrite),
+        abort_on_error(parallel, verbose),
+        output_errors(out),
+        StopRequest(parallel) as stop,
+    ):
+        sim = Simulation(config, parallel, use_cache=use_cache, progress=progress, stop=stop)
         sim.setup()
         return sim.run()

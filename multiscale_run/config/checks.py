@@ -2,9 +2,11 @@
 
 What is checked: files exist; tstop and every period are whole multiples of the right dt;
 node sets exist; coupling and report endpoints, variables and operators exist and their
-element spaces match; a merge can write back to its source; transforms are safe expressions;
-value checks name real variables; metabolism overrides name J15 parameters and states; the
-MPI rank count suits the circuit.
+element spaces match; a merge can write back to its source; transforms are safe expressions
+that compute on their source's values; value checks name real variables; metabolism overrides
+name J15 parameters and states; the MPI rank count suits the circuit. The files the run opens
+are probed by :mod:`.file_probes`, the other cross-field rules (report windows and names,
+bounds, output folder) are in :mod:`.rules`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from multiscale_run.config.file_probes import file_problems
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
+from multiscale_run.config.rules import rule_problems
+from multiscale_run.config.transform_probe import transform_problem
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,11 @@ def _check_files(config: Config, problems: list[Problem]) -> None:
         )
     for name, spec in config.inputs.items():
         for key, value in spec.items():
-            if key.endswith("_file") and not Path(value).is_file():
+            if key.endswith("_file") and not isinstance(value, str):
+                problems.append(
+                    config.problem(f"inputs.{name}.{key}", f"{value!r} is not a path", "a string")
+                )
+            elif key.endswith("_file") and not Path(value).is_file():
                 problems.append(
                     config.problem(f"inputs.{name}.{key}", f"file not found: {value}", "an existing file")
                 )
@@ -193,11 +202,14 @@ def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -
             )
         elif c.get("transform"):
             try:
-                Transform(c["transform"])
+                transform = Transform(c["transform"])
             except TransformError as exc:
                 problems.append(
                     config.problem(f"{at}.transform", str(exc), "a safe expression of vals and dt_ms")
                 )
+            else:  # safe: does it compute on the source's values?
+                if problem := transform_problem(config, c, transform, f"{at}.transform"):
+                    problems.append(problem)
         if "ndts" in c and c["dest"] in enabled:
             dest_ndts = config.simulator(c["dest"]).get("ndts", 1)
             if c["ndts"] % dest_ndts:
@@ -366,6 +378,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
     _check_files(config, problems)
+    problems.extend(file_problems(config) + rule_problems(config))
     node_sets = _node_sets(config, problems)
     _check_node_set(config, node_sets, config.node_set or "", "node_set", problems)
     if not config.simulators:
