@@ -41,6 +41,7 @@ FULL_PACKAGES=(
   cmake gfortran libhdf5-openmpi-dev
   petsc-dev libopenblas-dev liblapack-dev
   libboost-dev libeigen3-dev libmetis-dev libgmsh-dev libsundials-dev
+  slurm-wlm munge  # the one-node SLURM cluster the sweep tests run job arrays on
 )
 
 apt_install() {

@@ -191,7 +191,9 @@ def measure_coupling_share(neurons: int = 50) -> dict:
         subprocess.run([*msr, "init", str(sim), "--neurons", str(neurons)], check=True, capture_output=True)
         for run in ("first_run", "rerun"):
             start = time.perf_counter()
-            subprocess.run([*msr, "compute", str(sim), "--no-progress"], check=True, capture_output=True)
+            subprocess.run(
+                [*msr, "compute", str(sim), "--no-progress", "--overwrite"], check=True, capture_output=True
+            )
             runs[run] = {"wall_seconds_compute_command": time.perf_counter() - start}
             runs[run].update(_share_of_run(json.loads((sim / "output" / "timings.json").read_text())))
     share = max(r["share_percent_of_wall"] for r in runs.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import click
 
 from multiscale_run import __version__
-from multiscale_run.errors import SimulationAborted, UserError
+from multiscale_run.errors import OutputError, SimulationAborted, UserError
+from multiscale_run.interrupt import RunInterrupted
 
 log = logging.getLogger("multiscale_run")
 
@@ -31,7 +33,7 @@ def _is_root() -> bool:
 
 class _Group(click.Group):
     """Turns user errors into one line per problem on stderr and exit code 2; an aborted run exits 3,
-    other (internal) errors 1."""
+    an output failure 4, a run stopped by SIGINT/SIGTERM 130/143, other (internal) errors 1."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -47,6 +49,18 @@ class _Group(click.Group):
             if _is_root():
                 click.echo(f"msr: run aborted: {exc} (results so far are flushed)", err=True)
             ctx.exit(3)
+        except RunInterrupted as exc:
+            if _is_root():
+                click.echo(f"msr: run {exc} (results so far are flushed)", err=True)
+            ctx.exit(exc.exit_code)
+        except OutputError as exc:  # on one rank, or found alike by every rank (the folder's claim)
+            if _is_root():
+                click.echo(f"msr: output error: {exc}", err=True)
+            # After a storage failure HDF5 retries its failed flushes at exit and can crash in
+            # its own clean-up: leave now, what was flushed before is on disk.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(4)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:
@@ -174,21 +188,68 @@ def check(directory: Path, ranks: int | None) -> None:
 @_SIM
 @click.option("--no-cache", is_flag=True, help="Rebuild coupling operators instead of loading cached ones.")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar (default: the config's).")
+@click.option("--overwrite", is_flag=True, help="Replace the results of an earlier run in the output folder.")
 @click.pass_context
-def compute(ctx: click.Context, directory: Path, no_cache: bool, progress: bool | None) -> None:
+def compute(
+    ctx: click.Context, directory: Path, no_cache: bool, progress: bool | None, overwrite: bool
+) -> None:
     """Run the simulation in DIRECTORY (under MPI: srun -n N msr compute DIRECTORY)."""
     from multiscale_run.simulation import run_simulation
 
-    run_simulation(directory, use_cache=not no_cache, progress=progress, verbose=ctx.obj["verbose"])
+    run_simulation(
+        directory,
+        use_cache=not no_cache,
+        progress=progress,
+        verbose=ctx.obj["verbose"],
+        overwrite=overwrite,
+    )
 
 
 @main.command("post-processing")
 @_SIM
 def post_processing(directory: Path) -> None:
-    """Write the HTML report of the results in DIRECTORY's output folder."""
+    """Write the HTML report of the results in DIRECTORY's output folder (of a sweep folder: its
+    results.csv and results.html)."""
+    from multiscale_run.sweep.results import is_sweep_folder, write_results
+
+    if is_sweep_folder(directory):
+        click.echo(f"wrote {write_results(directory)}")
+        return
     from multiscale_run.postprocessing import write_html_report
 
     click.echo(f"wrote {write_html_report(directory)}")
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--retry-failed", is_flag=True, help="Run the points that failed before again.")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), help="Override the sweep file's executor.")
+@click.option("--workers", type=click.IntRange(1), help="local: points run at once.")
+@click.option("--max-concurrent", type=click.IntRange(0), help="slurm: the job array's concurrency limit.")
+@click.option("--check-only", is_flag=True, help="Check the sweep and every point's config, run nothing.")
+def sweep(
+    sweep_file: Path,
+    retry_failed: bool,
+    executor: str | None,
+    workers: int | None,
+    max_concurrent: int | None,
+    check_only: bool,
+) -> None:
+    """Run (or resume) the parameter sweep or search of SWEEP_FILE (JSON or YAML; see docs/sweep.md)."""
+    from multiscale_run.sweep.driver import run_sweep, validate
+
+    options = {"name": executor, "workers": workers, "max_concurrent": max_concurrent}
+    overrides = {k: v for k, v in options.items() if v is not None}
+    if check_only:
+        validate(sweep_file, overrides)
+        click.echo(f"{sweep_file}: OK")
+        return
+    try:
+        page = run_sweep(sweep_file, retry_failed=retry_failed, executor_overrides=overrides)
+    except KeyboardInterrupt:
+        click.echo(f"msr: sweep interrupted; `msr sweep {sweep_file}` resumes it", err=True)
+        sys.exit(130)
+    click.echo(f"wrote {page}")
 
 
 @main.command("edit-mod-files")
@@ -208,7 +269,7 @@ def demo(ctx: click.Context, directory: Path, neurons: int) -> None:
     """Init, check, compute and post-process the embedded default simulation in DIRECTORY."""
     ctx.invoke(init, directory=directory, neurons=neurons, force=True)
     ctx.invoke(check, directory=directory)
-    ctx.invoke(compute, directory=directory)
+    ctx.invoke(compute, directory=directory, overwrite=True)
     ctx.invoke(post_processing, directory=directory)
 
 

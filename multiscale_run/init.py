@@ -104,9 +104,14 @@ def init_simulation(
     config["reports"] = sonata_reports(config)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
 
-    from multiscale_run.sbatch import write_sbatch
+    from multiscale_run.sbatch import SpacedPathError, write_sbatch
 
-    write_sbatch(directory, nodes=nodes, ntasks=ntasks, time=time_limit, account=account, partition=partition)
+    try:
+        write_sbatch(
+            directory, nodes=nodes, ntasks=ntasks, time=time_limit, account=account, partition=partition
+        )
+    except SpacedPathError as exc:
+        log.warning("no sbatch script written: %s", exc)
     shutil.copyfile(data_path("templates") / "postproc.ipynb", directory / "postproc.ipynb")
     log.info("wrote a simulation of %s neurons in %s", neurons if circuit is None else "the given", directory)
     return config_path

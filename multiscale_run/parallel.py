@@ -124,13 +124,15 @@ def abort_on_error(parallel: Parallel, verbose: bool = False) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        from multiscale_run.errors import SimulationAborted, UserError
+        from multiscale_run.errors import OutputError, SimulationAborted, UserError
+        from multiscale_run.interrupt import RunInterrupted
 
-        # A value-check abort is agreed on by every rank (collective), so it ends them normally.
-        if parallel.size == 1 or isinstance(exc, SimulationAborted):
+        # A value-check abort or a signal's stop is agreed on by every rank (collective), so it
+        # ends them normally.
+        if parallel.size == 1 or isinstance(exc, (SimulationAborted, RunInterrupted)):
             raise
 
-        code = 2 if isinstance(exc, UserError) else 1
+        code = 2 if isinstance(exc, UserError) else 4 if isinstance(exc, OutputError) else 1
         msg = f"rank {parallel.rank}: {type(exc).__name__}: {exc}"
         if verbose:
             msg += "\n" + "".join(traceback.format_exception(exc))

@@ -44,6 +44,10 @@ def _environment_lines(environment: str | None) -> str:
     return ""
 
 
+class SpacedPathError(ValueError):
+    """The simulation folder's path has whitespace, which ``#SBATCH`` lines cannot hold."""
+
+
 def render_sbatch(
     directory: str | os.PathLike,
     nodes: int = 1,
@@ -64,7 +68,7 @@ def render_sbatch(
         raise ValueError(f"sbatch time {time!r} is not a SLURM time (e.g. 30, 01:00:00, 1-12:00:00)")
     if any(c.isspace() for c in str(directory)):
         # #SBATCH lines are not shell-parsed: a path with spaces cannot be quoted there
-        raise ValueError(f"sbatch needs a simulation folder without spaces in its path: {directory}")
+        raise SpacedPathError(f"sbatch needs a simulation folder without spaces in its path: {directory}")
     job_name = job_name if job_name is not None else default_job_name(directory)
     for what, value in (("job name", job_name), ("account", account), ("partition", partition)):
         _check_name(what, value)

@@ -26,8 +26,11 @@ from multiscale_run.config import Config, ConfigError, load
 from multiscale_run.coupling.manager import ConnectionManager
 from multiscale_run.coupling.setup import couplings_from_config
 from multiscale_run.errors import SimulationAborted
+from multiscale_run.interrupt import RunInterrupted, StopRequest
 from multiscale_run.output import run_files
 from multiscale_run.output.recorders import build_recorders
+from multiscale_run.output_errors import output_errors
+from multiscale_run.output_lock import claimed_output
 from multiscale_run.parallel import Parallel, abort_on_error
 from multiscale_run.progress import Progress
 from multiscale_run.provenance import RunRecord
@@ -59,9 +62,15 @@ class Simulation:
     """One co-simulation on this rank (every rank builds one; they cooperate through MPI)."""
 
     def __init__(
-        self, config: Config, parallel: Parallel, use_cache: bool = True, progress: bool | None = None
+        self,
+        config: Config,
+        parallel: Parallel,
+        use_cache: bool = True,
+        progress: bool | None = None,
+        stop: StopRequest | None = None,
     ):
         self.config = config
+        self.stop = stop  # SIGINT/SIGTERM: stop cleanly at an agreed step (multiscale_run.interrupt)
         self.parallel = parallel
         self.use_cache = use_cache
         self.progress = config.msr["progress"] if progress is None else progress
@@ -149,6 +158,7 @@ class Simulation:
         self._record(0.0)
         bar = Progress(run.tstop_ms, shown=self.progress and self.parallel.is_root)
         try:
+            self._stop_if_asked(None, 0.0)  # a signal during the set-up
             for k in range(1, n_steps + 1):
                 index = k * base
                 t_ms = index * run.dt_ms
@@ -165,19 +175,33 @@ class Simulation:
                             self.manager.run(bound, self.simulators[name].dt_ms)
                 self.t_ms = t_ms
                 self._record(t_ms)
+                self._stop_if_asked(k, t_ms)
                 bar.update(t_ms)
             self.status = "completed"
-        except SimulationAborted as exc:
+        except (SimulationAborted, RunInterrupted) as exc:
             # Every rank agreed to stop (the check is collective): flush everything, then report.
-            self.status = f"aborted: {exc}"
+            self.status = "interrupted" if isinstance(exc, RunInterrupted) else f"aborted: {exc}"
             bar.close()
             self.finish()
             raise
-        # Any other error leaves this rank alone in the loop: finishing would enter collectives the
-        # other ranks never reach, so the error goes straight to the abort guard instead.
+        except Exception as exc:
+            # Under MPI this rank is alone in the loop: finishing would enter collectives the
+            # other ranks never reach, so the error goes straight to the abort guard instead.
+            if self.parallel.size == 1:
+                bar.close()
+                self.status = f"failed: {exc}"
+                try:
+                    self.finish()
+                except Exception as inner:  # e.g. the full disk that caused the failure
+                    log.warning("could not flush the results after the failure: %s", inner)
+            raise
         bar.close()
         self.finish()
         return self.status
+
+    def _stop_if_asked(self, step: int | None, t_ms: float) -> None:
+        if self.stop is not None and (signum := self.stop.agreed(step)):
+            raise RunInterrupted(signum, t_ms)
 
     # ------------------------------------------------------------------ end
     def finish(self) -> None:
@@ -213,9 +237,18 @@ class Simulation:
 
 
 def run_simulation(
-    directory: Path | str, use_cache: bool = True, progress: bool | None = None, verbose: bool = False
+    directory: Path | str,
+    use_cache: bool = True,
+    progress: bool | None = None,
+    verbose: bool = False,
+    overwrite: bool = False,
 ) -> str:
-    """Check the config, then run the simulation in ``directory`` on every rank of MPI_COMM_WORLD."""
+    """Check the config, then run the simulation in ``directory`` on every rank of MPI_COMM_WORLD.
+
+    The output folder is locked for the run and must not hold an earlier run's results unless
+    ``overwrite`` (:mod:`multiscale_run.output_lock`); storage failures end the run as an
+    :class:`~multiscale_run.errors.OutputError`, SIGINT/SIGTERM as a clean
+    :class:`~multiscale_run.interrupt.RunInterrupted`."""
     parallel = Parallel()
     # Config problems are found identically on every rank before any collective: raise normally.
     config = load(directory)
@@ -225,7 +258,14 @@ def run_simulation(
     if parallel.is_root:
         for warning in semantic_warnings(config):
             log.warning("warning: %s", warning)
-    with abort_on_error(parallel, verbose):
-        sim = Simulation(config, parallel, use_cache=use_cache, progress=progress)
+    out = config.output_dir
+    # Claiming the folder is collective and its refusals are alike on every rank: raised normally.
+    with (
+        claimed_output(out, parallel, overwrite),
+        abort_on_error(parallel, verbose),
+        output_errors(out),
+        StopRequest(parallel) as stop,
+    ):
+        sim = Simulation(config, parallel, use_cache=use_cache, progress=progress, stop=stop)
         sim.setup()
         return sim.run()

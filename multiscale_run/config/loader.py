@@ -25,8 +25,22 @@ def is_path_key(key: str) -> bool:
     return key == "network" or (key.endswith(("_file", "_dir", "_path")) and key not in _RELATIVE_TO_OUTPUT)
 
 
+class NonFinite(str):
+    """``NaN``, ``Infinity`` or ``-Infinity`` where strict JSON wants a number (Python's parser
+    accepts them): kept as a marker so that every one is reported with its JSON path."""
+
+
+def non_finite(data: Any, where: tuple = ()) -> list[tuple[list, str]]:
+    """(JSON path, text) of every :class:`NonFinite` value in ``data``."""
+    if isinstance(data, NonFinite):
+        return [(list(where), str(data))]
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    return [found for key, value in items for found in non_finite(value, (*where, key))]
+
+
 def read_json(path: Path) -> Any:
-    """Parse a JSON file; a syntax error becomes a problem naming the line and column."""
+    """Parse a strict JSON file (no NaN or Infinity); a syntax error becomes a problem naming the
+    line and column, a non-finite number one naming its JSON path."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -36,11 +50,20 @@ def read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(path), "", f"cannot read: {exc}")]) from None
     try:
-        return json.loads(text)
+        data = json.loads(text, parse_constant=NonFinite)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             [Problem(str(path), f"line {exc.lineno} column {exc.colno}", f"malformed JSON: {exc.msg}")]
         ) from None
+    except RecursionError:
+        raise ConfigError([Problem(str(path), "", "malformed JSON: nested too deeply")]) from None
+    problems = [
+        Problem(str(path), json_path(where), f"{value} is not a JSON number", "a finite number")
+        for where, value in non_finite(data)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return data
 
 
 def substitute(data: Any, names: dict[str, str], file: str) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from multiscale_run.config.rules import RULES
 from multiscale_run.config.schema import _resolve, root_schema
 
 
@@ -59,6 +60,19 @@ def render() -> str:
         "|---|---|---|---|---|",
     ]
     _rows(root, root, "", out)
+    out += [
+        "",
+        "## Rules beyond the schema",
+        "",
+        "`msr check` (and `msr compute` before it starts) also enforces these cross-field rules",
+        "(`multiscale_run.config.rules.RULES`; each one has a case in",
+        "`tests/unit/test_reliability_corpus.py`). Every problem is one line naming the file and the",
+        "JSON path (or, for files a config names, that file's key); exit code 2.",
+        "",
+        "| rule | what must hold |",
+        "|---|---|",
+        *(f"| `{rule}` | {text} |" for rule, text in RULES),
+    ]
     return "\n".join(out) + "\n"
 
 

@@ -165,8 +165,10 @@ class OperatorCache:
         if self._all(self.use_cache and target.is_file()):
             try:
                 matrix = sp.csr_matrix(sp.load_npz(target))
-            except (OSError, ValueError, KeyError) as exc:
-                log.warning("cannot read cached operator %s (%s): rebuilding", target, exc)
+            except Exception as exc:  # whatever a damaged file raises (BadZipFile, EOFError, ...)
+                log.warning(
+                    "cannot read cached operator %s (%s: %s): rebuilding", target, type(exc).__name__, exc
+                )
         if self._all(matrix is not None):
             self.loaded.append(name)
             log.debug("loaded operator %s from %s", name, target)

@@ -27,7 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from multiscale_run.coupling import conversions
-from multiscale_run.coupling.transform import Transform
+from multiscale_run.coupling.transform import Transform, TransformError
+from multiscale_run.errors import UserError
 from multiscale_run.parallel import Parallel
 from multiscale_run.spaces import Space, Variable
 
@@ -55,9 +56,11 @@ class Coupling:
     action: str
     transform: Transform | None = None
     ndts: int | None = None
+    #: (config file, JSON path) of the transform, named when it fails at run time
+    origin: tuple[str, str] = ("", "")
 
     @classmethod
-    def from_config(cls, entry: dict) -> Coupling:
+    def from_config(cls, entry: dict, origin: tuple[str, str] = ("", "")) -> Coupling:
         name = (
             entry.get("name")
             or f"{entry['src']}.{entry['src_variable']}->{entry['dest']}.{entry['dest_variable']}"
@@ -73,6 +76,7 @@ class Coupling:
             action=entry["action"],
             transform=conversions.transform(text) if text else None,
             ndts=entry.get("ndts"),
+            origin=origin,
         )
 
 
@@ -177,7 +181,10 @@ class ConnectionManager:
             b.previous = merged
             return
         if c.transform is not None:
-            mapped = c.transform(vals=mapped, dt_ms=dest_dt_ms)
+            try:
+                mapped = c.transform(vals=mapped, dt_ms=dest_dt_ms)
+            except TransformError as exc:
+                raise UserError(f"coupling {c.name!r}: {exc}", *c.origin) from None
         if c.action == "set" and not self._needs_current(b):
             dest.set(c.dest_variable, mapped)
             return

@@ -15,8 +15,9 @@ def couplings_from_config(config) -> list[Coupling]:
     whenever both sides have new values, never more often (e.g. metabolism -> NEURON only after
     metabolism advanced)."""
     out = []
-    for entry in config.couplings:
-        coupling = Coupling.from_config(entry)
+    for i, entry in enumerate(config.couplings):
+        # the transform's place in the config, named when it fails at run time
+        coupling = Coupling.from_config(entry, (str(config.path), f"multiscale_run.couplings[{i}].transform"))
         if coupling.ndts is None:
             ndts = [config.simulator(name)["ndts"] for name in (coupling.src, coupling.dest)]
             coupling = dataclasses.replace(coupling, ndts=math.lcm(*ndts))

@@ -4,7 +4,8 @@ An expression may use numbers, the names it is given (``vals``, ``dt_ms``, ...),
 comparison operators, conditional expressions, and calls of a fixed list of numpy functions and
 constants. Anything else — attribute access, subscripts, imports, lambdas, comprehensions,
 keyword arguments, other names — is rejected when the expression is parsed, before any value
-is computed. Results are checked for NaN and Inf.
+is computed. Evaluation is bounded (:mod:`multiscale_run.coupling.safe_eval`: exponent, result
+size, nesting depth, time) and its results are checked for NaN and Inf.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import ast
 from collections.abc import Iterable
 
 import numpy as np
+
+from multiscale_run.coupling import safe_eval
 
 FUNCTIONS = {
     name: getattr(np, name)
@@ -97,12 +100,11 @@ class Transform:
         self.text = text.strip()
         self.names = frozenset(names)
         try:
-            tree = ast.parse(self.text, mode="eval")
-        except SyntaxError as exc:
-            raise TransformError(f"invalid expression {self.text!r}: {exc.msg}") from None
-        for node in ast.walk(tree):
+            self._tree = safe_eval.parse(self.text)
+        except safe_eval.EvaluationError as exc:
+            raise TransformError(str(exc)) from None
+        for node in ast.walk(self._tree):
             self._check(node)
-        self._code = compile(tree, "<transform>", "eval")
 
     def _check(self, node: ast.AST) -> None:
         if not isinstance(node, _NODES):
@@ -123,9 +125,10 @@ class Transform:
             raise TransformError(f"unknown name {node.id!r} (allowed: {', '.join(allowed)})")
 
     def __call__(self, **values) -> np.ndarray:
-        namespace = {**FUNCTIONS, **CONSTANTS, **values}
-        with np.errstate(all="ignore"):
-            result = np.asarray(eval(self._code, {"__builtins__": {}}, namespace), dtype=np.float64)
+        try:
+            result = safe_eval.Evaluator({**CONSTANTS, **values}, FUNCTIONS)(self._tree)
+        except safe_eval.EvaluationError as exc:
+            raise TransformError(f"transform {self.text!r}: {exc}") from None
         if not np.all(np.isfinite(result)):
             bad = int(np.size(result) - np.count_nonzero(np.isfinite(result)))
             raise TransformError(f"transform {self.text!r} gave {bad} non-finite value(s) (NaN or Inf)")

@@ -4,9 +4,12 @@ it asks the simulator registry for declared variables and reads the circuit and 
 
 What is checked: files exist; tstop and every period are whole multiples of the right dt;
 node sets exist; coupling and report endpoints, variables and operators exist and their
-element spaces match; a merge can write back to its source; transforms are safe expressions;
-value checks name real variables; the MPI rank count suits the circuit
-(:mod:`multiscale_run.validation.circuit`).
+element spaces match; a merge can write back to its source; transforms are safe expressions
+that compute on their source's values; value checks name real variables; metabolism overrides
+name J15 parameters and states; the MPI rank count suits the circuit
+(:mod:`multiscale_run.validation.circuit`). The files the run opens are probed by
+:mod:`multiscale_run.config.file_probes`, the other cross-field rules (report windows and names,
+bounds, output folder) are in :mod:`multiscale_run.config.rules`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import json
 import logging
 from pathlib import Path
 
+from multiscale_run.config.file_probes import file_problems
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
+from multiscale_run.config.rules import rule_problems
 from multiscale_run.validation.circuit import check_mesh_coverage, check_ranks
 from multiscale_run.validation.couplings import check_constraints, check_couplings
 from multiscale_run.validation.variables import check_variable, declared_variables
@@ -57,7 +62,11 @@ def _check_files(config: Config, problems: list[Problem]) -> None:
         )
     for name, spec in config.inputs.items():
         for key, value in spec.items():
-            if key.endswith("_file") and not Path(value).is_file():
+            if key.endswith("_file") and not isinstance(value, str):
+                problems.append(
+                    config.problem(f"inputs.{name}.{key}", f"{value!r} is not a path", "a string")
+                )
+            elif key.endswith("_file") and not Path(value).is_file():
                 problems.append(
                     config.problem(f"inputs.{name}.{key}", f"file not found: {value}", "an existing file")
                 )
@@ -180,6 +189,28 @@ def _check_value_checks(config, variables, problems):
             problems.append(config.problem(at, "a check needs at least one bound", "lb, leb, hb or heb"))
 
 
+def _check_metabolism_names(config: Config, problems: list[Problem]) -> None:
+    """The J15 parameter and state names the metabolism section overrides must exist (the schema
+    allows any name there)."""
+    if not config.enabled("metabolism"):
+        return
+    from multiscale_run.metabolism.parameters import ALL_PARAMETER_NAMES, STATE_NAMES
+
+    section = config.simulator("metabolism")
+    for key, names, what in (
+        ("parameters", ALL_PARAMETER_NAMES, "parameter"),
+        ("initial_state", STATE_NAMES, "state"),
+    ):
+        for name in sorted(set(section.get(key, {})) - set(names)):
+            problems.append(
+                config.problem(
+                    f"multiscale_run.metabolism.{key}.{name}",
+                    f"unknown J15 {what} {name!r}",
+                    f"one of: {', '.join(names)}",
+                )
+            )
+
+
 def _check_libraries(config: Config, problems: list[Problem]) -> None:
     """An enabled simulator whose library is not installed (STEPS comes with ``install.sh --steps``;
     the deterministic extracellular solver needs none)."""
@@ -195,6 +226,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
     _check_files(config, problems)
+    problems.extend(file_problems(config) + rule_problems(config))
     node_sets = _node_sets(config, problems)
     _check_node_set(config, node_sets, config.node_set or "", "node_set", problems)
     from multiscale_run.simulators import catalogue
@@ -222,6 +254,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     check_couplings(config, variables, problems)
     _check_reports(config, variables, node_sets, problems)
     _check_value_checks(config, variables, problems)
+    _check_metabolism_names(config, problems)
     check_ranks(config, ranks, problems)
     return problems
 

@@ -100,11 +100,15 @@ def _check_transform(config, c, at, src, dest, problems) -> None:
     """A transform is a named conversion whose units the coupled variables carry, or a safe expression."""
     from multiscale_run.coupling.conversions import CONVERSIONS, transform
     from multiscale_run.coupling.transform import TransformError
+    from multiscale_run.validation.transform_probe import transform_problem
 
     try:
-        transform(c["transform"])
+        parsed = transform(c["transform"])
     except TransformError as exc:
         problems.append(config.problem(f"{at}.transform", str(exc), "a safe expression of vals and dt_ms"))
+    else:  # safe: does it compute on the source's values?
+        if problem := transform_problem(config, c, parsed, f"{at}.transform"):
+            problems.append(problem)
     conversion = CONVERSIONS.get(c["transform"].strip())
     if conversion is None:
         return

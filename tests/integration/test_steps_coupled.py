@@ -54,7 +54,9 @@ def make_sim(
 
 def compute(directory: Path, ranks: int = 1) -> Path:
     proc = run_mpi(
-        ranks, [sys.executable, "-m", "multiscale_run.cli", "compute", str(directory)], timeout=900
+        ranks,
+        [sys.executable, "-m", "multiscale_run.cli", "compute", str(directory), "--overwrite"],
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return directory / "output"

@@ -26,7 +26,7 @@ def compute(sim, ranks, fault=None):
     start = time.monotonic()
     proc = run_mpi(
         ranks,
-        [sys.executable, "-m", "multiscale_run.cli", "compute", str(sim)],
+        [sys.executable, "-m", "multiscale_run.cli", "compute", str(sim), "--overwrite"],
         timeout=180,
         env={"MSR_INJECT_FAULT": fault} if fault else None,
     )

@@ -128,6 +128,54 @@ def test_unreadable_file_is_rebuilt(tmp_path, caplog):
     assert (matrix != OperatorBuilder(geo).build("tet_to_neuron")).nnz == 0
 
 
+def _truncate(file):
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+
+
+def _other_zip(file):
+    import zipfile
+
+    with zipfile.ZipFile(file, "w") as archive:
+        archive.writestr("data.npy", b"\x93NUMPY garbage")
+
+
+def _unreadable_dir(file):
+    file.unlink()
+    file.mkdir()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda f: f.write_bytes(b""),  # empty: EOFError / BadZipFile
+        _truncate,  # truncated: BadZipFile
+        _other_zip,  # a zip without the sparse arrays: KeyError / ValueError
+        lambda f: f.write_bytes(f.read_bytes()[:-22] + b"\0" * 22),  # a corrupted central directory
+        _unreadable_dir,  # a folder where the file should be: IsADirectoryError
+    ],
+    ids=["empty", "truncated", "foreign-zip", "corrupt-directory", "directory"],
+)
+def test_any_damaged_entry_is_logged_and_rebuilt_identically(tmp_path, caplog, damage):
+    geo, counter = geometry(), CountingBuilder(geometry())
+    first = get(OperatorCache(tmp_path), geo, counter)
+    (file,) = (tmp_path / "operators" / "n1").glob("*.npz")
+    damage(file)
+    with caplog.at_level(logging.WARNING):
+        cache = OperatorCache(tmp_path)
+        matrix = get(cache, geo, counter) if file.is_file() else None
+    if matrix is None:  # a folder in the way: not a file, so simply not found and rebuilt
+        file.rmdir()
+        matrix = get(cache, geo, counter)
+    else:
+        assert "cannot read cached operator" in caplog.text and str(file) in caplog.text
+    assert counter.calls == 2 and cache.built == ["tet_to_neuron"]
+    assert matrix.shape == first.shape and (matrix != first).nnz == 0
+    assert np.array_equal(matrix.indptr, first.indptr) and np.array_equal(matrix.data, first.data)
+    reloaded = OperatorCache(tmp_path)
+    get(reloaded, geo, counter)  # the rebuilt entry is readable again
+    assert reloaded.loaded == ["tet_to_neuron"]
+
+
 def test_operator_convenience_keys_on_the_geometry_it_uses(tmp_path):
     geo = geometry()
     cache = OperatorCache(tmp_path)

@@ -21,6 +21,7 @@ def test_neurons_outside_an_existing_mesh_are_reported(tmp_path):
     # a mesh holding only the lowest 300 µm of the column (the column rises along y from 0)
     generate_mesh(sim / "small.msh", np.array([-400.0, -50.0, -400.0]), np.array([400.0, 300.0, 400.0]), {})
     config["multiscale_run"]["steps"]["mesh_file"] = "small.msh"
+    config["multiscale_run"]["steps"]["solver"] = "deterministic"  # runs without STEPS installed
     path.write_text(json.dumps(config))
     result = CliRunner().invoke(main, ["check", str(sim)])
     assert result.exit_code == 0, result.stderr
@@ -43,6 +44,10 @@ def test_a_mesh_generated_around_the_circuit_holds_every_neuron(tmp_path):
     points, _ = placed_morphology_points(settings_from_config(config))
     lo, hi = points.min(axis=0), points.max(axis=0)
     generate_mesh(sim / "mesh" / "extracellular.msh", lo, hi, config.simulator("steps")["mesh_generation"])
+    path = sim / "simulation_config.json"
+    data = json.loads(path.read_text())
+    data["multiscale_run"]["steps"]["solver"] = "deterministic"  # runs without STEPS installed
+    path.write_text(json.dumps(data))
     assert (locate_points(points, read_mesh(sim / "mesh" / "extracellular.msh")) >= 0).all()
     result = CliRunner().invoke(main, ["check", str(sim)])
     assert result.exit_code == 0 and "warning" not in result.stdout

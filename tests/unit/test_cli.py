@@ -32,7 +32,9 @@ def test_version_and_alias():
         assert __version__ in proc.stdout
 
 
-@pytest.mark.parametrize("command", ["init", "check", "compute", "post-processing", "edit-mod-files", "demo"])
+@pytest.mark.parametrize(
+    "command", ["init", "check", "compute", "post-processing", "edit-mod-files", "demo", "sweep"]
+)
 def test_every_command_has_help(command):
     result = invoke(command, "--help")
     assert result.exit_code == 0

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from multiscale_run.coupling.manager import ConnectionManager, Coupling
 from multiscale_run.coupling.transform import Transform, TransformError
+from multiscale_run.errors import UserError
 from multiscale_run.parallel import Parallel
 from multiscale_run.simulators.base import Simulator
 from multiscale_run.spaces import Space, Variable
@@ -124,7 +125,7 @@ def test_coupling_period():
 
 def test_transform_rejects_non_finite_results():
     manager, _, _ = make("set", transform="log(vals - 1.75)")
-    with pytest.raises(TransformError, match="non-finite"):
+    with pytest.raises(UserError, match=r"coupling '.*': transform 'log.*non-finite"):
         run_due(manager)
 
 
