@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from functools import reduce
 from pathlib import Path
 
@@ -24,8 +23,10 @@ import numpy as np
 
 from multiscale_run.config import Config, ConfigError, load
 from multiscale_run.coupling.manager import ConnectionManager
-from multiscale_run.coupling.setup import couplings_from_config
+from multiscale_run.coupling.operators import Geometry
+from multiscale_run.coupling.setup import build_operators, couplings_from_config
 from multiscale_run.errors import SimulationAborted
+from multiscale_run.faults import inject_fault
 from multiscale_run.interrupt import RunInterrupted, StopRequest
 from multiscale_run.output import run_files
 from multiscale_run.output.recorders import build_recorders
@@ -41,21 +42,6 @@ from multiscale_run.validation import semantic_problems, semantic_warnings
 from multiscale_run.value_checks import ValueGuard
 
 log = logging.getLogger(__name__)
-
-#: Testing hook: ``MSR_INJECT_FAULT="<stage>@<rank>"`` raises an error on that rank at the first
-#: time it reaches ``<stage>`` (``setup``, ``advance`` or ``coupling``); the MPI safety tests use it
-#: to prove that a failure on one rank ends every rank.
-FAULT_ENV = "MSR_INJECT_FAULT"
-
-
-class InjectedFault(RuntimeError):
-    """The error raised by the fault-injection testing hook."""
-
-
-def _inject_fault(stage: str, rank: int) -> None:
-    wanted = os.environ.get(FAULT_ENV, "")
-    if wanted and wanted == f"{stage}@{rank}":
-        raise InjectedFault(f"fault injected at {stage} on rank {rank}")
 
 
 class Simulation:
@@ -96,14 +82,16 @@ class Simulation:
                 log.info("building %s", name)
                 with self.timings.measure(f"setup:simulator:{name}"):
                     self.simulators[name] = catalogue.build(name, config, self.parallel, products)
-        _inject_fault("setup", self.parallel.rank)
+        inject_fault("setup", self.parallel.rank)
         self.segments = products.get("segment_geometry")
         self.tets = products.get("tet_geometry")
         self.vessels = products.get("vessel_geometry")
         owner = self.segments.neuron_index if self.segments is not None else None
         self.guard = ValueGuard(config.checks, self.node_ids, owner)
         couplings = couplings_from_config(config)
-        self.operators = self._build_operators(couplings)
+        geometry = Geometry(segments=self.segments, tets=self.tets, vessels=self.vessels)
+        with self.timings.measure("setup:operators"):
+            self.operators = build_operators(config, couplings, geometry, self.parallel, self.use_cache)
         self.manager = ConnectionManager(couplings, self.simulators, self.operators, self.parallel)
         with self.timings.measure("couplings:initial exchange"):
             self.manager.initialize()
@@ -121,19 +109,6 @@ class Simulation:
                 self.parallel,
             )
         self.status = "set up"
-
-    def _build_operators(self, couplings: list) -> dict:
-        from multiscale_run.coupling.cache import OperatorCache
-        from multiscale_run.coupling.operators import Geometry
-        from multiscale_run.coupling.setup import build_operators, operator_names
-
-        names = operator_names(self.config, couplings)
-        if not names:
-            return {}
-        geometry = Geometry(segments=self.segments, tets=self.tets, vessels=self.vessels)
-        cache = OperatorCache(self.config.cache_dir, self.parallel, use_cache=self.use_cache)
-        with self.timings.measure("setup:operators"):
-            return build_operators(names, geometry, cache, self.parallel)
 
     def _record(self, t_ms: float) -> None:
         if t_ms < self.reports.next_ms:  # the hot loop's common case: nothing due
@@ -166,12 +141,12 @@ class Simulation:
                     if index % ndts[name]:
                         continue
                     with self.timings.measure(f"advance:{name}"):
-                        _inject_fault("advance", self.parallel.rank)
+                        inject_fault("advance", self.parallel.rank)
                         self.simulators[name].advance(t_ms)
                     self._check_values(name, t_ms)
                     for bound in self.manager.due(name, index):
                         with self.timings.measure(f"coupling:{bound.coupling.name}"):
-                            _inject_fault("coupling", self.parallel.rank)
+                            inject_fault("coupling", self.parallel.rank)
                             self.manager.run(bound, self.simulators[name].dt_ms)
                 self.t_ms = t_ms
                 self._record(t_ms)

@@ -40,9 +40,14 @@ def operator_names(config, couplings: list[Coupling]) -> set[str]:
     return names
 
 
-def build_operators(names: set[str], geometry: Geometry, cache, parallel) -> dict:
-    """The matrices of ``names``, from ``cache`` or built (collective: the same order on every rank)."""
+def build_operators(config, couplings: list[Coupling], geometry: Geometry, parallel, use_cache: bool) -> dict:
+    """The matrices of every operator the couplings and reports use, from the operator cache or
+    built (collective: the same order on every rank)."""
+    from multiscale_run.coupling.cache import OperatorCache
+
+    names = operator_names(config, couplings)
     if not names:
         return {}
+    cache = OperatorCache(config.cache_dir, parallel, use_cache=use_cache)
     builder = OperatorBuilder(geometry, parallel)  # one builder: the clipping runs once
     return {name: cache.operator(name, geometry, builder) for name in sorted(names)}
