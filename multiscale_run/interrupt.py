@@ -60,10 +60,4 @@ class StopRequest:
             return self.signum
         if step is not None and step % AGREE_EVERY:
             return 0
-        return int(self.parallel.comm.allreduce(self.signum, op=_max_op()))
-
-
-def _max_op():
-    from mpi4py import MPI
-
-    return MPI.MAX
+        return int(self.parallel.max(self.signum))

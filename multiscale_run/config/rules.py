@@ -137,11 +137,9 @@ def _output_dir(config: Config, problems: list[Problem]) -> None:
         )
 
 
-#: (simulator, setting, values that need a package, the package)
-_BACKENDS = (
-    ("steps", "solver", ("TetOpSplit", "Tetexact"), "steps"),
-    ("metabolism", "backend", ("julia",), "juliacall"),
-)
+#: (simulator, setting, values that need a package, the package); STEPS's solvers are the
+#: registry's (``SimulatorSpec.library``, checked with the other semantic checks)
+_BACKENDS = (("metabolism", "backend", ("julia",), "juliacall"),)
 
 
 def _backends(config: Config, problems: list[Problem]) -> None:

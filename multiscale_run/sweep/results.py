@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from multiscale_run.postprocessing import _figure_png, _img, _pyplot, _table
+from multiscale_run.postprocessing import _img, _table
+from multiscale_run.postprocessing.figures import _figure_png, _pyplot
 from multiscale_run.sweep.driver import STATE_FILE
 from multiscale_run.sweep.metrics import MetricError
 from multiscale_run.sweep.points import COMPLETED, read_state
