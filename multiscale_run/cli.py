@@ -160,13 +160,17 @@ _SIM = click.argument("directory", type=click.Path(path_type=Path), default=".")
 @click.option("--partition", default=None, help="sbatch: partition.")
 def init(directory: Path, **options) -> None:
     """Write a complete runnable simulation into DIRECTORY (circuit, config, mods, sbatch, notebook)."""
+    from multiscale_run.config import load
     from multiscale_run.init import init_simulation
     from multiscale_run.simulators.catalogue import missing_library
 
     path = init_simulation(directory, **options)
     click.echo(f"wrote {path}; next: msr check {directory} && msr compute {directory}")
-    if options["with_steps"] and missing_library("steps"):
-        click.echo(f"msr: note: {missing_library('steps')}", err=True)
+    config = load(path)
+    for name in config.simulators:
+        missing = missing_library(name, config.simulator(name))
+        if missing:
+            click.echo(f"msr: note: {missing[1]}", err=True)
 
 
 @main.command()

@@ -19,28 +19,36 @@ ADAPTERS = {
     "metabolism": ("multiscale_run.simulators.metabolism", "MetabolismSim"),
 }
 
-#: Libraries a simulator needs beyond the core install (``./install.sh``), by simulator name:
-#: (importable module, the step that installs it).
-LIBRARIES = {"steps": ("steps", "--steps")}
+#: Libraries beyond the core install (``./install.sh``) that a simulator needs for some values of one
+#: of its settings: simulator -> (setting, values that need it, importable module, how to install it).
+LIBRARIES = {
+    "steps": ("solver", ("TetOpSplit", "Tetexact"), "steps", "run {install} --steps (docs/install.md)"),
+    "metabolism": ("backend", ("julia",), "juliacall", "pip install juliacall (Julia is optional)"),
+}
 
 
-def missing_library(name: str) -> str | None:
-    """Why simulator ``name`` cannot run in this environment, naming the install step; None if it can.
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, looked up without importing it (STEPS takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        return False
 
-    Looks the module up without importing it (importing STEPS takes seconds)."""
+
+def missing_library(name: str, section: dict) -> tuple[str, str] | None:
+    """``(setting, reason)`` when simulator ``name`` configured by ``section`` needs a library that
+    is not installed here, the reason naming the install step; None when it can run."""
     if name not in LIBRARIES:
         return None
-    module, option = LIBRARIES[name]
-    try:
-        if importlib.util.find_spec(module) is not None:
-            return None
-    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
-        pass
+    setting, values, module, how = LIBRARIES[name]
+    value = section.get(setting)
+    if value not in values or _importable(module):
+        return None
     script = Path(__file__).resolve().parents[2] / "install.sh"
-    where = str(script) if script.is_file() else "install.sh in the multiscale-run sources"
-    return (
-        f"the {name} simulator needs the Python module {module!r}, which is not installed here: "
-        f"run {where} {option} (docs/install.md)"
+    install = str(script) if script.is_file() else "install.sh of the multiscale-run sources"
+    return setting, (
+        f"{setting} {value!r} of the {name} simulator needs the Python module {module!r}, which is "
+        f"not installed here: {how.format(install=install)}"
     )
 
 
