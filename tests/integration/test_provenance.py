@@ -24,8 +24,8 @@ from conftest import metabolism_only, run_mpi
 MSR = [sys.executable, "-m", "multiscale_run.cli"]
 
 
-def _compute(sim: Path, ranks: int = 1) -> subprocess.CompletedProcess:
-    cmd = [*MSR, "compute", str(sim)]
+def _compute(sim: Path, ranks: int = 1, *options: str) -> subprocess.CompletedProcess:
+    cmd = [*MSR, "compute", str(sim), *options]
     if ranks == 1:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     else:
@@ -83,7 +83,7 @@ def test_one_byte_of_the_config_changes_the_hash(default_sim):
     first = _run_json(sim)["config"]["sha256"]
     config_file = sim / "simulation_config.json"
     config_file.write_bytes(config_file.read_bytes() + b" ")  # still the same JSON
-    _compute(sim)
+    _compute(sim, 1, "--overwrite")
     second = _run_json(sim)["config"]["sha256"]
     assert first != second
     assert second == hashlib.sha256(config_file.read_bytes()).hexdigest()
