@@ -73,7 +73,7 @@ class MetabolismSim(Simulator):
             initial=section.get("initial_state", {}),
             rtol=float(section.get("rtol", 1e-6)),
             atol=float(section.get("atol", 1e-9)),
-            max_step_s=float(section.get("max_step_ms", 100.0)) * 1e-3,
+            max_step_s=None if section.get("max_step_ms") is None else float(section["max_step_ms"]) * 1e-3,
         )
         try:
             if section.get("backend", "python") == "julia":
