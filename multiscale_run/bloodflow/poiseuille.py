@@ -211,7 +211,8 @@ def solve_reduced_scipy(
     and columns alike, with the diagonal as pivots (``diag_pivot_thresh=0``; an SPD matrix needs no
     pivoting), i.e. an LDLᵀ-like factorisation whose fill follows the graph. SuperLU's default
     non-symmetric mode reorders only the columns and pivots rows for stability, which on looped
-    vessel graphs multiplies the fill and the time 10–60× (docs/bloodflow.md, Performance).
+    vessel graphs multiplies the fill and the time (13–58× on the default vasculature, 2–4× on
+    lattices; docs/bloodflow.md, Performance).
     """
     if rhs.size == 0:
         return np.zeros(0)
