@@ -58,6 +58,23 @@ apt_install() {
   fi
 }
 
+# build_progress LABEL: reads a build's output line by line; at every 10 % of its ninja steps
+# ("[n/N] ...") prints a line with the elapsed time and a range for the time left (the last
+# step, STEPS's Python bindings, takes about a sixth of the build, so a straight line is low).
+build_progress() {
+  local t0 line n total pct next_pct=0 el left
+  t0=$(date +%s)
+  while IFS= read -r line; do
+    [[ $line =~ ^[[:space:]]*\[([0-9]+)/([0-9]+)\] ]] || continue
+    n=${BASH_REMATCH[1]} total=${BASH_REMATCH[2]} pct=$((100 * n / total))
+    [ "$pct" -ge "$next_pct" ] || continue
+    el=$(($(date +%s) - t0)) left=""
+    [ "$n" -lt "$total" ] && left=", $((el * (total - n) / n / 60))-$((13 * el * (total - n) / n / 600 + 5)) min left"
+    stage "    $1: step $n/$total ($pct%) after $((el / 60)) min $((el % 60)) s$left"
+    next_pct=$((pct - pct % 10 + 10))
+  done
+}
+
 n=0
 next() { n=$((n + 1)); stage "$n/$nstages $*"; }
 
@@ -66,9 +83,9 @@ if [ $full = 1 ]; then apt_install "${CORE_PACKAGES[@]}" "${FULL_PACKAGES[@]}"; 
 
 next "virtual environment $VENV"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-# pip_quiet: pip without the "Location ... is ignored" lines some machines' pip config produces.
-pip_quiet() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
-PIP=(pip_quiet)
+# quiet: a command without the "Location ... is ignored" lines some machines' pip config produces.
+quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+PIP=(quiet "$VENV/bin/python" -m pip)
 py() { "$VENV/bin/python" "$@"; }
 "${PIP[@]}" install -q --upgrade pip "setuptools>=77" wheel
 
@@ -107,8 +124,8 @@ if [ $full = 1 ]; then
       build_venv=$(mktemp -d)/venv
       "$PYTHON" -m venv "$build_venv"
       numpy_version=$(py -c "import numpy; print(numpy.__version__)")
-      "$build_venv/bin/python" -m pip install -q "setuptools<70" wheel "Cython<3.1" "numpy==$numpy_version"
-      (cd "$(dirname "$build_venv")" && PETSC_DIR=/usr/lib/petsc CFLAGS="-O2 -g0" "$build_venv/bin/python" -m pip wheel -q \
+      quiet "$build_venv/bin/python" -m pip install -q "setuptools<70" wheel "Cython<3.1" "numpy==$numpy_version"
+      (cd "$(dirname "$build_venv")" && PETSC_DIR=/usr/lib/petsc CFLAGS="-O2 -g0" quiet "$build_venv/bin/python" -m pip wheel -q \
         --no-build-isolation --no-deps -w "$WHEELS" "petsc4py==3.18.*")
       rm -rf "$(dirname "$build_venv")"
     fi
@@ -120,19 +137,25 @@ if [ $full = 1 ]; then
     stage "    present"
   else
     if ! ls "$WHEELS"/steps-*.whl >/dev/null 2>&1; then
-      stage "    building (about 20 minutes, up to 4 GB of memory; nothing else should compile meanwhile)"
+      log=$(mktemp -t steps-build.XXXXXX.log)
+      stage "    building: about 20-25 minutes on 2 idle cores (longer while other work runs), ~3 GB of memory"
+      stage "    full build log: $log"
       # -g0 stops STEPS adding -ggdb3 to every target (its UseDebugSymbols.cmake adds it unless a
       # -g flag is already set); the launcher compiles the one Cython translation unit (the Python
       # bindings, not the solvers) at -O1; portable code, so the cached wheel runs on any x86-64.
-      (export STEPS_NO_BUNDLE=true CMAKE_BUILD_PARALLEL_LEVEL=2 CXXFLAGS="-g0" CFLAGS="-g0"
-       "${PIP[@]}" wheel -q --no-deps -w "$WHEELS" \
-         --config-settings=cmake.define.STEPS_USE_DIST_MESH=OFF \
-         --config-settings=cmake.define.USE_BUNDLE_SUNDIALS=OFF \
-         --config-settings=cmake.define.TARGET_NATIVE_ARCH=OFF \
-         --config-settings=cmake.define.BUILD_STOCHASTIC_TESTS=OFF \
-         --config-settings=cmake.define.STEPS_USE_STEPSBLENDER=OFF \
-         --config-settings=cmake.define.CMAKE_CXX_COMPILER_LAUNCHER="$here/tools/steps_cc_launcher" \
-         "steps==5.1.0")
+      if ! (export STEPS_NO_BUNDLE=true CMAKE_BUILD_PARALLEL_LEVEL=2 CXXFLAGS="-g0" CFLAGS="-g0"
+            "${PIP[@]}" wheel -v --no-deps -w "$WHEELS" \
+              --config-settings=cmake.define.STEPS_USE_DIST_MESH=OFF \
+              --config-settings=cmake.define.USE_BUNDLE_SUNDIALS=OFF \
+              --config-settings=cmake.define.TARGET_NATIVE_ARCH=OFF \
+              --config-settings=cmake.define.BUILD_STOCHASTIC_TESTS=OFF \
+              --config-settings=cmake.define.STEPS_USE_STEPSBLENDER=OFF \
+              --config-settings=cmake.define.CMAKE_CXX_COMPILER_LAUNCHER="$here/tools/steps_cc_launcher" \
+              "steps==5.1.0" 2>&1 | tee "$log" | build_progress STEPS); then
+        tail -n 40 "$log" >&2
+        stage "    the STEPS build failed: see $log"
+        exit 1
+      fi
     fi
     "${PIP[@]}" install -q --no-deps "$WHEELS"/steps-*.whl
   fi

@@ -12,6 +12,7 @@ Run: ``.venv/bin/python bench/metabolism.py``; writes bench/results/metabolism.j
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import time
@@ -78,6 +79,7 @@ def run_radau(n: int, cells: np.ndarray, rtol=RTOL, atol=ATOL) -> tuple[float, n
 
 def main() -> None:
     model_s = N_STEPS * STEP_S
+    load_start = os.getloadavg()
     results = []
     for n in SIZES:
         wall, y = run_batch(n)
@@ -109,6 +111,9 @@ def main() -> None:
             flush=True,
         )
     at_1000 = next(r for r in results if r["cells"] == 1000)
+    at_10000 = next(r for r in results if r["cells"] == 10000)
+    # throughput per cell should not fall with the number of cells (batched work is per cell)
+    flatness = at_10000["batch_throughput_cell_s_per_s"] / at_1000["batch_throughput_cell_s_per_s"]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(
         json.dumps(
@@ -122,12 +127,16 @@ def main() -> None:
                 "linearly in the number of cells (radau_extrapolated).",
                 "python": sys.version.split()[0],
                 "machine": platform.platform(),
+                "load_average_at_start": load_start,
+                "load_average_at_end": os.getloadavg(),
+                "throughput_10000_over_1000": flatness,
                 "results": results,
                 "headline_speedup_1000": at_1000["speedup"],
             },
             indent=2,
         )
     )
+    print(f"throughput at 10000 cells / at 1000 cells: {flatness:.2f} (flat = 1)")
     print(f"metabolism: {at_1000['speedup']:.1f}x vs per-cell Radau at 1000 cells (target >= 50x)")
 
 

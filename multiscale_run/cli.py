@@ -160,15 +160,18 @@ def _simulator_switches(command):
 @click.option("--partition", default=None, help="sbatch: partition.")
 def init(directory: Path, **options) -> None:
     """Write a complete runnable simulation into DIRECTORY (circuit, config, mods, sbatch, notebook)."""
+    from multiscale_run.config import load
     from multiscale_run.init import init_simulation
     from multiscale_run.simulators.catalogue import missing_library
 
     enable = {name: options.pop(f"enable_{name}") for name in _switchable()}
     path = init_simulation(directory, enable=enable, **options)
     click.echo(f"wrote {path}; next: msr check {directory} && msr compute {directory}")
-    for name in (name for name, on in enable.items() if on):
-        if missing_library(name):
-            click.echo(f"msr: note: {missing_library(name)}", err=True)
+    config = load(path)
+    for name in config.simulators:
+        missing = missing_library(name, config.simulator(name))
+        if missing:
+            click.echo(f"msr: note: {missing[1]}", err=True)
 
 
 @main.command()

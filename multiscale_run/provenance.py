@@ -50,14 +50,27 @@ def _hdf5_version() -> str | None:
 
 
 def _petsc_version() -> str | None:
+    """The PETSc library petsc4py was built against, read from its ``petscversion.h``: importing
+    ``petsc4py.PETSc`` would initialise PETSc, a collective that hangs when only rank 0 asks."""
+    import re
+
     try:
         import petsc4py
-
-        petsc4py.init()
-        from petsc4py import PETSc
     except ImportError:
         return None
-    return ".".join(str(p) for p in PETSc.Sys.getVersion())
+    conf = petsc4py.get_config()
+    root = Path(conf["PETSC_DIR"])
+    for header in (
+        root / "include" / "petscversion.h",
+        root / conf["PETSC_ARCH"] / "include" / "petscversion.h",
+    ):
+        if header.is_file():
+            parts = dict(
+                re.findall(r"#define PETSC_VERSION_(MAJOR|MINOR|SUBMINOR)\s+(\d+)", header.read_text())
+            )
+            if len(parts) == 3:
+                return f"{parts['MAJOR']}.{parts['MINOR']}.{parts['SUBMINOR']}"
+    return None
 
 
 def stack_versions() -> dict[str, str | None]:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+#: the one-node SLURM cluster fixture (``slurm_cluster``) of the sweep and sbatch tests
+pytest_plugins = ("slurm_cluster",)
+
 REPO = Path(__file__).resolve().parents[1]
 #: Real reconstructed morphologies (Allen Cell Types) shipped beside the project for tests.
 ALLEN_MORPHOLOGIES = REPO.parent / "shared" / "data" / "allen-morphologies"

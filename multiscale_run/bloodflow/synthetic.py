@@ -53,3 +53,47 @@ def random_tree(n_segments: int, seed: int = 0) -> tuple[VascularNetwork, Bounda
     leaves = leaves[leaves != 0]
     bc = BoundaryConditions(entry_nodes=[0], exit_nodes=leaves, inlet="pressure")
     return network, bc
+
+
+def capillary_lattice(
+    n_segments: int, seed: int = 0, spacing_um: float = 40.0
+) -> tuple[VascularNetwork, BoundaryConditions]:
+    """A looped 3-D capillary-like lattice of about ``n_segments`` segments.
+
+    A k × k × k grid of nodes ``spacing_um`` apart (jittered by ±20 %), every pair of grid
+    neighbours joined (3 k²(k − 1) segments, every node on many loops), diameters drawn per node
+    from N(4.5, 0.5) µm clipped to 3.5–6 µm (the capillary range of Blinder et al. 2013), so the two
+    ends of a segment may differ but every node has one diameter. Blood enters through the nodes
+    of the face x = 0 (8000 Pa) and leaves through those of the face x = max (2000 Pa); flow
+    across the other two axes comes only from the jitter and the diameter noise, so the lattice
+    holds many segments with tiny flows.
+    """
+    rng = np.random.default_rng(seed)
+    k = max(2, round(np.cbrt(n_segments / 3.0)) + 1)
+    while 3 * k * k * (k - 1) < n_segments and k < 10_000:
+        k += 1
+    index = np.arange(k**3).reshape(k, k, k)
+    grid = np.stack(np.meshgrid(*[np.arange(k)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    xyz = spacing_um * (grid + rng.uniform(-0.2, 0.2, grid.shape))
+    pairs = []
+    for a in range(3):
+        head = [slice(None)] * 3
+        tail = [slice(None)] * 3
+        head[a], tail[a] = slice(None, -1), slice(1, None)
+        pairs.append(np.column_stack([index[tuple(head)].ravel(), index[tuple(tail)].ravel()]))
+    edges = np.concatenate(pairs)
+    node_d = np.clip(rng.normal(4.5, 0.5, k**3), 3.5, 6.0)
+    radius = 0.25 * (node_d[edges[:, 0]] + node_d[edges[:, 1]])
+    network = VascularNetwork.from_arrays(
+        edges[:, 0],
+        edges[:, 1],
+        xyz[edges[:, 0]],
+        xyz[edges[:, 1]],
+        radius,
+        int(VesselType.ARTERIAL_CAPILLARY),
+        k**3,
+    )
+    bc = BoundaryConditions(
+        entry_nodes=index[0].ravel(), exit_nodes=index[-1].ravel(), inlet="pressure", inlet_pressure_Pa=8000.0
+    )
+    return network, bc

@@ -7,9 +7,16 @@ and are joined through a looped capillary bed of ~40 µm mesh size and ~4–5 µ
 * penetrating arterioles (inlets) start on the top face of the box and descend along the column
   axis, tapering from 12 to 7 µm diameter;
 * penetrating venules (outlets, 16 → 9 µm) rise back to the top face;
-* at each depth level both connect, through a short arterial (6 µm) or venous (7 µm) capillary,
-  to the nearest node of a jittered 3-D capillary lattice, thinned to a random spanning tree plus
-  half of the remaining lattice edges (so the bed has loops but stays connected).
+* at each depth level both connect, through a short arterial or venous capillary, to the nearest
+  node of a jittered 3-D capillary lattice, thinned to a random spanning tree plus half of the
+  remaining lattice edges (so the bed has loops but stays connected); capillary nodes have
+  diameters of N(4.5, 0.5) µm clipped to 3.5–6 µm.
+
+Every graph node has **one** diameter, so ``start_diameter``/``end_diameter`` of all segments
+meeting at a node agree: readers that key diameters by skeleton point (vascpy's
+``PointVasculature``, AstroVascPy) see the same network as the per-segment SONATA attributes. A
+segment tapers linearly between its two nodes; a capillary link from a penetrating vessel
+therefore tapers from the vessel's diameter at its depth to the capillary node's.
 
 Each vessel segment is one SONATA node with ``start_x/y/z``, ``end_x/y/z``, ``start_diameter``,
 ``end_diameter`` (µm), ``start_node``/``end_node`` (graph node ids), ``type`` (SONATA codes:
@@ -98,17 +105,17 @@ def generate_network(
     by_level = [np.flatnonzero(grid[:, axis] == level) for level in levels[::-1]]
 
     xyz = [lattice_xyz]
-    cap_d = np.clip(rng.normal(4.5, 0.5, len(lattice_edges)), 3.5, 6.0)
+    node_diameter = [np.clip(rng.normal(4.5, 0.5, n_lat), 3.5, 6.0)]
     # capillary kind (0 for now) is decided below, from the nearest penetrating vessel
-    start, end, d0, d1 = [lattice_edges[:, 0]], [lattice_edges[:, 1]], [cap_d], [cap_d]
+    start, end = [lattice_edges[:, 0]], [lattice_edges[:, 1]]
     vtype = [np.zeros(len(lattice_edges), dtype=np.int32)]
 
     next_id = n_lat
     entries, exits = [], []
     axes_xy = {}
-    for kind, top_d, bottom_d, link_d, link_kind in (
-        (VesselType.ARTERIOLE, 12.0, 7.0, 6.0, VesselType.ARTERIAL_CAPILLARY),
-        (VesselType.VENULE, 16.0, 9.0, 7.0, VesselType.VENOUS_CAPILLARY),
+    for kind, top_d, bottom_d, link_kind in (
+        (VesselType.ARTERIOLE, 12.0, 7.0, VesselType.ARTERIAL_CAPILLARY),
+        (VesselType.VENULE, 16.0, 9.0, VesselType.VENOUS_CAPILLARY),
     ):
         positions = _penetrating_positions(rng, lo, hi, lateral, n_pen)
         axes_xy[kind] = positions
@@ -121,6 +128,7 @@ def generate_network(
             ids = next_id + np.arange(heights.size)
             next_id += heights.size
             xyz.append(chain)
+            node_diameter.append(diam)
             # each chain node below the top links to the nearest lattice node of its level
             targets = np.array(
                 [
@@ -129,19 +137,14 @@ def generate_network(
                 ]
             )
             upper, lower = ids[:-1], ids[1:]
-            link_diam = np.full(targets.size, link_d)
             # arterioles carry blood down (top -> deep) and out into the bed; venules the reverse
             if kind == VesselType.ARTERIOLE:
                 start += [upper, lower]
                 end += [lower, targets]
-                d0 += [diam[:-1], link_diam]
-                d1 += [diam[1:], link_diam]
                 entries.append(ids[0])
             else:
                 start += [lower, targets]
                 end += [upper, lower]
-                d0 += [diam[1:], link_diam]
-                d1 += [diam[:-1], link_diam]
                 exits.append(ids[0])
             vtype += [
                 np.full(upper.size, int(kind), dtype=np.int32),
@@ -152,7 +155,7 @@ def generate_network(
     start = np.concatenate(start).astype(np.uint64)
     end = np.concatenate(end).astype(np.uint64)
     vtype = np.concatenate(vtype)
-    d0, d1 = np.concatenate(d0), np.concatenate(d1)
+    node_diameter = np.concatenate(node_diameter)
     # capillaries nearer an arteriole than a venule are arterial capillaries
     is_cap = vtype == 0
     mid = 0.5 * (xyz[start[is_cap]] + xyz[end[is_cap]])[:, lateral]
@@ -171,8 +174,8 @@ def generate_network(
         "end_x": e_xyz[:, 0],
         "end_y": e_xyz[:, 1],
         "end_z": e_xyz[:, 2],
-        "start_diameter": np.asarray(d0, dtype=np.float64),
-        "end_diameter": np.asarray(d1, dtype=np.float64),
+        "start_diameter": node_diameter[start],
+        "end_diameter": node_diameter[end],
         "start_node": start,
         "end_node": end,
         "type": vtype,

@@ -137,31 +137,9 @@ def _output_dir(config: Config, problems: list[Problem]) -> None:
         )
 
 
-#: (simulator, setting, values that need a package, the package); STEPS's solvers are the
-#: registry's (``SimulatorSpec.library``, checked with the other semantic checks)
-_BACKENDS = (("metabolism", "backend", ("julia",), "juliacall"),)
-
-
-def _backends(config: Config, problems: list[Problem]) -> None:
-    import importlib.util
-
-    for simulator, key, values, package in _BACKENDS:
-        value = config.simulator(simulator).get(key)
-        if config.enabled(simulator) and value in values and importlib.util.find_spec(package) is None:
-            problems.append(
-                config.problem(
-                    f"multiscale_run.{simulator}.{key}",
-                    f"{key} {value!r} needs the Python package {package!r}, which is not installed",
-                    "install it (see install.sh) or choose another " + key,
-                )
-            )
-
-
 def rule_problems(config: Config) -> list[Problem]:
-    """Problems with report windows and names, value-check bounds, the output folder and the
-    simulators' optional packages."""
+    """Problems with report windows and names, value-check bounds and the output folder."""
     problems: list[Problem] = []
-    _backends(config, problems)
     _report_windows(config, problems)
     _check_bounds(config, problems)
     _output_dir(config, problems)

@@ -49,7 +49,7 @@ class JuliaJ15Batch:
         initial: Mapping[str, float] | None = None,
         rtol: float = 1e-6,
         atol: float = 1e-9,
-        max_step_s: float = np.inf,
+        max_step_s: float | None = None,  # Rodas5P's own step control decides
     ):
         if options.stimulus is not None:
             raise UserError("the julia metabolism backend runs coupled mode only")

@@ -77,7 +77,9 @@ class BatchRodas:
     ``dynamic`` the indices of the states that may change (the others have identically zero
     derivative and are left out of the linear algebra); ``pattern`` the Jacobian's sparsity.
     Tolerances are per component: error_i = U_6/(atol + rtol·max(|y|, |y_new|)), RMS over the
-    dynamic states of a cell, accepted when ≤ 1.
+    dynamic states of a cell, accepted when ≤ 1. ``max_step`` caps the step: a number, or a
+    function of the cells' times returning one cap per cell (steps never cross a breakpoint, so a
+    cap that changes only at breakpoints holds for the whole step).
     """
 
     def __init__(
@@ -87,7 +89,7 @@ class BatchRodas:
         dynamic: np.ndarray,
         rtol: float = 1e-6,
         atol: float = 1e-9,
-        max_step: float = np.inf,
+        max_step: float | Callable[[np.ndarray], np.ndarray] = np.inf,
         autonomous: bool = False,
         breakpoints: Callable[[float, float], list[float]] | None = None,
     ):
@@ -95,7 +97,11 @@ class BatchRodas:
         self.dynamic = np.asarray(dynamic)
         self.jac = GroupedComplexStepJacobian(fun, pattern, self.dynamic)
         self.rtol, self.atol = float(rtol), float(atol)
-        self.max_step = float(max_step)
+        if callable(max_step):
+            self.max_step = max_step
+        else:
+            cap = float(max_step)
+            self.max_step = lambda t: np.full(t.shape, cap)
         self.autonomous = autonomous
         self.breakpoints = breakpoints
 
@@ -134,7 +140,8 @@ class BatchRodas:
             pa = params if full else take_cells(params, active)
             ta = t[active]
             remaining = t_end - ta
-            h_try = np.minimum(np.minimum(h[active], self.max_step), remaining)
+            cap = self.max_step(ta)
+            h_try = np.minimum(np.minimum(h[active], cap), remaining)
             last = h_try >= remaining * (1.0 - 1e-12)
             y_new, err = self._attempt(ta, ya, h_try, pa)
             ok = err <= 1.0
@@ -145,7 +152,7 @@ class BatchRodas:
             fac = np.where(rejected_before[active] & ok, np.minimum(fac, 1.0), fac)
             h_next = h_try * fac
             # a step shortened to hit t_end says little about the natural step: keep the larger
-            h_next = np.where(ok & last, np.maximum(h_next, np.minimum(h[active], self.max_step)), h_next)
+            h_next = np.where(ok & last, np.maximum(h_next, np.minimum(h[active], cap)), h_next)
             done = active[ok]
             y[done] = y_new[ok]
             t[done] = np.where(last[ok], t_end, ta[ok] + h_try[ok])

@@ -27,7 +27,22 @@ log = logging.getLogger(__name__)
 
 #: First trial step (s) of a fresh cell; the controller grows it by up to 6× per step.
 INITIAL_STEP_S = 1e-5
+#: Default step cap (s) of the standalone HH neuron while the stimulus is on, so that no spike is
+#: stepped over: the cap with which the MATLAB reference stimulation is reproduced (spec §8.2,
+#: tests/unit/test_metabolism_reference.py). Elsewhere the error control alone sets the step.
+HH_STIMULUS_MAX_STEP_S = 0.01
 DERIVED_NAMES = ("ADP_n", "AMP_n", "ADP_g", "AMP_g")
+
+
+def default_max_step(options: ModelOptions):
+    """The step cap when none is configured: :data:`HH_STIMULUS_MAX_STEP_S` while the stimulus of
+    a standalone HH neuron is on, none otherwise (a number or a function of the cells' times)."""
+    stim = options.stimulus
+    if stim is None or not options.hh:
+        return np.inf
+    t_on, t_off = stim.t1_s, stim.t1_s + stim.t_stim_s
+    # the stimulus edges are breakpoints, so a step that starts inside the window ends inside it
+    return lambda t: np.where((t >= t_on) & (t < t_off), HH_STIMULUS_MAX_STEP_S, np.inf)
 
 
 class J15Batch:
@@ -36,7 +51,9 @@ class J15Batch:
     ``options`` picks standalone or coupled mode (:class:`~.model.ModelOptions`); ``parameters``
     and ``initial`` override parameter/input values and initial states by name (a number for all
     cells or one value per cell); ``rtol``/``atol`` are the integrator's tolerances and
-    ``max_step_s`` caps its step.
+    ``max_step_s`` caps its step everywhere. ``None`` (default): no cap, except
+    :data:`HH_STIMULUS_MAX_STEP_S` for the standalone HH neuron while its stimulus is on; quiet
+    phases take the steps the error control allows.
     """
 
     def __init__(
@@ -47,7 +64,7 @@ class J15Batch:
         initial: Mapping[str, float | np.ndarray] | None = None,
         rtol: float = 1e-6,
         atol: float = 1e-9,
-        max_step_s: float = np.inf,
+        max_step_s: float | None = None,
         t0_s: float = 0.0,
     ):
         self.n_cells = n_cells
@@ -77,7 +94,7 @@ class J15Batch:
             dynamic,
             rtol=rtol,
             atol=atol,
-            max_step=max_step_s,
+            max_step=default_max_step(options) if max_step_s is None else max_step_s,
             autonomous=stim is None,
             breakpoints=breakpoints,
         )

@@ -88,7 +88,7 @@ class SomaSampler(Protocol):
     """Records soma values itself, every step (``msr`` reports with operator ``soma``).
 
     ``soma_samples(report)`` returns the record of the named report, a
-    :class:`~multiscale_run.simulators.soma_samples.SomaSamples`.
+    :class:`~multiscale_run.simulators.neuron.soma_samples.SomaSamples`.
     """
 
     def soma_samples(self, report: str): ...

@@ -39,6 +39,20 @@ log = logging.getLogger(__name__)
 #: prefix of PETSc options a user may pass in ``ksp.options`` (e.g. ``{"ksp_monitor": ""}``)
 PETSC_PREFIX = "msr_bloodflow_"
 
+#: BoomerAMG settings for 3-D problems (hypre reference manual, BoomerAMG: strong threshold 0.5
+#: for 3-D Laplacians; HMIS coarsening with extended+i interpolation truncated to 4 entries per
+#: row, and aggressive coarsening of the first level, keep the coarse operators sparse). Measured
+#: on 1 rank, machine loaded (load average 6 on 2 cores): a looped 1e6-segment lattice 3.5 s
+#: against 8.7 s with hypre's defaults; a 1e6-segment random tree 4.7 s against 4.6 s.
+#: ``ksp.options`` overrides them.
+HYPRE_OPTIONS = {
+    "pc_hypre_boomeramg_strong_threshold": "0.5",
+    "pc_hypre_boomeramg_coarsen_type": "HMIS",
+    "pc_hypre_boomeramg_interp_type": "ext+i",
+    "pc_hypre_boomeramg_P_max": "4",
+    "pc_hypre_boomeramg_agg_nl": "1",
+}
+
 
 def petsc_available() -> bool:
     try:
@@ -117,8 +131,12 @@ def solve_reduced_petsc(
     b.setArray(np.ascontiguousarray(rhs[lo:hi], dtype=PETSc.ScalarType))
     x = A.createVecRight()
     opts = PETSc.Options()
-    for key, value in (options or {}).items():
-        opts[PETSC_PREFIX + key.lstrip("-")] = value
+    options = {
+        **(HYPRE_OPTIONS if pc_type == "hypre" else {}),
+        **{k.lstrip("-"): v for k, v in (options or {}).items()},
+    }
+    for key, value in options.items():
+        opts[PETSC_PREFIX + key] = value
     ksp = PETSc.KSP().create(comm=pcomm)
     try:
         ksp.setOptionsPrefix(PETSC_PREFIX)
@@ -149,8 +167,8 @@ def solve_reduced_petsc(
         A.destroy()
         b.destroy()
         x.destroy()
-        for key in options or {}:
-            opts.delValue(PETSC_PREFIX + key.lstrip("-"))
+        for key in options:
+            opts.delValue(PETSC_PREFIX + key)
     return parallel.allgatherv(local, np.diff(ranges))
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from multiscale_run.simulators.base import (
@@ -38,6 +38,17 @@ CELLS = "cells"
 
 
 @dataclass(frozen=True)
+class OptionalLibrary:
+    """``module`` is needed when the section's ``setting`` is one of ``values``; ``how`` installs it
+    (``{install}`` stands for the path of install.sh)."""
+
+    setting: str
+    values: tuple[str, ...]
+    module: str
+    how: str
+
+
+@dataclass(frozen=True)
 class SimulatorSpec:
     """Everything the runtime knows about a simulator before building it.
 
@@ -47,7 +58,8 @@ class SimulatorSpec:
     capabilities); a need nobody provides in this run is left out (the adapter's keyword default).
     ``provides`` lists the capability protocols of :mod:`multiscale_run.simulators.base` the
     adapter implements. ``init_default``: the default of ``msr init --<name>/--no-<name>``;
-    ``None`` for a simulator that is always on (no option).
+    ``None`` for a simulator that is always on (no option). ``library``: a library beyond the core
+    install (``./install.sh``) that some values of one of its settings need.
     """
 
     name: str
@@ -58,8 +70,7 @@ class SimulatorSpec:
     provides: tuple[type, ...] = ()
     init_default: bool | None = False
     description: str = ""
-    library: tuple[str, str] | None = None
-    library_needed: Callable[[Mapping], bool] = field(default=lambda section: True, compare=False)
+    library: OptionalLibrary | None = None
 
     def adapter_class(self) -> type[Simulator]:
         module, cls = self.adapter.split(":")
@@ -108,26 +119,28 @@ def declared_variables(name: str, section: Mapping) -> dict[str, Variable]:
     return spec(name).declared_variables(section)
 
 
-def missing_library(name: str, section: Mapping | None = None) -> str | None:
-    """Why simulator ``name`` cannot run in this environment (with the settings of its config
-    ``section``, when given), naming the install step; None if it can.
-
-    Looks the module up without importing it (importing STEPS takes seconds)."""
-    entry = spec(name)
-    library = entry.library
-    if library is None or (section is not None and not entry.library_needed(section)):
-        return None
-    module, option = library
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, looked up without importing it (STEPS takes seconds)."""
     try:
-        if importlib.util.find_spec(module) is not None:
-            return None
+        return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # ValueError: blocked in sys.modules
-        pass
+        return False
+
+
+def missing_library(name: str, section: Mapping) -> tuple[str, str] | None:
+    """``(setting, reason)`` when simulator ``name`` configured by ``section`` needs a library that
+    is not installed here, the reason naming the install step; None when it can run."""
+    library = spec(name).library
+    if library is None:
+        return None
+    value = section.get(library.setting)
+    if value not in library.values or _importable(library.module):
+        return None
     script = Path(__file__).resolve().parents[2] / "install.sh"
-    where = str(script) if script.is_file() else "install.sh in the multiscale-run sources"
-    return (
-        f"the {name} simulator needs the Python module {module!r}, which is not installed here: "
-        f"run {where} {option} (docs/install.md)"
+    install = str(script) if script.is_file() else "install.sh of the multiscale-run sources"
+    return library.setting, (
+        f"{library.setting} {value!r} of the {name} simulator needs the Python module "
+        f"{library.module!r}, which is not installed here: {library.how.format(install=install)}"
     )
 
 
@@ -187,8 +200,9 @@ register(
         needs=("segment_geometry", "vessel_geometry"),
         provides=(TetGeometrySource,),
         description="STEPS (extracellular reaction-diffusion)",
-        library=("steps", "--steps"),
-        library_needed=lambda section: section.get("solver") != "deterministic",
+        library=OptionalLibrary(
+            "solver", ("TetOpSplit", "Tetexact"), "steps", "run {install} --steps (docs/install.md)"
+        ),
     )
 )
 register(
@@ -210,5 +224,8 @@ register(
         needs=(NODE_IDS,),
         init_default=True,
         description="the metabolism model",
+        library=OptionalLibrary(
+            "backend", ("julia",), "juliacall", "pip install juliacall (Julia is optional)"
+        ),
     )
 )

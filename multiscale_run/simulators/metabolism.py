@@ -3,6 +3,10 @@
 A thin adapter over :mod:`multiscale_run.metabolism` (model, batched RODAS4 integrator) or the
 optional Julia backend. Model time is in s, the orchestrator's in ms. Equations and the
 coupled-mode contract: docs/metabolism.md.
+
+Variables: the 33 states (writable), derived ADP/AMP, the per-cell inputs (writable) and the
+model's fluxes (read-only, :mod:`multiscale_run.metabolism.flux_variables`), evaluated at the
+current state and time. In standalone mode ``F_in`` is the flow protocol's F_in(t) (read-only).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import logging
 import numpy as np
 
 from multiscale_run.errors import UserError
-from multiscale_run.metabolism.model import ModelOptions
+from multiscale_run.metabolism.flux_variables import FLUX_VARIABLES, available_fluxes
+from multiscale_run.metabolism.model import ModelOptions, fluxes
 from multiscale_run.metabolism.parameters import INPUTS, PARAMETERS, STATE_NAMES, STATE_UNITS
 from multiscale_run.metabolism.solver import DERIVED_NAMES, J15Batch
 from multiscale_run.metabolism.stimulus import Stimulus
@@ -61,12 +66,15 @@ class MetabolismSim(Simulator):
         self._dt_ms = int(section["ndts"]) * config.run.dt_ms
         self.t_ms = 0.0
         options = model_options(section)
+        self._standalone = options.stimulus is not None
+        self._fluxes = available_fluxes(options)
+        self._flux_cache: dict | None = None
         kwargs = dict(
             parameters=section.get("parameters", {}),
             initial=section.get("initial_state", {}),
             rtol=float(section.get("rtol", 1e-6)),
             atol=float(section.get("atol", 1e-9)),
-            max_step_s=float(section.get("max_step_ms", 100.0)) * 1e-3,
+            max_step_s=None if section.get("max_step_ms") is None else float(section["max_step_ms"]) * 1e-3,
         )
         try:
             if section.get("backend", "python") == "julia":
@@ -77,11 +85,14 @@ class MetabolismSim(Simulator):
                 self.core = J15Batch(len(self.node_ids), options, **kwargs)
         except KeyError as exc:
             raise UserError(str(exc.args[0]), str(config.path), "multiscale_run.metabolism") from exc
+        self._variables = self.declared_variables(section)
         log.info("metabolism: %d cells, mode %s", len(self.node_ids), section.get("mode", "coupled"))
 
     @classmethod
     def declared_variables(cls, section: dict | None = None) -> dict[str, Variable]:
-        """Every variable: the 33 states, derived ADP/AMP (read-only) and the per-cell inputs."""
+        """Every variable: the 33 states, derived ADP/AMP (read-only), the per-cell inputs and the
+        fluxes of the model the section selects (read-only)."""
+        options = model_options(section or {})
         out = {
             name: Variable(name, Space.NEURON, STATE_UNITS[name], True, "J15 state") for name in STATE_NAMES
         }
@@ -92,6 +103,14 @@ class MetabolismSim(Simulator):
         out |= {
             name: Variable(name, Space.NEURON, unit, True, desc) for name, (_, unit, desc) in INPUTS.items()
         }
+        if options.stimulus is not None:
+            out["F_in"] = Variable(
+                "F_in", Space.NEURON, "1/s", False, "blood inflow of the flow protocol F_in(t)"
+            )
+        out |= {
+            name: Variable(name, Space.NEURON, FLUX_VARIABLES[name][1], False, FLUX_VARIABLES[name][2])
+            for name in available_fluxes(options)
+        }
         return out
 
     @property
@@ -99,7 +118,7 @@ class MetabolismSim(Simulator):
         return self._dt_ms
 
     def variables(self) -> dict[str, Variable]:
-        return self.declared_variables()
+        return self._variables
 
     def advance(self, t_ms: float) -> None:
         """Integrate every non-excluded cell from the current time to ``t_ms`` (ms)."""
@@ -107,30 +126,42 @@ class MetabolismSim(Simulator):
             raise ValueError(f"metabolism cannot go back in time ({self.t_ms} ms -> {t_ms} ms)")
         self.core.advance(t_ms * 1e-3)
         self.t_ms = t_ms
+        self._flux_cache = None
 
     def get(self, variable: str) -> np.ndarray:
         self._check(variable)
+        if variable in self._fluxes or (variable == "F_in" and self._standalone):
+            key = FLUX_VARIABLES[variable][0] if variable in self._fluxes else "F_in"
+            return np.broadcast_to(self._flux_values()[key], (len(self.node_ids),)).astype(np.float64)
         return np.asarray(self.core.get(variable), dtype=np.float64).copy()
+
+    def _flux_values(self) -> dict:
+        """``model.fluxes`` of every cell at its current state and time (cached until it changes)."""
+        if self._flux_cache is None:
+            core = self.core
+            t_s = np.broadcast_to(np.asarray(core.t_s, dtype=np.float64), (len(self.node_ids),))
+            self._flux_cache = fluxes(t_s, core.y, core.params, core.options)
+        return self._flux_cache
 
     def set(self, variable: str, values: np.ndarray) -> None:
         self._check(variable)
-        if variable in DERIVED_NAMES:
+        if variable in DERIVED_NAMES or variable in self._fluxes:
             raise ValueError(f"metabolism variable {variable!r} is derived and read-only")
+        if variable == "F_in" and self._standalone:
+            raise ValueError(
+                "metabolism F_in follows the standalone flow protocol (stimulus) and is read-only"
+            )
         values = np.asarray(values, dtype=np.float64)
         if values.ndim and values.shape != (len(self.node_ids),):
             raise ValueError(
                 f"metabolism.set({variable!r}): {values.shape[0]} values for {len(self.node_ids)} local cells"
             )
         self.core.set(variable, values)
+        self._flux_cache = None
 
     def exclude(self, local_neuron_indices: np.ndarray) -> None:
         self.core.exclude(np.asarray(local_neuron_indices, dtype=int))
 
     def _check(self, variable: str) -> None:
-        if variable not in STATE_NAMES and variable not in DERIVED_NAMES and variable not in INPUTS:
-            if variable in PARAMETERS:
-                return
-            raise KeyError(
-                f"metabolism has no variable {variable!r}; known: "
-                + ", ".join((*STATE_NAMES, *DERIVED_NAMES, *INPUTS))
-            )
+        if variable not in self._variables and variable not in PARAMETERS:
+            raise KeyError(f"metabolism has no variable {variable!r}; known: " + ", ".join(self._variables))

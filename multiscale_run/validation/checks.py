@@ -212,14 +212,16 @@ def _check_metabolism_names(config: Config, problems: list[Problem]) -> None:
 
 
 def _check_libraries(config: Config, problems: list[Problem]) -> None:
-    """An enabled simulator whose library is not installed (STEPS comes with ``install.sh --steps``;
-    the deterministic extracellular solver needs none)."""
+    """An enabled simulator whose chosen solver or backend needs a library that is not installed
+    (STEPS's stochastic solvers come with ``install.sh --steps``)."""
     from multiscale_run.simulators.catalogue import missing_library
 
     for name in config.simulators:
-        reason = missing_library(name, config.simulator(name))
-        if reason:
-            problems.append(config.problem(f"multiscale_run.{name}.enabled", reason, "an installed library"))
+        missing = missing_library(name, config.simulator(name))
+        if missing:
+            setting, reason = missing
+            where = f"multiscale_run.{name}.{setting}"
+            problems.append(config.problem(where, reason, "an installed library"))
 
 
 def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:

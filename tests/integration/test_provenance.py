@@ -24,8 +24,8 @@ from conftest import metabolism_only, run_mpi
 MSR = [sys.executable, "-m", "multiscale_run.cli"]
 
 
-def _compute(sim: Path, ranks: int = 1) -> subprocess.CompletedProcess:
-    cmd = [*MSR, "compute", str(sim)]
+def _compute(sim: Path, ranks: int = 1, *options: str) -> subprocess.CompletedProcess:
+    cmd = [*MSR, "compute", str(sim), *options]
     if ranks == 1:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     else:
@@ -83,7 +83,7 @@ def test_one_byte_of_the_config_changes_the_hash(default_sim):
     first = _run_json(sim)["config"]["sha256"]
     config_file = sim / "simulation_config.json"
     config_file.write_bytes(config_file.read_bytes() + b" ")  # still the same JSON
-    _compute(sim)
+    _compute(sim, 1, "--overwrite")
     second = _run_json(sim)["config"]["sha256"]
     assert first != second
     assert second == hashlib.sha256(config_file.read_bytes()).hexdigest()
@@ -109,22 +109,48 @@ def test_timings_give_min_mean_max_over_ranks_and_the_report_shows_them(two_rank
         assert f"<td>{advance[key]:.3f}</td>" in row
 
 
-def test_steps_enabled_without_steps_installed_names_the_install_step(default_sim):
-    """``msr compute`` in an environment where ``import steps`` fails (``sys.modules`` blocks it,
-    as when STEPS was never installed): exit 2, one line, naming ``install.sh --steps``."""
+@pytest.mark.parametrize(
+    ("simulator", "setting", "value", "module", "words"),
+    [
+        ("steps", "solver", "TetOpSplit", "steps", "install.sh --steps"),
+        ("metabolism", "backend", "julia", "juliacall", "pip install juliacall"),
+    ],
+)
+def test_a_solver_whose_library_is_missing_names_the_install_step(
+    default_sim, simulator, setting, value, module, words
+):
+    """``msr check`` and ``msr compute`` in an environment where the library cannot be imported
+    (``sys.modules`` blocks it, as when STEPS was never installed): exit 2, one line naming the
+    setting and the install step, nothing run."""
     path = default_sim / "simulation_config.json"
     config = json.loads(path.read_text())
-    config["multiscale_run"]["steps"]["enabled"] = True
+    config["multiscale_run"][simulator].update(enabled=True, **{setting: value})
     path.write_text(json.dumps(config))
     for command in ("check", "compute"):
         code = (
-            "import sys; sys.modules['steps'] = None; from multiscale_run.cli import main; "
+            f"import sys; sys.modules[{module!r}] = None; from multiscale_run.cli import main; "
             f"main([{command!r}, {str(default_sim)!r}])"
         )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1, proc.stderr
-        assert "multiscale_run.steps.enabled" in lines[0] and "install.sh --steps" in lines[0]
+        assert f"multiscale_run.{simulator}.{setting}: {setting} {value!r}" in lines[0]
+        assert f"Python module {module!r}" in lines[0] and words in lines[0]
         assert "Traceback" not in proc.stderr
     assert not (default_sim / "output" / "run.json").exists()
+
+
+def test_the_deterministic_extracellular_solver_needs_no_steps(default_sim):
+    """The finite-volume solver is ours: STEPS enabled with it passes check without STEPS."""
+    path = default_sim / "simulation_config.json"
+    config = json.loads(path.read_text())
+    config["multiscale_run"]["steps"].update(enabled=True, solver="deterministic")
+    path.write_text(json.dumps(config))
+    code = (
+        "import sys; sys.modules['steps'] = None; from multiscale_run.cli import main; "
+        f"main(['check', {str(default_sim)!r}])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "OK" in proc.stdout

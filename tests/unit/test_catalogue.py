@@ -43,9 +43,10 @@ def test_simulators_that_need_each_other_cannot_be_ordered():
 
 def test_the_deterministic_extracellular_solver_needs_no_steps(monkeypatch):
     monkeypatch.setitem(sys.modules, "steps", None)  # as if STEPS was never installed
-    assert "install.sh" in catalogue.missing_library("steps", {"solver": "TetOpSplit"})
+    setting, reason = catalogue.missing_library("steps", {"solver": "TetOpSplit"})
+    assert setting == "solver" and "install.sh" in reason and "--steps" in reason
     assert catalogue.missing_library("steps", {"solver": "deterministic"}) is None
-    assert catalogue.missing_library("metabolism", {}) is None
+    assert catalogue.missing_library("metabolism", {"backend": "python"}) is None
 
 
 def test_init_rejects_an_unknown_simulator(tmp_path):

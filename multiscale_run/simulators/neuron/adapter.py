@@ -196,7 +196,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
 
     def soma_samples(self, report: str):
         """NEURON's per-step record of soma report ``report``'s variable at each local soma, a
-        :class:`~multiscale_run.simulators.soma_samples.SomaSamples` (``settings.soma_reports``)."""
+        :class:`~multiscale_run.simulators.neuron.soma_samples.SomaSamples` (``settings.soma_reports``)."""
         try:
             return self._soma_samples[report]
         except KeyError:
