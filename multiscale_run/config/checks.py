@@ -163,6 +163,10 @@ def _check_couplings(config: Config, variables: dict, problems: list[Problem]) -
                     f"one of: {', '.join(sorted(OPERATORS))}",
                 )
             )
+        elif reason := op.missing_geometry(enabled):
+            problems.append(
+                config.problem(f"{at}.operator", reason, "an operator the enabled simulators serve")
+            )
         elif src is not None and dest is not None:
             if c["operator"] == "identity":
                 if src.space != dest.space:
@@ -256,6 +260,10 @@ def _check_reports(config, variables, node_sets, problems):
                             f"unknown operator {operator!r}",
                             f"soma, identity or one of: {', '.join(sorted(OPERATORS))}",
                         )
+                    )
+                elif reason := op.missing_geometry(set(config.simulators)):
+                    problems.append(
+                        config.problem(f"{at}.operator", reason, "an operator the enabled simulators serve")
                     )
                 elif var is not None and op.src != var.space:
                     problems.append(

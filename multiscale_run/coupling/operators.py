@@ -54,6 +54,20 @@ class OperatorSpec:
     description: str
     requires: tuple[str, ...] = field(default=())
 
+    def missing_geometry(self, enabled) -> str | None:
+        """Why this operator cannot be built when only the ``enabled`` simulators run (the first
+        geometry it is built from that none of them provides), or None."""
+        for part in self.requires:
+            if GEOMETRY_SOURCES[part] not in enabled:
+                return (
+                    f"{self.name} is built from the {part} geometry, which the "
+                    f"{GEOMETRY_SOURCES[part]} simulator provides, and it is not enabled"
+                )
+        return None
+
+
+#: Which simulator provides each part of :class:`Geometry`.
+GEOMETRY_SOURCES = {"segments": "neuron", "tets": "steps", "vessels": "bloodflow"}
 
 SEG, NEU, TET, VES = Space.SEGMENT, Space.NEURON, Space.TET, Space.VESSEL
 
