@@ -94,8 +94,21 @@ def init_simulation(
     }
     for name, on in enabled.items():
         msr.setdefault(name, {})["enabled"] = on
-    # The template couples all four simulators; keep what joins the enabled ones.
-    msr["couplings"] = [c for c in msr["couplings"] if enabled[c["src"]] and enabled[c["dest"]]]
+    # The template couples all four simulators; keep what joins the enabled ones through an
+    # operator they can build (the vessel-to-neuron operators pass through the STEPS mesh).
+    from multiscale_run.coupling.operator_specs import OPERATORS
+
+    on = {name for name, value in enabled.items() if value}
+
+    def servable(entry: dict) -> bool:
+        op = OPERATORS.get(entry.get("operator") or "identity")
+        return op is None or op.missing_geometry(on) is None
+
+    msr["couplings"] = [
+        c for c in msr["couplings"] if enabled[c["src"]] and enabled[c["dest"]] and servable(c)
+    ]
+    for name in enabled:
+        msr[name]["reports"] = [r for r in msr[name].get("reports", []) if servable(r)]
     msr["checks"] = [c for c in msr["checks"] if enabled[c["simulator"]]]
     config["multiscale_run"] = msr
     # SONATA readers (bluepysnap, libsonata) see only the reports listed in the top-level section.

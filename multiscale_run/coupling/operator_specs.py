@@ -30,6 +30,20 @@ class OperatorSpec:
     requires: tuple[str, ...] = field(default=())
     constraint: str | None = None
 
+    def missing_geometry(self, enabled) -> str | None:
+        """Why this operator cannot be built when only the ``enabled`` simulators run (the first
+        geometry it is built from that none of them provides), or None."""
+        from multiscale_run.simulators.catalogue import geometry_source
+
+        for part in self.requires:
+            source = geometry_source(part)
+            if source not in enabled:
+                return (
+                    f"{self.name} is built from the {part} geometry, which the "
+                    f"{source} simulator provides, and it is not enabled"
+                )
+        return None
+
 
 SEG, NEU, TET, VES = Space.SEGMENT, Space.NEURON, Space.TET, Space.VESSEL
 

@@ -144,6 +144,13 @@ def missing_library(name: str, section: Mapping) -> tuple[str, str] | None:
     )
 
 
+def geometry_source(part: str) -> str | None:
+    """The simulator that provides geometry ``part`` of the coupling operators (``segments``,
+    ``tets``, ``vessels``), by its declared capability."""
+    product = {"segments": "segment_geometry", "tets": "tet_geometry", "vessels": "vessel_geometry"}[part]
+    return next((s.name for s in specs() if product in s.products), None)
+
+
 def build_order(enabled: list[str]) -> list[str]:
     """``enabled`` ordered so that each simulator comes after those whose products it needs
     (registration order among the ready ones)."""

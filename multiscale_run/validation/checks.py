@@ -131,6 +131,10 @@ def _check_reports(config, variables, node_sets, problems):
                             f"soma, identity or one of: {', '.join(sorted(OPERATORS))}",
                         )
                     )
+                elif reason := op.missing_geometry(set(config.simulators)):
+                    problems.append(
+                        config.problem(f"{at}.operator", reason, "an operator the enabled simulators serve")
+                    )
                 elif var is not None and op.src != var.space:
                     problems.append(
                         config.problem(

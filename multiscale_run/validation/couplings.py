@@ -45,6 +45,10 @@ def check_couplings(config: Config, variables: dict, problems: list[Problem]) ->
                     f"one of: {', '.join(sorted(OPERATORS))}",
                 )
             )
+        elif reason := op.missing_geometry(enabled):
+            problems.append(
+                config.problem(f"{at}.operator", reason, "an operator the enabled simulators serve")
+            )
         elif src is not None and dest is not None:
             if c["operator"] == "identity":
                 if src.space != dest.space:
