@@ -151,3 +151,15 @@ def read_sonata_vasculature(nodes_file: str | Path, population: str = "vasculatu
     radius = 0.25 * (attr("start_diameter").astype(np.float64) + attr("end_diameter"))
     vtype = attr("type") if "type" in pop.attribute_names else None
     return VascularNetwork.from_arrays(attr("start_node"), attr("end_node"), start, end, radius, vtype)
+
+
+def lattice_edges(index: np.ndarray) -> np.ndarray:
+    """The edges between neighbours along each axis of a 3-D grid whose node numbers are
+    ``index`` (shape ``(nx, ny, nz)``): an ``(E, 2)`` array, the x edges first, then y, then z."""
+    pairs = []
+    for a in range(3):
+        head = [slice(None)] * 3
+        tail = [slice(None)] * 3
+        head[a], tail[a] = slice(None, -1), slice(1, None)
+        pairs.append(np.column_stack([index[tuple(head)].ravel(), index[tuple(tail)].ravel()]))
+    return np.concatenate(pairs)

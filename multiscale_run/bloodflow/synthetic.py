@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from multiscale_run.bloodflow.network import VascularNetwork, VesselType
+from multiscale_run.bloodflow.network import VascularNetwork, VesselType, lattice_edges
 from multiscale_run.bloodflow.poiseuille import BoundaryConditions
 
 
@@ -75,13 +75,7 @@ def capillary_lattice(
     index = np.arange(k**3).reshape(k, k, k)
     grid = np.stack(np.meshgrid(*[np.arange(k)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
     xyz = spacing_um * (grid + rng.uniform(-0.2, 0.2, grid.shape))
-    pairs = []
-    for a in range(3):
-        head = [slice(None)] * 3
-        tail = [slice(None)] * 3
-        head[a], tail[a] = slice(None, -1), slice(1, None)
-        pairs.append(np.column_stack([index[tuple(head)].ravel(), index[tuple(tail)].ravel()]))
-    edges = np.concatenate(pairs)
+    edges = lattice_edges(index)
     node_d = np.clip(rng.normal(4.5, 0.5, k**3), 3.5, 6.0)
     radius = 0.25 * (node_d[edges[:, 0]] + node_d[edges[:, 1]])
     network = VascularNetwork.from_arrays(

@@ -37,6 +37,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 
 from multiscale_run.bloodflow.network import VesselType
+from multiscale_run.bloodflow.network import lattice_edges as grid_edges
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,7 @@ def generate_network(
     grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), axis=-1).reshape(-1, 3)
     lattice_xyz = lo + (grid + 0.5) * cell + rng.uniform(-0.2, 0.2, grid.shape) * cell
     index = np.arange(grid.shape[0]).reshape(shape)
-    pairs = []
-    for a in range(3):
-        head = [slice(None)] * 3
-        tail = [slice(None)] * 3
-        head[a], tail[a] = slice(None, -1), slice(1, None)
-        pairs.append(np.column_stack([index[tuple(head)].ravel(), index[tuple(tail)].ravel()]))
-    lattice_edges = np.concatenate(pairs)
+    lattice_edges = grid_edges(index)
     n_lat = grid.shape[0]
     weights = sp.coo_matrix(
         (rng.random(len(lattice_edges)) + 1e-3, (lattice_edges[:, 0], lattice_edges[:, 1])),
