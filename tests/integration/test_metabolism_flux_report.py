@@ -53,7 +53,7 @@ def test_reported_fluxes_are_the_model_fluxes_of_the_reported_states(tmp_path):
     ]
     path.write_text(json.dumps(config, indent=2))
     # the SONATA "reports" section follows the multiscale_run reports
-    run([sys.executable, "-m", "multiscale_run.sonata_reports", str(path)])
+    run([sys.executable, "-m", "multiscale_run.output.sonata_section", str(path)])
     run(msr("compute", str(sim)))
 
     output = sim / "output"
