@@ -281,9 +281,11 @@ def tmpfs(path: Path, options: str):
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-@pytest.mark.parametrize("size", ["20k", "100k"], ids=["full at set-up", "full mid-run"])
+@pytest.mark.parametrize("size", ["20k", "200k"], ids=["full at set-up", "full mid-run"])
 def test_a_full_disk_is_one_line_and_what_was_written_stays_readable(sim, size):
-    set_tstop(sim, 100_000.0)
+    # set-up writes ~130 kB (4 report files, config_as_run.json); 1000 s at one frame per 100 ms
+    # is ~640 kB of frames more, so 200 kB fills up mid-run
+    set_tstop(sim, 1_000_000.0)
     before = outside(sim)
     with tmpfs(sim / "output", f"size={size}"):
         proc = compute(sim)
