@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent(
     import scipy.sparse as sp
     from multiscale_run.coupling.cache import OperatorCache
     from multiscale_run.coupling.geometry import Geometry, structured_box_mesh
-from multiscale_run.mesh import tet_geometry
+    from multiscale_run.mesh import tet_geometry
     from multiscale_run.coupling.operators import OPERATORS, OperatorBuilder
     from multiscale_run.parallel import Parallel
     from multiscale_run.spaces import SegmentGeometry, Space, TetGeometry, VesselGeometry
