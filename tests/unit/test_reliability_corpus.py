@@ -678,9 +678,9 @@ CASES = [
     Case(
         "operator of other spaces",
         "coupling-operator",
-        coupling(2, operator="tet_to_neuron"),
+        coupling(2, operator="segment_to_neuron_sum"),
         "multiscale_run.couplings[2].operator",
-        "maps tet to neuron",
+        "maps segment to neuron",
     ),
     Case(
         "identity across spaces",
@@ -813,9 +813,9 @@ CASES = [
     Case(
         "report operator of other space",
         "report-operator",
-        report("metabolism", 0, operator="tet_to_neuron"),
+        report("metabolism", 0, operator="segment_to_neuron_sum"),
         "multiscale_run.metabolism.reports[0].operator",
-        "reads tet values",
+        "reads segment values",
     ),
     Case(
         "report starts after tstop",
