@@ -8,10 +8,9 @@ PETSc (KSP, conjugate gradients + hypre BoomerAMG algebraic multigrid by default
 distributed over the MPI ranks) or with scipy (every rank solves the same system).
 
 Variables (space ``vessel``, one value per vessel segment in vasculature node order):
-``flow`` µm³/s (signed, start -> end node), ``abs_flow`` µm³/s (its magnitude, the input of
-perfusion operators), ``volume`` µm³, ``radius`` µm (writable: the flow is
-recomputed at the next :meth:`BloodflowSim.advance`), ``pressure`` Pa (mean of the two end-node
-pressures). Node pressures: :attr:`BloodflowSim.node_pressure_Pa`.
+``flow`` µm³/s (signed, start -> end node), ``abs_flow`` µm³/s (its magnitude), ``volume`` µm³,
+``radius`` µm (writable: the flow is recomputed at the next :meth:`BloodflowSim.advance`),
+``pressure`` Pa (mean of the two end-node pressures). Node pressures: :attr:`BloodflowSim.node_pressure_Pa`.
 """
 
 from __future__ import annotations
@@ -302,7 +301,7 @@ class BloodflowSim(Simulator):
         v = Space.VESSEL
         return {
             "flow": Variable("flow", v, "um3/s", writable=False, description="blood flow, start -> end node"),
-            "abs_flow": Variable("abs_flow", v, "um3/s", writable=False, description="|flow|, for perfusion"),
+            "abs_flow": Variable("abs_flow", v, "um3/s", writable=False, description="|flow|"),
             "volume": Variable("volume", v, "um3", writable=False, description="lumen volume π r² L"),
             "radius": Variable("radius", v, "um", writable=True, description="lumen radius"),
             "pressure": Variable("pressure", v, "Pa", writable=False, description="mean end-node pressure"),
