@@ -2,15 +2,16 @@
 before the run, with the file and the key that names it.
 
 Probed: the circuit config (JSON, then libsonata), every nodes and edges file (HDF5 holding its
-populations), the node sets (libsonata; node ids non-negative integers), the morphology of every
-simulated cell, each SONATA spike input, the STEPS mesh when it exists, and the NEURON mechanisms
-(compiled into the cache folder, where the run finds them). Paths NEURON opens must be ASCII
-(its hoc interpreter cannot decode other characters; spaces are fine).
+populations), the morphology of every simulated cell, each SONATA spike input, the STEPS mesh
+when it exists, and the NEURON mechanisms (compiled into the cache folder, where the run finds
+them). Paths NEURON opens must be ASCII
+(its hoc interpreter cannot decode other characters; spaces are fine). The node sets file is
+read by :func:`multiscale_run.nodes.read_node_sets` (the run's one reader), whose errors the
+semantic checks report.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -104,37 +105,6 @@ def _population_files(circuit: Path, where: str, props: dict, problems: list[Pro
             problems.append(Problem(str(circuit), f"{where}.{key}", f"file not found: {target}"))
         elif key.endswith("_file") and target.suffix == ".h5" and (message := _h5_problem(target, "/", [])):
             problems.append(Problem(str(circuit), f"{where}.{key}", message))
-
-
-def _node_sets(config: Config, problems: list[Problem]) -> None:
-    import libsonata
-
-    path = config.node_sets_file
-    where = "node_sets_file" if "node_sets_file" in config.data else "network"
-    if path is None or not path.is_file():
-        return
-    try:
-        sets = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return  # checks.py names it
-    for name, rule in sets.items() if isinstance(sets, dict) else ():
-        ids = rule.get("node_id") if isinstance(rule, dict) else None
-        ids = [ids] if isinstance(ids, int) else ids
-        if ids is not None and not (
-            isinstance(ids, list)
-            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids)
-        ):
-            problems.append(
-                config.problem(
-                    where,
-                    f"node set {name!r} in {path}: node_id must list non-negative integers, got {ids!r}",
-                )
-            )
-            return
-    try:
-        libsonata.NodeSets.from_file(str(path))
-    except Exception as exc:
-        problems.append(config.problem(where, f"libsonata cannot read the node sets {path}: {_short(exc)}"))
 
 
 def _morphologies(config: Config, circuit, problems: list[Problem]) -> None:
@@ -324,7 +294,6 @@ def file_problems(config: Config) -> list[Problem]:
     """Every missing or unreadable file the run would open, named with the key that names it."""
     problems: list[Problem] = []
     circuit = _circuit(config, problems)
-    _node_sets(config, problems)
     _spike_inputs(config, problems)
     _mesh(config, problems)
     if config.enabled("neuron"):

@@ -2,10 +2,11 @@
 importing ``petsc4py``).
 
 The numerics are the plain functions of :mod:`multiscale_run.bloodflow`; this adapter reads the
-SONATA vasculature population named by the circuit config, turns the ``multiscale_run.bloodflow``
-config section into boundary conditions and a viscosity law, and solves the reduced Laplacian with
-PETSc (KSP, conjugate gradients + hypre BoomerAMG algebraic multigrid by default, rows
-distributed over the MPI ranks) or with scipy (every rank solves the same system).
+SONATA vasculature population named by the circuit config, turns its typed settings
+(:mod:`multiscale_run.simulators.bloodflow_settings`) into boundary conditions and a viscosity
+law, and solves the reduced Laplacian with PETSc (KSP, conjugate gradients + hypre BoomerAMG
+algebraic multigrid by default, rows distributed over the MPI ranks) or with scipy (every rank
+solves the same system).
 
 Variables (space ``vessel``, one value per vessel segment in vasculature node order):
 ``flow`` µm³/s (signed, start -> end node), ``abs_flow`` µm³/s (its magnitude), ``volume`` µm³,
@@ -31,6 +32,7 @@ from multiscale_run.bloodflow.poiseuille import (
 )
 from multiscale_run.parallel import Parallel
 from multiscale_run.simulators.base import Simulator
+from multiscale_run.simulators.bloodflow_settings import BloodflowSettings, InletOutletSettings
 from multiscale_run.spaces import Space, Variable, VesselGeometry
 
 log = logging.getLogger(__name__)
@@ -194,14 +196,13 @@ def find_vasculature(circuit_config: Path, population: str = "") -> tuple[Path, 
     return Path(config.node_population_properties(vasc[0]).elements_path), vasc[0]
 
 
-def boundary_conditions_from_config(network: VascularNetwork, section: dict) -> BoundaryConditions:
-    """Entry/exit nodes (listed in the config, else detected from vessel types) and their values."""
+def boundary_conditions(network: VascularNetwork, settings: InletOutletSettings) -> BoundaryConditions:
+    """Entry/exit nodes (listed in the settings, else detected from vessel types) and their values."""
     from multiscale_run.errors import UserError
 
-    bcs = section.get("boundary_conditions", {})
     detected_entries, detected_exits = network.detect_entries_exits()
-    entries = np.asarray(bcs.get("entry_nodes") or detected_entries, dtype=np.int64)
-    exits = np.asarray(bcs.get("exit_nodes") or detected_exits, dtype=np.int64)
+    entries = np.asarray(settings.entry_nodes or detected_entries, dtype=np.int64)
+    exits = np.asarray(settings.exit_nodes or detected_exits, dtype=np.int64)
     if exits.size == 0 and entries.size == 0:
         raise UserError(
             "the vasculature has no arterial/venous dead ends to use as inlets/outlets; "
@@ -212,11 +213,11 @@ def boundary_conditions_from_config(network: VascularNetwork, section: dict) -> 
         return BoundaryConditions(
             entry_nodes=entries,
             exit_nodes=exits,
-            inlet=bcs.get("inlet", "pressure"),
-            inlet_pressure_Pa=bcs.get("inlet_pressure_Pa", 4000.0),
-            inlet_flow_um3_s=bcs.get("inlet_flow_um3_s", 1e5),
-            inlet_velocity_um_s=bcs.get("inlet_velocity_um_s", 3.5e4),
-            outlet_pressure_Pa=bcs.get("outlet_pressure_Pa", 2000.0),
+            inlet=settings.inlet,
+            inlet_pressure_Pa=settings.inlet_pressure_Pa,
+            inlet_flow_um3_s=settings.inlet_flow_um3_s,
+            inlet_velocity_um_s=settings.inlet_velocity_um_s,
+            outlet_pressure_Pa=settings.outlet_pressure_Pa,
         )
     except ValueError as exc:
         raise UserError(str(exc), path="multiscale_run.bloodflow.boundary_conditions") from exc
@@ -227,25 +228,28 @@ class BloodflowSim(Simulator):
 
     name = "bloodflow"
 
-    def __init__(self, config, parallel, network: VascularNetwork | None = None):
+    def __init__(
+        self,
+        config,
+        parallel,
+        network: VascularNetwork | None = None,
+        settings: BloodflowSettings | None = None,
+    ):
+        """``settings``: the typed section (else parsed from ``config``'s, once); ``network``: the
+        vessel graph (else read from the circuit's vasculature population)."""
         self._parallel = parallel
-        section = config.simulator("bloodflow")
-        self._section = section
-        self._dt_ms = float(section["ndts"]) * config.run.dt_ms
+        if settings is None:
+            settings = BloodflowSettings.from_section(config.simulator("bloodflow"), config.run.dt_ms)
+        self.settings = settings
+        self._dt_ms = settings.dt_ms
         if network is None:
-            nodes_file, population = find_vasculature(config.circuit_config, section.get("population", ""))
+            nodes_file, population = find_vasculature(config.circuit_config, settings.population)
             network = read_sonata_vasculature(nodes_file, population)
         self.network = network
-        self.bc = boundary_conditions_from_config(network, section)
+        self.bc = boundary_conditions(network, settings.boundary)
         self._radius = network.radius_um.copy()
         self._length = network.length_um
-        self._viscosity_law = {
-            "law": section.get("viscosity_law", "constant"),
-            "viscosity_Pa_s": section.get("viscosity_Pa_s", 1.2e-3),
-            "plasma_viscosity_Pa_s": section.get("plasma_viscosity_Pa_s", 1.2e-3),
-            "hematocrit": section.get("hematocrit", 0.45),
-        }
-        self._solver_name = section.get("solver", "petsc")
+        self._solver_name = settings.solver
         if self._solver_name == "petsc" and not petsc_available():
             log.warning("petsc4py is not installed: blood flow falls back to scipy")
             self._solver_name = "scipy"
@@ -265,27 +269,26 @@ class BloodflowSim(Simulator):
 
     # --- solving -------------------------------------------------------------------------------
     def _solver(self):
+        ksp = self.settings.ksp
         if self._solver_name == "scipy":
-            method = self._section.get("scipy_method", "direct")
-            rtol = self._section.get("ksp", {}).get("rtol", 1e-12)
-            return lambda A, b: solve_reduced_scipy(A, b, method=method, rtol=rtol)
-        ksp = self._section.get("ksp", {})
+            method = self.settings.scipy_method
+            return lambda A, b: solve_reduced_scipy(A, b, method=method, rtol=ksp.rtol)
         return lambda A, b: solve_reduced_petsc(
             A,
             b,
             parallel=self._parallel,
-            ksp_type=ksp.get("type", "cg"),
-            pc_type=ksp.get("pc_type", "hypre"),
-            rtol=ksp.get("rtol", 1e-12),
-            atol=ksp.get("atol", 0.0),
-            max_it=ksp.get("max_it", 10000),
-            options=ksp.get("options", {}),
+            ksp_type=ksp.type,
+            pc_type=ksp.pc_type,
+            rtol=ksp.rtol,
+            atol=ksp.atol,
+            max_it=ksp.max_it,
+            options=dict(ksp.options),
         )
 
     def _solve(self) -> None:
         from multiscale_run.bloodflow.viscosity import apparent_viscosity_Pa_s
 
-        mu = apparent_viscosity_Pa_s(self._radius, **self._viscosity_law)
+        mu = apparent_viscosity_Pa_s(self._radius, **self.settings.viscosity_law_arguments)
         self._solution = solve_flow(
             self.network, self.bc, viscosity_Pa_s=mu, radius_um=self._radius, solver=self._solver()
         )

@@ -20,8 +20,8 @@ from multiscale_run.metabolism.flux_variables import FLUX_VARIABLES, available_f
 from multiscale_run.metabolism.model import ModelOptions, fluxes
 from multiscale_run.metabolism.parameters import INPUTS, PARAMETERS, STATE_NAMES, STATE_UNITS
 from multiscale_run.metabolism.solver import DERIVED_NAMES, J15Batch
-from multiscale_run.metabolism.stimulus import Stimulus
 from multiscale_run.simulators.base import Simulator
+from multiscale_run.simulators.metabolism_settings import MetabolismSettings
 from multiscale_run.spaces import Space, Variable
 
 log = logging.getLogger(__name__)
@@ -34,65 +34,56 @@ _DERIVED_DESCRIPTIONS = {
 }
 
 
-def model_options(section: dict) -> ModelOptions:
-    """The model options of a ``multiscale_run.metabolism`` config section."""
-    if section.get("mode", "coupled") == "standalone":
-        stim = section.get("stimulus", {})
-        return ModelOptions.standalone(
-            Stimulus(
-                t1_s=float(stim.get("t1", 0.0)),
-                t_stim_s=float(stim.get("t_stim", 20.0)),
-                N_e=float(stim.get("N_e", 240.0)),
-                long_mode=bool(stim.get("long_mode", False)),
-                cbf=bool(stim.get("cbf", False)),
-                species=stim.get("species", "rat"),
-                dcbf=float(stim.get("dcbf", 0.4)),
-            )
-        )
-    return ModelOptions.coupled(capillary=bool(section.get("capillary_dynamics", True)))
-
-
 class MetabolismSim(Simulator):
     """The metabolism simulator on the ``neuron`` space (this rank's cells, ascending node id)."""
 
     name = "metabolism"
 
-    def __init__(self, config, parallel, node_ids: np.ndarray):
-        section = config.simulator("metabolism")
+    def __init__(self, config, parallel, node_ids: np.ndarray, settings: MetabolismSettings | None = None):
+        """``settings``: the typed section (else parsed from ``config``'s, once)."""
+        if settings is None:
+            settings = MetabolismSettings.from_section(config.simulator("metabolism"), config.run.dt_ms)
+        self.settings = settings
         self.parallel = parallel
         self.node_ids = np.asarray(node_ids)
         if np.any(np.diff(self.node_ids) <= 0):
             raise ValueError("MetabolismSim expects this rank's node ids in ascending order")
-        self._dt_ms = int(section["ndts"]) * config.run.dt_ms
+        self._dt_ms = settings.dt_ms
         self.t_ms = 0.0
-        options = model_options(section)
+        options = settings.model_options()
         self._standalone = options.stimulus is not None
         self._fluxes = available_fluxes(options)
         self._flux_cache: dict | None = None
         kwargs = dict(
-            parameters=section.get("parameters", {}),
-            initial=section.get("initial_state", {}),
-            rtol=float(section.get("rtol", 1e-6)),
-            atol=float(section.get("atol", 1e-9)),
-            max_step_s=None if section.get("max_step_ms") is None else float(section["max_step_ms"]) * 1e-3,
+            parameters=dict(settings.parameters),
+            initial=dict(settings.initial_state),
+            rtol=settings.rtol,
+            atol=settings.atol,
+            max_step_s=None if settings.max_step_ms is None else settings.max_step_ms * 1e-3,
         )
         try:
-            if section.get("backend", "python") == "julia":
+            if settings.backend == "julia":
                 from multiscale_run.metabolism.julia_backend import JuliaJ15Batch
 
                 self.core = JuliaJ15Batch(len(self.node_ids), options, **kwargs)
             else:
                 self.core = J15Batch(len(self.node_ids), options, **kwargs)
         except KeyError as exc:
-            raise UserError(str(exc.args[0]), str(config.path), "multiscale_run.metabolism") from exc
-        self._variables = self.declared_variables(section)
-        log.info("metabolism: %d cells, mode %s", len(self.node_ids), section.get("mode", "coupled"))
+            where = str(config.path) if config is not None else None
+            raise UserError(str(exc.args[0]), where, "multiscale_run.metabolism") from exc
+        self._variables = self._variables_of(options)
+        log.info("metabolism: %d cells, mode %s", len(self.node_ids), settings.mode)
 
     @classmethod
     def declared_variables(cls, section: dict | None = None) -> dict[str, Variable]:
         """Every variable: the 33 states, derived ADP/AMP (read-only), the per-cell inputs and the
-        fluxes of the model the section selects (read-only)."""
-        options = model_options(section or {})
+        fluxes of the model the section selects (read-only; no section: the coupled default)."""
+        if not section:
+            return cls._variables_of(ModelOptions.coupled())
+        return cls._variables_of(MetabolismSettings.from_section(section, 1.0).model_options())
+
+    @staticmethod
+    def _variables_of(options: ModelOptions) -> dict[str, Variable]:
         out = {
             name: Variable(name, Space.NEURON, STATE_UNITS[name], True, "J15 state") for name in STATE_NAMES
         }

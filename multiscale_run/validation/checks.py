@@ -14,7 +14,6 @@ bounds, output folder) are in :mod:`multiscale_run.config.rules`.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from multiscale_run.config.file_probes import file_problems
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
 from multiscale_run.config.rules import rule_problems
+from multiscale_run.errors import UserError
+from multiscale_run.nodes import read_node_sets
 from multiscale_run.validation.circuit import check_mesh_coverage, check_ranks
 from multiscale_run.validation.couplings import check_constraints, check_couplings
 from multiscale_run.validation.variables import check_variable, declared_variables
@@ -36,18 +37,16 @@ def _is_multiple(value: float, step: float) -> bool:
     return abs(ratio - round(ratio)) < _TOL * max(1.0, abs(ratio))
 
 
-def _node_sets(config: Config, problems: list[Problem]) -> dict | None:
+def _node_sets(config: Config, problems: list[Problem]) -> set[str] | None:
+    """The names of the node sets (None without a readable node sets file: a problem says why)."""
     path = config.node_sets_file
-    where = "node_sets_file" if "node_sets_file" in config.data else "network"
     if path is None:
         return None
-    if not path.is_file():
-        problems.append(config.problem(where, f"node sets file not found: {path}", "an existing JSON file"))
-        return None
+    where = "node_sets_file" if "node_sets_file" in config.data else "network"
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        problems.append(config.problem(where, f"node sets file {path} is not valid JSON: {exc}"))
+        return set(read_node_sets(path, str(config.path), where).names)
+    except UserError as exc:
+        problems.append(config.problem(where, exc.message))
         return None
 
 
@@ -82,7 +81,7 @@ def _check_files(config: Config, problems: list[Problem]) -> None:
 
 
 def _check_node_set(
-    config: Config, node_sets: dict | None, name: str, where: str, problems: list[Problem]
+    config: Config, node_sets: set[str] | None, name: str, where: str, problems: list[Problem]
 ) -> None:
     if not name or node_sets is None:
         return

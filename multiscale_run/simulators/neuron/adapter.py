@@ -31,6 +31,7 @@ from multiscale_run.simulators.neuron.inputs import InputStimuli
 from multiscale_run.simulators.neuron.pointers import SegmentPointers
 from multiscale_run.simulators.neuron.settings import (
     SEGMENT_CURRENTS,
+    SEGMENT_VARIABLES,
     NeuronSettings,
     current_nA,
     settings_from_config,
@@ -119,21 +120,24 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         and each segment is at rest at v_init with constant nai, ki. Returns how many
         conductances would have had to be negative (clipped to 0, logged).
         """
-        h = self.h
-        h.fcurrent()
+        self.h.fcurrent()
+        scratch = len(SEGMENT_VARIABLES)
+        v = self.get("v")
         clipped = 0
-        for sec, x in self._segment_sections:
-            seg = sec(x)
-            if not hasattr(seg, "msr_ionleak"):
+        for ion in ("na", "k"):
+            g_ptr, has = self._segment_pointer(f"g{ion}_msr_ionleak", scratch)
+            if not has.any():
                 continue
-            leak = seg.msr_ionleak
-            for ion, g in (("na", "gna"), ("k", "gk")):
-                drive = seg.v - getattr(seg, f"e{ion}")
-                value = getattr(leak, g) - getattr(seg, f"i{ion}") / drive if drive else getattr(leak, g)
-                if value < 0:
-                    clipped += 1
-                    value = 0.0
-                setattr(leak, g, value)
+            g = self._gather(g_ptr)
+            drive = v - self._gather(self._segment_pointer(f"e{ion}", scratch)[0])
+            current = self.get(f"i{ion}")
+            value = np.where(drive != 0, g - current / np.where(drive != 0, drive, 1.0), g)
+            negative = has & (value < 0)
+            clipped += int(negative.sum())
+            value[negative] = 0.0
+            self._buffer_view[:] = np.where(has, value, g)
+            g_ptr.scatter(self._buffer)
+        self._dummy.fill(np.nan)
         if clipped:
             log.warning("ion leak calibration: %d negative conductances clipped to 0", clipped)
         return clipped
@@ -189,7 +193,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
 
     @property
     def n_segments(self) -> int:
-        return len(self._segment_sections)
+        return self._n_segments
 
     def segment_geometry(self) -> SegmentGeometry:
         return self._geometry

@@ -16,7 +16,7 @@ import numpy as np
 from multiscale_run.errors import UserError
 from multiscale_run.simulators.neuron.morphology import (
     LocalMorphology,
-    polyline_points_at,
+    polylines_points_at,
     read_morphology,
     rotation_matrices,
     segment_count,
@@ -190,26 +190,31 @@ class CellBuilder:
         )
 
     def _place_segments(self) -> None:
-        """Fix the local segment order and compute its geometry (once)."""
-        starts, ends, area, volume, owner, soma_index = [], [], [], [], [], []
+        """Fix the local segment order (``_section_list``, ``_n_segments``) and compute its
+        geometry (once): segment end points along each section's 3-D polyline, all of a cell's
+        sections at once; areas and volumes from NEURON."""
+        h = self.h
+        self._section_list = h.SectionList()
+        starts, ends, area, volume, owner, soma_index, soma_segments = [], [], [], [], [], [], []
         count = 0
         for ci, cell in enumerate(self.cells):
-            soma_index.append(count + cell.soma.nseg // 2)
-            for sec, pts in zip(cell.sections, cell.points, strict=True):
-                nseg = sec.nseg
-                edges = (
-                    polyline_points_at(pts, np.linspace(0, 1, nseg + 1))
-                    if len(pts)
-                    else np.zeros((nseg + 1, 3))
-                )
-                starts.append(edges[:-1])
-                ends.append(edges[1:])
+            nseg = np.array([sec.nseg for sec in cell.sections], dtype=np.int64)
+            soma_index.append(count + int(nseg[0]) // 2)
+            soma_segments.append((cell.soma, (int(nseg[0]) // 2 + 0.5) / int(nseg[0])))
+            points = [pts if len(pts) else np.zeros((1, 3)) for pts in cell.points]
+            edges = polylines_points_at(points, nseg)
+            last = np.cumsum(nseg + 1) - 1  # each section's end point: no segment starts there
+            starts.append(np.delete(edges, last, axis=0))
+            ends.append(np.delete(edges, last - nseg, axis=0))
+            for sec in cell.sections:
+                self._section_list.append(sec=sec)
                 for seg in sec:
                     area.append(seg.area())
                     volume.append(seg.volume())
-                owner.append(np.full(nseg, ci))
-                count += nseg
-        self._segment_sections = [(sec, seg.x) for cell in self.cells for sec in cell.sections for seg in sec]
+            owner.append(np.full(int(nseg.sum()), ci))
+            count += int(nseg.sum())
+        self._n_segments = count
+        self._soma_segments = soma_segments
         self._geometry = SegmentGeometry(
             start_um=np.concatenate(starts) if starts else np.zeros((0, 3)),
             end_um=np.concatenate(ends) if ends else np.zeros((0, 3)),

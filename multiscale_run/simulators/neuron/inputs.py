@@ -13,6 +13,7 @@ import libsonata
 import numpy as np
 
 from multiscale_run.errors import UserError
+from multiscale_run.nodes import members, read_node_sets
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,10 @@ class InputStimuli:
             return self.gids
         if self.settings.node_sets_file is None:
             raise UserError(f"input {name!r} names node set {node_set!r} but there is no node_sets_file")
-        node_sets = libsonata.NodeSets.from_file(str(self.settings.node_sets_file))
+        node_sets = read_node_sets(self.settings.node_sets_file)
         if node_set not in node_sets.names:
             raise UserError(f"node set {node_set!r} not found", path=f"inputs.{name}.node_set")
-        ids = node_sets.materialize(node_set, self.population).flatten()
-        return self.gids[np.isin(self.gids, ids)]
+        return self.gids[np.isin(self.gids, members(node_sets, node_set, self.population))]
 
     def _add_inputs(self) -> None:
         for name, spec in sorted(self.settings.inputs.items()):

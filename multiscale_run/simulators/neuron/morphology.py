@@ -45,13 +45,56 @@ def rotation_matrices(attributes: dict[str, np.ndarray], n: int) -> np.ndarray:
     return rot
 
 
-def polyline_points_at(points: np.ndarray, fractions: np.ndarray) -> np.ndarray:
-    """Points at arc-length ``fractions`` (0..1) along a 3-D polyline (n, 3)."""
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
-    if arc[-1] == 0:
-        return np.repeat(points[:1], len(fractions), axis=0)
-    target = np.asarray(fractions) * arc[-1]
-    return np.stack([np.interp(target, arc, points[:, k]) for k in range(3)], axis=1)
+def polylines_points_at(points: list[np.ndarray], counts: np.ndarray) -> np.ndarray:
+    """Points at arc-length fractions ``linspace(0, 1, counts[k] + 1)`` along each 3-D polyline
+    ``points[k]`` (n_k >= 1, 3), all polylines at once: ``(sum(counts + 1), 3)``.
+
+    The same numbers as ``np.interp`` of each coordinate against each polyline's cumulative arc
+    length (numpy's rule, bit for bit: the last point with arc <= target, its value where they are
+    equal or at the end, else ``slope * (target - arc[j]) + value[j]``); a polyline of zero
+    length gives its first point.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if not len(points):
+        return np.zeros((0, 3))
+    sizes = np.array([len(p) for p in points], dtype=np.int64)
+    flat = np.concatenate(points).astype(np.float64, copy=False)
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    # arc length: the norms of consecutive differences within each polyline, summed in order
+    # (a zero-padded row per polyline: cumsum along it adds exactly as a per-polyline cumsum)
+    step = np.linalg.norm(np.diff(flat, axis=0), axis=1) if len(flat) > 1 else np.zeros(0)
+    owner = np.repeat(np.arange(len(points)), sizes)
+    inner = np.ones(len(flat), dtype=bool)
+    inner[first] = False  # the first point of a polyline has no step before it
+    rows = np.zeros((len(points), int(sizes.max())))
+    column = np.arange(len(flat)) - first[owner]
+    rows[owner[inner], column[inner]] = step[inner[1:]]
+    arc = np.cumsum(rows, axis=1)[owner, column]  # 0 at each first point
+    total = arc[first + sizes - 1]
+    fractions = {int(c): np.linspace(0, 1, int(c) + 1) for c in np.unique(counts)}
+    target = np.concatenate([fractions[int(c)] for c in counts]) * np.repeat(total, counts + 1)
+    t_owner = np.repeat(np.arange(len(points)), counts + 1)
+    # j = the last point of the same polyline with arc <= target (a stable lexicographic sort of
+    # (polyline, value), points before targets on ties; the points before a target count it)
+    kind = np.concatenate([np.zeros(len(flat), np.int8), np.ones(len(target), np.int8)])
+    order = np.lexsort((kind, np.concatenate([arc, target]), np.concatenate([owner, t_owner])))
+    seen = np.cumsum(kind[order] == 0)
+    j = np.empty(len(target), dtype=np.int64)
+    j[order[kind[order] == 1] - len(flat)] = seen[kind[order] == 1] - 1
+    last = (first + sizes - 1)[t_owner]
+    exact = (j == last) | (arc[j] == target)
+    nxt = np.minimum(j + 1, len(flat) - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (flat[nxt] - flat[j]) / (arc[nxt] - arc[j])[:, None]
+        out = slope * (target - arc[j])[:, None] + flat[j]
+        retry = np.isnan(out)
+        out[retry] = (slope * (target - arc[nxt])[:, None] + flat[nxt])[retry]
+        same = np.isnan(out) & (flat[j] == flat[nxt])
+        out[same] = flat[j][same]
+    out[exact] = flat[j][exact]
+    flat_total = total[t_owner] == 0
+    out[flat_total] = flat[first[t_owner]][flat_total]
+    return out
 
 
 def segment_count(length_um: float, max_segment_length_um: float) -> int:
