@@ -27,11 +27,11 @@ from multiscale_run.simulators.base import Simulator
 from multiscale_run.simulators.neuron import settings as neuron_settings
 from multiscale_run.simulators.neuron.cells import CellBuilder
 from multiscale_run.simulators.neuron.circuit import SonataCells
+from multiscale_run.simulators.neuron.hoc_batch import calibrate_ion_leaks
 from multiscale_run.simulators.neuron.inputs import InputStimuli
 from multiscale_run.simulators.neuron.pointers import SegmentPointers
 from multiscale_run.simulators.neuron.settings import (
     SEGMENT_CURRENTS,
-    SEGMENT_VARIABLES,
     NeuronSettings,
     current_nA,
     settings_from_config,
@@ -121,23 +121,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         conductances would have had to be negative (clipped to 0, logged).
         """
         self.h.fcurrent()
-        scratch = len(SEGMENT_VARIABLES)
-        v = self.get("v")
-        clipped = 0
-        for ion in ("na", "k"):
-            g_ptr, has = self._segment_pointer(f"g{ion}_msr_ionleak", scratch)
-            if not has.any():
-                continue
-            g = self._gather(g_ptr)
-            drive = v - self._gather(self._segment_pointer(f"e{ion}", scratch)[0])
-            current = self.get(f"i{ion}")
-            value = np.where(drive != 0, g - current / np.where(drive != 0, drive, 1.0), g)
-            negative = has & (value < 0)
-            clipped += int(negative.sum())
-            value[negative] = 0.0
-            self._buffer_view[:] = np.where(has, value, g)
-            g_ptr.scatter(self._buffer)
-        self._dummy.fill(np.nan)
+        clipped = calibrate_ion_leaks(self.h, self._section_list)
         if clipped:
             log.warning("ion leak calibration: %d negative conductances clipped to 0", clipped)
         return clipped

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from multiscale_run.errors import UserError
+from multiscale_run.simulators.neuron.hoc_batch import add_points, apply_group
 from multiscale_run.simulators.neuron.morphology import (
     LocalMorphology,
     polylines_points_at,
@@ -82,27 +83,20 @@ class CellBuilder:
         self, gid: int, morph: LocalMorphology, rot: np.ndarray, pos: np.ndarray
     ) -> _Cell:
         h = self.h
-        to_global = lambda p: (p - morph.soma_center) @ rot.T + pos  # noqa: E731
-        soma = h.Section(name=f"cell{gid}.soma")
         # A sphere of radius r as a cylinder of length and diameter 2r (same membrane area),
         # along the cell's own y axis, as NEURON's Import3d does for single-point somata.
         r = morph.soma_radius
-        soma_pts = to_global(morph.soma_center + np.array([[0.0, -r, 0.0], [0.0, r, 0.0]]))
-        self._pt3d(soma, soma_pts, np.array([2 * r, 2 * r]))
-        sections, kinds, points = [soma], ["somatic"], [soma_pts]
-        for k, (p, d, t, parent) in enumerate(
-            zip(morph.points, morph.diameters, morph.types, morph.parents, strict=True)
-        ):
+        local = [morph.soma_center + np.array([[0.0, -r, 0.0], [0.0, r, 0.0]]), *morph.points]
+        sizes = np.cumsum([len(p) for p in local])[:-1]
+        points = np.split((np.concatenate(local) - morph.soma_center) @ rot.T + pos, sizes)
+        soma = h.Section(name=f"cell{gid}.soma")
+        sections, kinds = [soma], ["somatic"]
+        for k, (t, parent) in enumerate(zip(morph.types, morph.parents, strict=True)):
             sec = h.Section(name=f"cell{gid}.sec{k + 1}")
-            gp = to_global(p)
-            self._pt3d(sec, gp, d)
-            if parent < 0:
-                sec.connect(soma(0.5), 0)
-            else:
-                sec.connect(sections[parent + 1](1), 0)
+            sec.connect(soma(0.5) if parent < 0 else sections[parent + 1](1), 0)
             sections.append(sec)
             kinds.append(_SWC_KIND.get(t, "other"))
-            points.append(gp)
+        add_points(h, sections, points, [np.array([2 * r, 2 * r]), *morph.diameters])
         for sec in sections:
             sec.nseg = segment_count(sec.L, self.settings.max_segment_length_um)
         return _Cell(gid=gid, sections=sections, kinds=kinds, points=points)
@@ -125,17 +119,8 @@ class CellBuilder:
         if unknown:
             raise UserError(f"e-model section lists {sorted(unknown)} unknown (use {list(_SECTION_LISTS)})")
         for group in _SECTION_LISTS:
-            if group not in spec:
-                continue
-            for i in groups[group]:
-                sec = cell.sections[i]
-                for key in ("Ra", "cm"):
-                    if key in spec[group]:
-                        setattr(sec, key, float(spec[group][key]))
-                for mech, params in spec[group].get("mechanisms", {}).items():
-                    sec.insert(mech)
-                    for pname, value in params.items():
-                        setattr(sec, f"{pname}_{mech}", float(value))
+            if group in spec:
+                apply_group(self.h, [cell.sections[i] for i in groups[group]], spec[group])
 
     def _hoc_cell(
         self, gid: int, name: str, path: Path, comps: dict, rot: np.ndarray, pos: np.ndarray
