@@ -176,36 +176,53 @@ class CellBuilder:
 
     def _place_segments(self) -> None:
         """Fix the local segment order (``_section_list``, ``_n_segments``) and compute its
-        geometry (once): segment end points along each section's 3-D polyline, all of a cell's
+        geometry (once): segment end points along each section's 3-D polyline, many cells'
         sections at once; areas and volumes from NEURON."""
         h = self.h
         self._section_list = h.SectionList()
-        starts, ends, area, volume, owner, soma_index, soma_segments = [], [], [], [], [], [], []
-        count = 0
-        for ci, cell in enumerate(self.cells):
-            nseg = np.array([sec.nseg for sec in cell.sections], dtype=np.int64)
-            soma_index.append(count + int(nseg[0]) // 2)
-            soma_segments.append((cell.soma, (int(nseg[0]) // 2 + 0.5) / int(nseg[0])))
-            points = [pts if len(pts) else np.zeros((1, 3)) for pts in cell.points]
-            edges = polylines_points_at(points, nseg)
-            last = np.cumsum(nseg + 1) - 1  # each section's end point: no segment starts there
-            starts.append(np.delete(edges, last, axis=0))
-            ends.append(np.delete(edges, last - nseg, axis=0))
+        area, volume, soma_segments = [], [], []
+        nseg = []
+        for cell in self.cells:
+            counts = [sec.nseg for sec in cell.sections]
+            nseg.append(counts)
+            soma_segments.append((cell.soma, (counts[0] // 2 + 0.5) / counts[0]))
             for sec in cell.sections:
                 self._section_list.append(sec=sec)
                 for seg in sec:
                     area.append(seg.area())
                     volume.append(seg.volume())
-            owner.append(np.full(int(nseg.sum()), ci))
-            count += int(nseg.sum())
-        self._n_segments = count
+        per_cell = np.array([sum(c) for c in nseg], dtype=np.int64)
+        self._n_segments = int(per_cell.sum())
         self._soma_segments = soma_segments
+        self._soma_index = (np.cumsum(per_cell) - per_cell) + np.array([c[0] // 2 for c in nseg], np.int64)
+        starts, ends = self._segment_ends([np.array(c, dtype=np.int64) for c in nseg])
         self._geometry = SegmentGeometry(
-            start_um=np.concatenate(starts) if starts else np.zeros((0, 3)),
-            end_um=np.concatenate(ends) if ends else np.zeros((0, 3)),
+            start_um=starts,
+            end_um=ends,
             area_um2=np.asarray(area, dtype=float),
             volume_um3=np.asarray(volume, dtype=float),
-            neuron_index=np.concatenate(owner).astype(np.int64) if owner else np.zeros(0, np.int64),
+            neuron_index=np.repeat(np.arange(len(self.cells)), per_cell).astype(np.int64),
             gids=self.gids.copy(),
         )
-        self._soma_index = np.asarray(soma_index, dtype=np.int64)
+
+    def _segment_ends(self, nseg: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(start, end) points (µm) of every local segment: cells in batches of about 2**22
+        padded arc-length entries (:func:`polylines_points_at` pads each polyline to the longest)."""
+        starts, ends, batch_points, batch_nseg, longest = [], [], [], [], 0
+        cells = list(zip(self.cells, nseg, strict=True))
+        for k, (cell, counts) in enumerate(cells):
+            points = [pts if len(pts) else np.zeros((1, 3)) for pts in cell.points]
+            batch_points += points
+            batch_nseg.append(counts)
+            longest = max(longest, max(len(p) for p in points))
+            if k + 1 < len(cells) and len(batch_points) * longest < 2**22:
+                continue
+            counts = np.concatenate(batch_nseg)
+            edges = polylines_points_at(batch_points, counts)
+            last = np.cumsum(counts + 1) - 1  # each section's end point: no segment starts there
+            starts.append(np.delete(edges, last, axis=0))
+            ends.append(np.delete(edges, last - counts, axis=0))
+            batch_points, batch_nseg, longest = [], [], 0
+        if not starts:
+            return np.zeros((0, 3)), np.zeros((0, 3))
+        return np.concatenate(starts), np.concatenate(ends)
