@@ -192,19 +192,40 @@ def check(directory: Path, ranks: int | None) -> None:
 @click.option("--no-cache", is_flag=True, help="Rebuild coupling operators instead of loading cached ones.")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar (default: the config's).")
 @click.option("--overwrite", is_flag=True, help="Replace the results of an earlier run in the output folder.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the earlier run from its newest snapshot (to a larger run.tstop: extend it).",
+)
+@click.option(
+    "--checkpoint-every",
+    metavar="INTERVAL",
+    help="Take snapshots every INTERVAL of simulated (500ms, 2s) and/or wall time (30min, 1h; "
+    "both: 1s,30min), instead of the config's multiscale_run.checkpoints.",
+)
 @click.pass_context
 def compute(
-    ctx: click.Context, directory: Path, no_cache: bool, progress: bool | None, overwrite: bool
+    ctx: click.Context,
+    directory: Path,
+    no_cache: bool,
+    progress: bool | None,
+    overwrite: bool,
+    resume: bool,
+    checkpoint_every: str | None,
 ) -> None:
     """Run the simulation in DIRECTORY (under MPI: srun -n N msr compute DIRECTORY)."""
-    from multiscale_run.simulation import run_simulation
+    from multiscale_run.launch import run_simulation
 
+    if resume and overwrite:
+        raise click.UsageError("--resume continues the earlier results, --overwrite replaces them: pick one")
     run_simulation(
         directory,
         use_cache=not no_cache,
         progress=progress,
         verbose=ctx.obj["verbose"],
         overwrite=overwrite,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
     )
 
 

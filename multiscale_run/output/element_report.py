@@ -42,6 +42,7 @@ from multiscale_run.output.layout import (
     gather_rank_major,
     storage_options,
 )
+from multiscale_run.output.report_resume import copy_frames, resume_mode
 
 if TYPE_CHECKING:
     from multiscale_run.parallel import Parallel
@@ -67,6 +68,10 @@ class ReportWriter:
     contiguous. Every rank calls every method at the same simulated times (``record`` and
     ``flush`` are collective).
 
+    ``resume_frames``: continue the existing file of an earlier run whose first ``resume_frames``
+    frames are kept (a resumed run, :mod:`multiscale_run.checkpoints`); if the window grew or
+    shrank (``run.tstop`` changed), the file is rewritten at its new size with those frames.
+
     ``driver``: ``"auto"`` picks ``serial`` on one rank, ``mpio`` under MPI when h5py has parallel
     HDF5, else ``gather`` (rank 0 writes everybody's frames). ``buffer_bytes`` bounds each rank's
     frame buffer; ``flush_interval_s`` bounds how stale the file may get in wall time.
@@ -89,6 +94,7 @@ class ReportWriter:
         flush_interval_s: float = 30.0,
         attributes: Mapping[str, str | float | int] | None = None,
         element_ids_local: np.ndarray | None = None,
+        resume_frames: int | None = None,
     ):
         self.path = Path(path)
         self.population = population
@@ -128,7 +134,7 @@ class ReportWriter:
         self._data: h5py.Dataset | None = None
         self.closed = False
 
-        self._create(node_ids_local, counts, element_ids_local, dict(attributes or {}))
+        self._create(node_ids_local, counts, element_ids_local, dict(attributes or {}), resume_frames)
 
     @classmethod
     def for_global_space(
@@ -185,7 +191,7 @@ class ReportWriter:
             return "serial"  # one rank: mpio and gather degenerate to a plain write
         return driver
 
-    def _create(self, node_ids_local, counts, element_ids_local, attributes) -> None:
+    def _create(self, node_ids_local, counts, element_ids_local, attributes, resume_frames=None) -> None:
         node_ids = gather_rank_major(self._mpi, node_ids_local)
         counts_all = gather_rank_major(self._mpi, counts)
         element_ids = gather_rank_major(self._mpi, element_ids_local)
@@ -203,12 +209,16 @@ class ReportWriter:
         if problem:
             raise ValueError(problem)
 
-        if self.driver == "mpio":
-            f = h5py.File(self.path, "w", driver="mpio", comm=self._mpi.comm)
-        elif self._rank == 0:
-            f = h5py.File(self.path, "w")
-        else:
-            f = None
+        mode, earlier = "w", None
+        if resume_frames is not None:
+            mode, earlier = resume_mode(self, node_ids, element_ids)
+        f = self._open(mode)
+        if mode == "r+":
+            self._file = f
+            self._data = f["report"][self.population]["data"] if f is not None else None
+            self._flushed = int(resume_frames)
+            self._commit_valid_frames()
+            return
         if f is not None:
             # Creation is collective under mpio: every rank declares the same objects; only rank 0
             # holds (and writes) the mapping arrays.
@@ -238,6 +248,8 @@ class ReportWriter:
                 ds_time[...] = [self.clock.start_ms, self.clock.stop_ms, self.clock.dt_ms]
             f.flush()
             self._file, self._data = f, data
+        if earlier is not None:
+            copy_frames(self, earlier, int(resume_frames))
         log.debug(
             "report %s: %d frames x %d columns, driver %s, %d frames per block",
             self.path,
@@ -246,6 +258,11 @@ class ReportWriter:
             self.driver,
             self._frames_per_block,
         )
+
+    def _open(self, mode: str) -> h5py.File | None:
+        if self.driver == "mpio":
+            return h5py.File(self.path, mode, driver="mpio", comm=self._mpi.comm)
+        return h5py.File(self.path, mode) if self._rank == 0 else None
 
     # -- recording -------------------------------------------------------------------------------
 

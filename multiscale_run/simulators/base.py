@@ -53,6 +53,17 @@ class Simulator(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources at the end of a run."""
 
+    def save_state(self) -> dict[str, np.ndarray]:
+        """This rank's whole dynamic state as named arrays, for a snapshot
+        (:mod:`multiscale_run.checkpoints`): restoring it into a freshly built adapter of the same
+        config and rank continues the run exactly as if it had not stopped."""
+        raise NotImplementedError(f"simulator {self.name!r} cannot be checkpointed")
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        """Put back what :meth:`save_state` returned, into an adapter just built from the same
+        config on the same rank (its set-up state is overwritten)."""
+        raise NotImplementedError(f"simulator {self.name!r} cannot be checkpointed")
+
 
 # --- capabilities ------------------------------------------------------------------------------
 @runtime_checkable

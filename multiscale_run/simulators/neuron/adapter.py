@@ -208,11 +208,55 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         return self._soma_index.copy()
 
     def spikes(self) -> tuple[np.ndarray, np.ndarray]:
-        """(node ids, times in ms) of the spikes of this rank's cells so far, in emission order."""
+        """(node ids, times in ms) of the spikes of this rank's cells so far, in emission order
+        (those before a restored snapshot first)."""
         gids = self._spike_gid.as_numpy().astype(np.int64)
         times = self._spike_t.as_numpy().copy()
         keep = np.isin(gids, self.gids)
-        return gids[keep], times[keep]
+        earlier_ids, earlier_times = self._earlier_spikes
+        return np.concatenate([earlier_ids, gids[keep]]), np.concatenate([earlier_times, times[keep]])
+
+    _earlier_spikes = (np.zeros(0, dtype=np.int64), np.zeros(0))
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        """NEURON's ``SaveState`` of this rank (t, every segment's v and mechanism STATEs, ion
+        concentrations, NET_RECEIVE ASSIGNED variables, the outstanding events and NetCon
+        weights: NEURON's SaveState documentation), the spikes so far and the soma samples held."""
+        import tempfile
+
+        h = self.h
+        saved = h.SaveState()
+        saved.save()
+        with tempfile.TemporaryDirectory(prefix="msr-savestate-") as tmp:
+            path = Path(tmp) / "state.bin"
+            saved.fwrite(h.File(str(path)))
+            blob = np.frombuffer(path.read_bytes(), dtype=np.uint8).copy()
+        ids, times = self.spikes()
+        state = {"savestate": blob, "spike_ids": ids, "spike_times": times}
+        for name, samples in self._soma_samples.items():
+            state |= {f"soma/{name}/{k}": v for k, v in samples.save_state().items()}
+        return state
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore into this adapter, just built (and ``finitialize``-d) from the same config and
+        rank: NEURON checks that the saved structure matches its sections and mechanisms."""
+        import tempfile
+
+        h = self.h
+        saved = h.SaveState()
+        with tempfile.TemporaryDirectory(prefix="msr-savestate-") as tmp:
+            path = Path(tmp) / "state.bin"
+            path.write_bytes(state["savestate"].tobytes())
+            saved.fread(h.File(str(path)))
+        saved.restore()
+        self._spike_t.resize(0)
+        self._spike_gid.resize(0)
+        self._earlier_spikes = (state["spike_ids"].copy(), state["spike_times"].copy())
+        for name, samples in self._soma_samples.items():
+            prefix = f"soma/{name}/"
+            samples.restore_state(
+                {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+            )
 
     def close(self) -> None:
         self.pc.gid_clear()
