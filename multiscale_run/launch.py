@@ -79,7 +79,8 @@ def run_simulation(
             config, parallel, use_cache=use_cache, progress=progress, stop=stop, checkpoints=settings
         )
         if snapshot is not None:
-            log.info("resuming from %s (t=%g ms)", snapshot.path, snapshot.t_ms)
+            if parallel.is_root:
+                log.info("resuming from %s (t=%g ms)", snapshot.path, snapshot.t_ms)
             sim.record.resumed_from = {"snapshot": str(snapshot.path), "t_ms": snapshot.t_ms}
         sim.setup(resume=None if snapshot is None else snapshot.rank_state(parallel.rank))
         return sim.run()
