@@ -16,6 +16,7 @@ from multiscale_run.output_lock import claimed_output
 from multiscale_run.parallel import Parallel, abort_on_error
 from multiscale_run.simulation import Simulation
 from multiscale_run.validation import semantic_problems, semantic_warnings
+from multiscale_run.validation.checks import uncheckpointable
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ def run_simulation(
     settings = CheckpointSettings.from_config(config)
     if checkpoint_every:
         settings = settings.with_every(checkpoint_every)
+        if unable := uncheckpointable(config):
+            raise UserError(
+                f"--checkpoint-every: simulator {unable[0]} cannot be checkpointed", str(config.path)
+            )
     out = config.output_dir
     snapshot = None
     if resume:

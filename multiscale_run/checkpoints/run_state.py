@@ -20,6 +20,7 @@ from multiscale_run.checkpoints.settings import CheckpointSettings
 from multiscale_run.checkpoints.store import CHECKPOINT_DIR, write_snapshot
 from multiscale_run.interrupt import AGREE_EVERY
 from multiscale_run.provenance import now
+from multiscale_run.simulators.base import checkpointable
 
 if TYPE_CHECKING:
     from multiscale_run.simulation import Simulation
@@ -70,6 +71,8 @@ class Checkpointer:
         self._circuit: dict[str, str] | None = None
         self.last: Path | None = None
         self.last_step = sim.start_step if sim.start_step else None
+        # a run with a simulator that cannot save its state takes no snapshot (msr check warns)
+        self.able = all(checkpointable(s) for s in sim.simulators.values())
 
     def after_step(self, step: int, t_prev_ms: float, t_ms: float) -> None:
         if self.settings.due_by_time(t_prev_ms, t_ms) or self._due_by_wall(step):
@@ -85,8 +88,10 @@ class Checkpointer:
         due = time.monotonic() - self._wall_mark >= 60.0 * minutes
         return bool(parallel.bcast(due)) if parallel.size > 1 else due
 
-    def take(self, step: int) -> Path:
+    def take(self, step: int) -> Path | None:
         """Write a snapshot of the run as it is after base step ``step`` (collective)."""
+        if not self.able:
+            return None
         sim = self.sim
         with sim.timings.measure("checkpoint:write"):
             state = capture(sim, step)

@@ -26,7 +26,7 @@ class CheckpointSettings:
     newest snapshots stay on disk."""
 
     every_ms: float | None = None
-    every_minutes: float | None = None
+    every_minutes: float | None = 30.0
     at_end: bool = True
     on_signal: bool = True
     keep: int = 2

@@ -65,6 +65,12 @@ class Simulator(ABC):
         raise NotImplementedError(f"simulator {self.name!r} cannot be checkpointed")
 
 
+def checkpointable(adapter: type[Simulator] | Simulator) -> bool:
+    """Whether an adapter (class or instance) implements :meth:`Simulator.save_state`."""
+    cls = adapter if isinstance(adapter, type) else type(adapter)
+    return cls.save_state is not Simulator.save_state and cls.restore_state is not Simulator.restore_state
+
+
 # --- capabilities ------------------------------------------------------------------------------
 @runtime_checkable
 class SegmentGeometrySource(Protocol):

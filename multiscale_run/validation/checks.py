@@ -228,6 +228,40 @@ def _check_libraries(config: Config, problems: list[Problem]) -> None:
             problems.append(config.problem(where, reason, "an installed library"))
 
 
+def uncheckpointable(config: Config) -> list[str]:
+    """The enabled simulators whose adapter cannot save its state (no snapshots for the run)."""
+    from multiscale_run.simulators import catalogue
+    from multiscale_run.simulators.base import checkpointable
+
+    return [name for name in config.simulators if not checkpointable(catalogue.spec(name).adapter_class())]
+
+
+def _check_checkpoints(config: Config, problems: list[Problem], warnings: bool) -> None:
+    """Snapshot intervals asked of a run with a simulator that cannot be checkpointed are an
+    error; the default snapshots (at the end, on a signal) are then skipped: a warning."""
+    unable = uncheckpointable(config)
+    if not unable:
+        return
+    section = config.msr.get("checkpoints", {})
+    asked = [k for k in ("every_ms", "every_minutes") if section.get(k)]
+    default = [k for k in ("at_end", "on_signal") if section.get(k, True)]
+    if asked and not warnings:
+        problems.append(
+            config.problem(
+                f"multiscale_run.checkpoints.{asked[0]}",
+                f"simulator {unable[0]} cannot be checkpointed (its adapter has no save_state)",
+                "no snapshot interval, or simulators that implement save_state/restore_state",
+            )
+        )
+    elif default and warnings:
+        problems.append(
+            config.problem(
+                f"multiscale_run.checkpoints.{default[0]}",
+                f"simulator {unable[0]} cannot be checkpointed: this run takes no snapshot",
+            )
+        )
+
+
 def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
@@ -261,6 +295,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     _check_reports(config, variables, node_sets, problems)
     _check_value_checks(config, variables, problems)
     _check_metabolism_names(config, problems)
+    _check_checkpoints(config, problems, warnings=False)
     check_ranks(config, ranks, problems)
     return problems
 
@@ -273,6 +308,7 @@ def semantic_warnings(config: Config) -> list[Problem]:
     _check_sonata_reports(config, warnings)
     check_mesh_coverage(config, warnings)
     check_constraints(config, warnings)
+    _check_checkpoints(config, warnings, warnings=True)
     return warnings
 
 
