@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from multiscale_run.checkpoints import CheckpointSettings
@@ -32,8 +34,8 @@ def test_checkpoint_every_refuses_what_it_cannot_read(text):
 
 def test_snapshots_fall_on_multiples_of_every_ms_whatever_the_step():
     settings = CheckpointSettings(every_ms=0.3)
-    steps = [round(0.1 * k, 10) for k in range(31)]  # 0.1-ms steps with float noise
-    due = [t for prev, t in zip(steps, steps[1:]) if settings.due_by_time(prev, t)]
+    steps = [0.1 * k for k in range(31)]  # 0.1-ms steps with float noise (0.1 * 3 > 0.3)
+    due = [t for prev, t in itertools.pairwise(steps) if settings.due_by_time(prev, t)]
     assert due == pytest.approx([0.3 * k for k in range(1, 11)])
     assert not CheckpointSettings(every_ms=None).due_by_time(0.0, 1e9)
 

@@ -107,11 +107,14 @@ class SomaSamples:
 
     def restore_state(self, state: dict[str, np.ndarray]) -> None:
         """Hold the saved samples; NEURON's vectors (which recorded the set-up's ``finitialize``)
-        are emptied, so the next sample is the one after the restored time."""
+        are emptied, so the next sample is the one after the restored time. Without a saved
+        state (a report added on resume) the record starts with that next sample."""
         for vec in self._vectors:
             vec.resize(0)
-        self._kept = state["kept"].copy()
-        self._first = int(state["first"])
+        if "kept" in state:
+            self._kept, self._first = state["kept"].copy(), int(state["first"])
+        else:
+            self._kept, self._first = self._kept[:0], int(self._index(float(self._h.t))) + 1
 
     def _collect(self) -> None:
         """Move NEURON's new samples into numpy (NEURON keeps appending to the emptied vectors)."""
