@@ -203,6 +203,18 @@ def check(directory: Path, ranks: int | None) -> None:
     help="Take snapshots every INTERVAL of simulated (500ms, 2s) and/or wall time (30min, 1h; "
     "both: 1s,30min), instead of the config's multiscale_run.checkpoints.",
 )
+@click.option(
+    "--resume-from",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Start from this snapshot folder of another run (a sweep's warm start).",
+)
+@click.option(
+    "--allow-change",
+    "allow_change",
+    multiple=True,
+    metavar="PATH",
+    help="A dotted config path that may differ from the snapshot's run (repeatable).",
+)
 @click.pass_context
 def compute(
     ctx: click.Context,
@@ -212,11 +224,13 @@ def compute(
     overwrite: bool,
     resume: bool,
     checkpoint_every: str | None,
+    resume_from: Path | None,
+    allow_change: tuple[str, ...],
 ) -> None:
     """Run the simulation in DIRECTORY (under MPI: srun -n N msr compute DIRECTORY)."""
     from multiscale_run.launch import run_simulation
 
-    if resume and overwrite:
+    if (resume or resume_from) and overwrite:
         raise click.UsageError("--resume continues the earlier results, --overwrite replaces them: pick one")
     run_simulation(
         directory,
@@ -226,6 +240,8 @@ def compute(
         overwrite=overwrite,
         resume=resume,
         checkpoint_every=checkpoint_every,
+        resume_from=resume_from,
+        may_change=allow_change,
     )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from multiscale_run.checkpoints import CHECKPOINT_DIR, CheckpointSettings
 from multiscale_run.checkpoints.compat import check_resumable
-from multiscale_run.checkpoints.store import newest_valid
+from multiscale_run.checkpoints.store import Snapshot, newest_valid, verify
 from multiscale_run.config import ConfigError, load
 from multiscale_run.errors import UserError
 from multiscale_run.interrupt import StopRequest
@@ -30,6 +31,7 @@ def run_simulation(
     resume: bool = False,
     checkpoint_every: str | None = None,
     may_change: tuple[str, ...] = (),
+    resume_from: Path | None = None,
 ) -> str:
     """Check the config, then run the simulation in ``directory`` on every rank of MPI_COMM_WORLD.
 
@@ -37,7 +39,9 @@ def run_simulation(
     ``overwrite`` (:mod:`multiscale_run.output_lock`) or ``resume``: then the run continues from
     the newest valid snapshot in ``<output_dir>/checkpoints`` into the same files, provided
     nothing but what :mod:`multiscale_run.checkpoints.compat` allows (and the config paths in
-    ``may_change``) changed. ``checkpoint_every`` overrides the config's snapshot intervals
+    ``may_change``) changed. ``resume_from`` starts the run from another run's snapshot folder
+    (a sweep's warm start: :func:`start_from`), unless ``resume`` finds one of its own.
+    ``checkpoint_every`` overrides the config's snapshot intervals
     (``--checkpoint-every``). Storage failures end the run as an
     :class:`~multiscale_run.errors.OutputError`, SIGINT/SIGTERM/SIGUSR1 as a clean
     :class:`~multiscale_run.interrupt.RunInterrupted`."""
@@ -58,12 +62,15 @@ def run_simulation(
                 f"--checkpoint-every: simulator {unable[0]} cannot be checkpointed", str(config.path)
             )
     out = config.output_dir
-    snapshot = None
-    if resume:
-        snapshot = newest_valid(out / CHECKPOINT_DIR, parallel)
-        if snapshot is None:
-            where = out / CHECKPOINT_DIR
-            raise UserError(f"no complete snapshot in {where} to resume from", str(config.path))
+    snapshot = newest_valid(out / CHECKPOINT_DIR, parallel) if resume else None
+    copied = None  # a snapshot of another run, whose reports the run continues
+    if snapshot is None and resume_from is not None:
+        snapshot = start_from(Path(resume_from), parallel, str(config.path))
+        resume, copied = True, snapshot
+    elif resume and snapshot is None:
+        where = out / CHECKPOINT_DIR
+        raise UserError(f"no complete snapshot in {where} to resume from", str(config.path))
+    if snapshot is not None:
         refusal = None
         if parallel.is_root:
             try:
@@ -80,6 +87,8 @@ def run_simulation(
         output_errors(out),
         StopRequest(parallel) as stop,
     ):
+        if copied is not None:
+            copy_reports(copied, out, parallel)
         sim = Simulation(
             config, parallel, use_cache=use_cache, progress=progress, stop=stop, checkpoints=settings
         )
@@ -89,3 +98,23 @@ def run_simulation(
             sim.record.resumed_from = {"snapshot": str(snapshot.path), "t_ms": snapshot.t_ms}
         sim.setup(resume=None if snapshot is None else snapshot.rank_state(parallel.rank))
         return sim.run()
+
+
+def start_from(folder: Path, parallel: Parallel, config_file: str) -> Snapshot:
+    """Another run's snapshot ``folder``, verified (rank 0; every rank gets the answer)."""
+    manifest, why = verify(folder) if parallel.is_root else (None, "")
+    manifest, why = parallel.bcast((manifest, why))
+    if manifest is None:
+        raise UserError(f"--resume-from {folder}: not a complete snapshot ({why})", config_file)
+    return Snapshot(folder, manifest)
+
+
+def copy_reports(snapshot: Snapshot, out: Path, parallel: Parallel) -> None:
+    """The report files of the run that took ``snapshot``, copied into ``out``: the reports of a
+    run started from it continue them (the frames before the snapshot are that run's)."""
+    if parallel.is_root:
+        source = snapshot.path.parent.parent  # <output_dir>/checkpoints/step-...
+        for report in source.glob("*.h5"):
+            if report.name != "spikes.h5":
+                shutil.copyfile(report, out / report.name)
+    parallel.barrier()

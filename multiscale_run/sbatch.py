@@ -58,13 +58,15 @@ def render_sbatch(
     job_name: str | None = None,
     environment: str | None = None,
     signal_margin_s: int = 300,
+    compute_args: list[str] | None = None,
 ) -> str:
     """The script's text. ``ntasks=None`` takes every core of the ``nodes`` allocated exclusively.
 
     ``signal_margin_s`` before the time limit SLURM sends SIGUSR1 to the ranks: they write a
     snapshot and exit with 75, on which the script requeues the job (``--requeue``); the next
     allocation resumes (``SLURM_RESTART_COUNT`` > 0), so a run longer than the limit completes
-    over several allocations. The log is appended to across them."""
+    over several allocations. The log is appended to across them. ``compute_args`` are extra
+    ``msr compute`` options (a sweep point's warm start)."""
     directory = Path(directory).resolve()
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
         raise ValueError(f"sbatch nodes must be an integer >= 1, got {nodes!r}")
@@ -106,6 +108,7 @@ def render_sbatch(
         "sbatch_options": "\n".join(options),
         "environment": _environment_lines(environment),
         "directory": shlex.quote(str(directory)),
+        "compute_args": shlex.join(compute_args or []),
         "script_path": shlex.quote(str(directory / SCRIPT_NAME)),
     }
     template = (data_path("sbatch") / TEMPLATE_NAME).read_text(encoding="utf-8")

@@ -163,8 +163,9 @@ class MetabolismSim(Simulator):
         self.core.exclude(np.asarray(local_neuron_indices, dtype=int))
 
     def save_state(self) -> dict[str, np.ndarray]:
-        """States, each cell's time and next trial step, the active mask and every per-cell
-        input or parameter (couplings write inputs such as ``vATPase``)."""
+        """States, each cell's time and next trial step, the active mask and the per-cell inputs
+        (what couplings write). The model's constants are the config's: a run started from the
+        snapshot with other constants (a sweep's warm start) integrates with its own."""
         core = self.core
         state = {
             "t_ms": np.float64(self.t_ms),
@@ -174,7 +175,7 @@ class MetabolismSim(Simulator):
         }
         if hasattr(core, "h_s"):  # the python integrator's step sizes (Julia restarts each advance)
             state["h_s"] = core.h_s
-        state |= {f"params/{name}": np.asarray(value) for name, value in core.params.items()}
+        state |= {f"inputs/{name}": np.asarray(core.params[name]) for name in INPUTS}
         return {key: np.array(value, copy=True) for key, value in state.items()}
 
     def restore_state(self, state: dict[str, np.ndarray]) -> None:
@@ -185,9 +186,8 @@ class MetabolismSim(Simulator):
         core.active[...] = state["active"]
         if "h_s" in state:
             core.h_s[...] = state["h_s"]
-        for key, value in state.items():
-            if key.startswith("params/"):
-                core.params[key.removeprefix("params/")] = value.copy()
+        for name in INPUTS:
+            core.params[name] = state[f"inputs/{name}"].copy()
         self._flux_cache = None
 
     def _check(self, variable: str) -> None:

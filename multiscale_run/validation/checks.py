@@ -237,14 +237,15 @@ def uncheckpointable(config: Config) -> list[str]:
 
 
 def _check_checkpoints(config: Config, problems: list[Problem], warnings: bool) -> None:
-    """Snapshot intervals asked of a run with a simulator that cannot be checkpointed are an
-    error; the default snapshots (at the end, on a signal) are then skipped: a warning."""
+    """A simulated-time snapshot interval asked of a run with a simulator that cannot be
+    checkpointed is an error; the wall-time safety net and the snapshots at the end and on a
+    signal (on by default) are then skipped: a warning."""
     unable = uncheckpointable(config)
     if not unable:
         return
     section = config.msr.get("checkpoints", {})
-    asked = [k for k in ("every_ms", "every_minutes") if section.get(k)]
-    default = [k for k in ("at_end", "on_signal") if section.get(k, True)]
+    asked = [k for k in ("every_ms",) if section.get(k)]
+    default = [k for k in ("every_minutes", "at_end", "on_signal") if section.get(k, True)]
     if asked and not warnings:
         problems.append(
             config.problem(
