@@ -51,8 +51,20 @@ def problems(sweep, base: Config, candidates: list[dict]) -> list[Problem]:
     from multiscale_run.metabolism.parameters import INPUTS
 
     inputs = {f"multiscale_run.metabolism.parameters.{name}" for name in INPUTS}
+    # a spike input's events are queued at t = 0: the snapshot holds them (NEURON's event queue)
+    spike_inputs = [f"inputs.{k}" for k, v in base.inputs.items() if v.get("input_type") == "spikes"]
     for p in sweep.parameters:
-        if INITIAL.fullmatch(p.path) or p.path in inputs:
+        if any(p.path == k or p.path.startswith(k + ".") for k in spike_inputs):
+            out.append(
+                Problem(
+                    file,
+                    f"parameters.{p.path}",
+                    "cannot be varied with a warm start: the spike input's events are in the shared "
+                    "snapshot's event queue",
+                    "parameters that act after the snapshot, or no warm_start",
+                )
+            )
+        elif INITIAL.fullmatch(p.path) or p.path in inputs:
             out.append(
                 Problem(
                     file,

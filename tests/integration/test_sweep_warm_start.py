@@ -98,6 +98,11 @@ def test_the_point_with_the_base_value_equals_an_uninterrupted_run(warm_sweep):
             {"multiscale_run.metabolism.initial_state.ATP_n": {"values": [2.0]}},
             "is an initial value or a coupled input, which a warm start takes from the shared snapshot",
         ),
+        (
+            {"t_ms": 50.0},
+            {"inputs.thalamic_poisson.delay": {"values": [10.0]}},
+            "the spike input's events are in the shared snapshot's event queue",
+        ),
     ],
 )
 def test_an_impossible_warm_start_fails_before_anything_runs(tmp_path, warm, parameters, named):
