@@ -38,6 +38,21 @@ def _existing_circuit(circuit: Path) -> str:
     return str(circuit.resolve())
 
 
+def enabled_simulators(enable: dict[str, bool | None]) -> dict[str, bool]:
+    """Which simulators a new simulation runs: as asked (``None``: not asked), else as the switch
+    it follows, else its registry default."""
+    from multiscale_run.simulators import catalogue
+
+    enabled: dict[str, bool] = {}
+    specs = catalogue.specs()
+    for spec in sorted(specs, key=lambda s: s.init_follows is not None):
+        asked = enable.get(spec.name)
+        if asked is None and spec.init_follows:
+            asked = enabled[spec.init_follows]
+        enabled[spec.name] = asked if asked is not None else spec.init_default is not False
+    return {spec.name: enabled[spec.name] for spec in specs}
+
+
 def init_simulation(
     directory: Path,
     neurons: int = 50,
@@ -69,12 +84,17 @@ def init_simulation(
     directory.mkdir(parents=True, exist_ok=True)
 
     config = _template(CONFIG_NAME)
+    enabled = enabled_simulators(enable or {})
     if circuit is None:
         from multiscale_run.circuit.default import build_default_circuit
         from multiscale_run.circuit.vasculature import build_vasculature
 
         built = build_default_circuit(directory / "circuit", n_neurons=neurons, seed=seed)
         build_vasculature(directory / "circuit", built.bounding_box_um, seed=seed)
+        if enabled["nvc"]:
+            from multiscale_run.circuit.ngv_generation import build_ngv
+
+            build_ngv(directory / "circuit", seed=seed)
         config["network"] = str(Path(built.circuit_config).resolve().relative_to(directory.resolve()))
         config["node_sets_file"] = str(Path(built.node_sets_file).resolve().relative_to(directory.resolve()))
         config["node_set"] = built.node_set
@@ -89,9 +109,6 @@ def init_simulation(
 
     msr = _template("multiscale_run.json")
     msr["version"] = __version__
-    enabled = {
-        spec.name: (enable or {}).get(spec.name, spec.init_default is not False) for spec in catalogue.specs()
-    }
     for name, on in enabled.items():
         msr.setdefault(name, {})["enabled"] = on
     # The template couples all four simulators; keep what joins the enabled ones through an
@@ -104,8 +121,12 @@ def init_simulation(
         op = OPERATORS.get(entry.get("operator") or "identity")
         return op is None or op.missing_geometry(on) is None
 
+    # a template coupling with "init_unless" stands in for another path that simulator serves
+    # (NEURON's K+ currents drive NVC only when STEPS, which holds the K+ they release, is off)
     msr["couplings"] = [
-        c for c in msr["couplings"] if enabled[c["src"]] and enabled[c["dest"]] and servable(c)
+        {k: v for k, v in c.items() if k != "init_unless"}
+        for c in msr["couplings"]
+        if enabled[c["src"]] and enabled[c["dest"]] and servable(c) and not enabled.get(c.get("init_unless"))
     ]
     for name in enabled:
         msr[name]["reports"] = [r for r in msr[name].get("reports", []) if servable(r)]

@@ -164,7 +164,7 @@ def build_recorders(
                     len(sim.get(rep["variable"])) if operator == "identity" else operators[operator].shape[0]
                 )
                 writer = ReportWriter.for_global_space(
-                    path, GLOBAL_POPULATION[space], size, *window, unit, parallel
+                    path, GLOBAL_POPULATION[space], size, *window, unit, parallel, attributes=labels
                 )
             if operator == "soma":  # the simulator records it itself, every step
                 if not isinstance(sim, SomaSampler):
