@@ -135,8 +135,10 @@ class NvcSim(Simulator):
             raise ValueError(f"nvc.set({variable!r}) needs {n} values (one per endfoot), got {values.shape}")
         if variable == "activity":
             self.core.activity = values.copy()
-        else:
-            self.core.state[:, 0 if variable == "signal" else 1] = values - (variable == "flow")
+        elif variable == "signal":
+            self.core.state[:, 0] = values
+        else:  # flow: the state holds f - 1
+            self.core.state[:, 1] = values - 1.0
 
     def endfoot_geometry(self) -> EndfootGeometry:
         return self._geometry

@@ -149,3 +149,12 @@ def test_a_circuit_without_endfeet_is_an_error_naming_it(tmp_path):
     with pytest.raises(UserError, match="endfoot") as err:
         NvcSim(make_config(tmp_path), Parallel())
     assert "circuit_config.json" in str(err.value)
+
+
+def test_an_inflow_driven_to_zero_is_an_error_not_a_radius(fragment):
+    sim = NvcSim(make_config(fragment[0]), Parallel())
+    flow = sim.get("flow")
+    flow[3] = -0.2
+    sim.set("flow", flow)
+    with pytest.raises(RuntimeError, match="inflow of 1 endfeet fell to <= 0 \\(endfoot 3"):
+        sim.get("radius")
