@@ -159,9 +159,9 @@ def test_flow_rises_near_the_stimulated_population_and_less_far_away(stimulated)
     assert near.sum() >= 10 and far.sum() >= 100
     assert flow[peak, near].sum() > 1.003 * rest[near].sum()  # more blood through the vessels near
     assert change[near].mean() > 10 * change[far].mean()
-    dilation = radius[peak] / radius[0] - 1
-    assert dilation[near].max() > 0.01 and dilation[near].max() > 10 * dilation[far].max()
-    assert np.all(dilation[-1] < 0.1 * dilation[peak].max())  # back near rest at 6.6 s
+    dilation = radius / radius[0] - 1  # (frames, vessels)
+    assert dilation[peak, near].max() > 0.01 and dilation[peak, near].max() > 10 * dilation[peak, far].max()
+    assert dilation[-1].max() < 0.1 * dilation[peak].max()  # back near rest at 6.6 s
 
 
 def test_no_stimulus_no_change(tmp_path, cache):
@@ -169,9 +169,10 @@ def test_no_stimulus_no_change(tmp_path, cache):
     _, radius = report(out / "vessel_radius.h5")
     _, endfoot = report(out / "endfoot_flow.h5")
     _, flow = report(out / "vessel_flow.h5")
-    np.testing.assert_array_equal(radius, radius[:1].repeat(len(radius), axis=0))
-    np.testing.assert_allclose(endfoot, 1.0, rtol=1e-6)
-    # the flow is re-solved each step; it stays at rest up to the solver's rounding
+    # resting neurons are not exactly at rest (their ion concentrations settle slowly): radii move
+    # by < 1e-6 of themselves, against > 1e-2 under the stimulus
+    np.testing.assert_allclose(radius, radius[:1].repeat(len(radius), axis=0), rtol=1e-6)
+    np.testing.assert_allclose(endfoot, 1.0, rtol=1e-5)
     np.testing.assert_allclose(flow, flow[:1].repeat(len(flow), axis=0), rtol=1e-5, atol=1e-9 * flow.max())
 
 
