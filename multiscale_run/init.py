@@ -128,8 +128,14 @@ def init_simulation(
         for c in msr["couplings"]
         if enabled[c["src"]] and enabled[c["dest"]] and servable(c) and not enabled.get(c.get("init_unless"))
     ]
+    # a template report with "init_needs" is written only with that simulator on (F_in moves
+    # only with blood flow)
     for name in enabled:
-        msr[name]["reports"] = [r for r in msr[name].get("reports", []) if servable(r)]
+        msr[name]["reports"] = [
+            {k: v for k, v in r.items() if k != "init_needs"}
+            for r in msr[name].get("reports", [])
+            if servable(r) and enabled.get(r.get("init_needs", name), True)
+        ]
     msr["checks"] = [c for c in msr["checks"] if enabled[c["simulator"]]]
     config["multiscale_run"] = msr
     # SONATA readers (bluepysnap, libsonata) see only the reports listed in the top-level section.

@@ -207,13 +207,16 @@ LOOP_VARIABLES = (
 
 
 def loop_reports(reports: list[ReportSummary]) -> list[ReportSummary]:
-    """The reports of vessel radius, flow and F_in that hold frames, in that order."""
+    """The reports of vessel radius, flow and F_in that hold frames, in that order; none without a
+    blood-flow report (F_in alone is the metabolism's input, shown with the other reports)."""
     key = {pair: i for i, pair in enumerate(LOOP_VARIABLES)}
     found = [
         r
         for r in reports
         if (r.attributes.get("simulator"), r.attributes.get("variable")) in key and r.valid_frames
     ]
+    if not any(r.attributes["simulator"] == "bloodflow" for r in found):
+        return []
     return sorted(found, key=lambda r: key[(r.attributes["simulator"], r.attributes["variable"])])
 
 
