@@ -38,6 +38,18 @@ def _existing_circuit(circuit: Path) -> str:
     return str(circuit.resolve())
 
 
+def _has_endfeet(circuit: Path) -> bool:
+    """Whether a SONATA circuit holds the astrocytes and endfeet the nvc simulator reads."""
+    from multiscale_run.circuit.ngv import read_astrocytes, read_endfeet
+
+    try:
+        read_endfeet(circuit)
+        read_astrocytes(circuit)
+    except Exception:  # the reader's and libsonata's errors alike: not an NGV circuit
+        return False
+    return True
+
+
 def enabled_simulators(enable: dict[str, bool | None]) -> dict[str, bool]:
     """Which simulators a new simulation runs: as asked (``None``: not asked), else as the switch
     it follows, else its registry default."""
@@ -101,6 +113,9 @@ def init_simulation(
         config["inputs"] = built.inputs_relative_to(directory.resolve())
     else:
         config["network"] = _existing_circuit(circuit)
+        if enabled["nvc"] and (enable or {}).get("nvc") is None and not _has_endfeet(circuit):
+            log.info("%s has no astrocytes and endfeet: neurovascular coupling stays off", circuit)
+            enabled["nvc"] = False
         config["inputs"] = {}
         config.pop("node_sets_file", None)
         config.pop("node_set", None)
