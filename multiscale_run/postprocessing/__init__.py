@@ -53,7 +53,8 @@ class ReportSummary:
     n_nodes: int
     valid_frames: int
     n_frames: int
-    #: change relative to the first frame, (x − x₀) / |x₀| per element: mean and largest over elements
+    #: change relative to the first frame, (x − x₀) / |x₀| per element (0 where |x₀| is below 1e-9
+    #: of the largest): mean and largest over elements
     mean_rise: np.ndarray = field(default_factory=lambda: np.zeros(0))
     max_rise: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -112,6 +113,7 @@ def summarise_report(path: Path, population: str, group: h5py.Group) -> ReportSu
     stats = np.full((7, valid), np.nan)
     frames_per_read = max(1, _VALUES_PER_READ // max(1, data.shape[1]))
     first = data[0].astype(np.float64) if valid else None
+    floor = 1e-9 * np.abs(first).max(initial=0.0) if valid else 0.0
     for f0 in range(0, valid, frames_per_read):
         block = data[f0 : min(valid, f0 + frames_per_read)].astype(np.float64)
         if block.shape[1] == 0:
@@ -121,8 +123,9 @@ def summarise_report(path: Path, population: str, group: h5py.Group) -> ReportSu
         stats[1:3, frames] = np.percentile(block, [5, 95], axis=1)
         stats[3, frames] = block.min(axis=1)
         stats[4, frames] = block.max(axis=1)
+        # elements at ~0 in the first frame (vessels without flow) have no relative change
         with np.errstate(divide="ignore", invalid="ignore"):
-            rise = np.where(first != 0, (block - first) / np.abs(first), 0.0)
+            rise = np.where(np.abs(first) > floor, (block - first) / np.abs(first), 0.0)
         stats[5, frames] = rise.mean(axis=1)
         stats[6, frames] = rise.max(axis=1)
     units = data.attrs.get("units", "")
