@@ -128,9 +128,10 @@ def _simulator_switches(command):
         command = click.option(
             f"--{name}/--no-{name}",
             f"enable_{name}",
-            default=spec.init_default,
-            show_default=True,
-            help=f"Enable {spec.description}.",
+            default=None if spec.init_follows else spec.init_default,
+            show_default=not spec.init_follows,
+            help=f"Enable {spec.description}."
+            + (f" Default: on with --{spec.init_follows}." if spec.init_follows else ""),
         )(command)
     return command
 

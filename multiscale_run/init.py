@@ -38,6 +38,33 @@ def _existing_circuit(circuit: Path) -> str:
     return str(circuit.resolve())
 
 
+def _has_endfeet(circuit: Path) -> bool:
+    """Whether a SONATA circuit holds the astrocytes and endfeet the nvc simulator reads."""
+    from multiscale_run.circuit.ngv import read_astrocytes, read_endfeet
+
+    try:
+        read_endfeet(circuit)
+        read_astrocytes(circuit)
+    except Exception:  # the reader's and libsonata's errors alike: not an NGV circuit
+        return False
+    return True
+
+
+def enabled_simulators(enable: dict[str, bool | None]) -> dict[str, bool]:
+    """Which simulators a new simulation runs: as asked (``None``: not asked), else as the switch
+    it follows, else its registry default."""
+    from multiscale_run.simulators import catalogue
+
+    enabled: dict[str, bool] = {}
+    specs = catalogue.specs()
+    for spec in sorted(specs, key=lambda s: s.init_follows is not None):
+        asked = enable.get(spec.name)
+        if asked is None and spec.init_follows:
+            asked = enabled[spec.init_follows]
+        enabled[spec.name] = asked if asked is not None else spec.init_default is not False
+    return {spec.name: enabled[spec.name] for spec in specs}
+
+
 def init_simulation(
     directory: Path,
     neurons: int = 50,
@@ -69,18 +96,26 @@ def init_simulation(
     directory.mkdir(parents=True, exist_ok=True)
 
     config = _template(CONFIG_NAME)
+    enabled = enabled_simulators(enable or {})
     if circuit is None:
         from multiscale_run.circuit.default import build_default_circuit
         from multiscale_run.circuit.vasculature import build_vasculature
 
         built = build_default_circuit(directory / "circuit", n_neurons=neurons, seed=seed)
         build_vasculature(directory / "circuit", built.bounding_box_um, seed=seed)
+        if enabled["nvc"]:
+            from multiscale_run.circuit.ngv_generation import build_ngv
+
+            build_ngv(directory / "circuit", seed=seed)
         config["network"] = str(Path(built.circuit_config).resolve().relative_to(directory.resolve()))
         config["node_sets_file"] = str(Path(built.node_sets_file).resolve().relative_to(directory.resolve()))
         config["node_set"] = built.node_set
         config["inputs"] = built.inputs_relative_to(directory.resolve())
     else:
         config["network"] = _existing_circuit(circuit)
+        if enabled["nvc"] and (enable or {}).get("nvc") is None and not _has_endfeet(circuit):
+            log.info("%s has no astrocytes and endfeet: neurovascular coupling stays off", circuit)
+            enabled["nvc"] = False
         config["inputs"] = {}
         config.pop("node_sets_file", None)
         config.pop("node_set", None)
@@ -89,9 +124,6 @@ def init_simulation(
 
     msr = _template("multiscale_run.json")
     msr["version"] = __version__
-    enabled = {
-        spec.name: (enable or {}).get(spec.name, spec.init_default is not False) for spec in catalogue.specs()
-    }
     for name, on in enabled.items():
         msr.setdefault(name, {})["enabled"] = on
     # The template couples all four simulators; keep what joins the enabled ones through an
@@ -104,11 +136,21 @@ def init_simulation(
         op = OPERATORS.get(entry.get("operator") or "identity")
         return op is None or op.missing_geometry(on) is None
 
+    # a template coupling with "init_unless" stands in for another path that simulator serves
+    # (NEURON's K+ currents drive NVC only when STEPS, which holds the K+ they release, is off)
     msr["couplings"] = [
-        c for c in msr["couplings"] if enabled[c["src"]] and enabled[c["dest"]] and servable(c)
+        {k: v for k, v in c.items() if k != "init_unless"}
+        for c in msr["couplings"]
+        if enabled[c["src"]] and enabled[c["dest"]] and servable(c) and not enabled.get(c.get("init_unless"))
     ]
+    # a template report with "init_needs" is written only with that simulator on (F_in moves
+    # only with blood flow)
     for name in enabled:
-        msr[name]["reports"] = [r for r in msr[name].get("reports", []) if servable(r)]
+        msr[name]["reports"] = [
+            {k: v for k, v in r.items() if k != "init_needs"}
+            for r in msr[name].get("reports", [])
+            if servable(r) and enabled.get(r.get("init_needs", name), True)
+        ]
     msr["checks"] = [c for c in msr["checks"] if enabled[c["simulator"]]]
     config["multiscale_run"] = msr
     # SONATA readers (bluepysnap, libsonata) see only the reports listed in the top-level section.

@@ -95,7 +95,12 @@ class Simulation:
         owner = self.segments.neuron_index if self.segments is not None else None
         self.guard = ValueGuard(config.checks, self.node_ids, owner)
         couplings = couplings_from_config(config)
-        geometry = Geometry(segments=self.segments, tets=self.tets, vessels=self.vessels)
+        geometry = Geometry(
+            segments=self.segments,
+            tets=self.tets,
+            vessels=self.vessels,
+            endfeet=products.get("endfoot_geometry"),
+        )
         with self.timings.measure("setup:operators"):
             self.operators = build_operators(config, couplings, geometry, self.parallel, self.use_cache)
         self.manager = ConnectionManager(couplings, self.simulators, self.operators, self.parallel)

@@ -195,7 +195,14 @@ def build_recorders(
                     len(sim.get(rep["variable"])) if operator == "identity" else operators[operator].shape[0]
                 )
                 writer = ReportWriter.for_global_space(
-                    path, GLOBAL_POPULATION[space], size, *window, unit, parallel, resume_frames=frames
+                    path,
+                    GLOBAL_POPULATION[space],
+                    size,
+                    *window,
+                    unit,
+                    parallel,
+                    attributes=labels,
+                    resume_frames=frames,
                 )
             if operator == "soma":  # the simulator records it itself, every step
                 if not isinstance(sim, SomaSampler):

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from multiscale_run.spaces import SegmentGeometry, TetGeometry, Variable, VesselGeometry
+from multiscale_run.spaces import EndfootGeometry, SegmentGeometry, TetGeometry, Variable, VesselGeometry
 
 
 class Simulator(ABC):
@@ -94,6 +94,13 @@ class VesselGeometrySource(Protocol):
 
 
 @runtime_checkable
+class EndfootGeometrySource(Protocol):
+    """Owns the ``endfoot`` space: the astrocytic endfeet on the vessels."""
+
+    def endfoot_geometry(self) -> EndfootGeometry: ...
+
+
+@runtime_checkable
 class SpikeSource(Protocol):
     """Emits spikes of this rank's cells: ``(node ids, times ms)`` in emission order."""
 
@@ -116,4 +123,5 @@ PRODUCTS = {
     "segment_geometry": SegmentGeometrySource,
     "tet_geometry": TetGeometrySource,
     "vessel_geometry": VesselGeometrySource,
+    "endfoot_geometry": EndfootGeometrySource,
 }

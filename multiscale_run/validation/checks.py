@@ -22,7 +22,7 @@ from multiscale_run.config.file_probes import file_problems
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
 from multiscale_run.config.rules import rule_problems
-from multiscale_run.validation.circuit import check_mesh_coverage, check_ranks
+from multiscale_run.validation.circuit import check_mesh_coverage, check_ngv, check_ranks
 from multiscale_run.validation.couplings import check_constraints, check_couplings
 from multiscale_run.validation.variables import check_variable, declared_variables
 
@@ -298,6 +298,7 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     _check_metabolism_names(config, problems)
     _check_checkpoints(config, problems, warnings=False)
     check_ranks(config, ranks, problems)
+    check_ngv(config, problems)
     return problems
 
 

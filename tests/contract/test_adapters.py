@@ -2,9 +2,10 @@
 dt, declared variables, get/set round trips, sizes on their element spaces, read-only and shape
 errors, advance, the declared capabilities, close.
 
-All four adapters are built once from the embedded default simulation through the registry's
-factory, in its build order, exactly as ``msr compute`` builds them (STEPS with the deterministic
-solver, blood flow with scipy, so that neither STEPS nor PETSc is needed).
+All five adapters are built once from the embedded default simulation (with a generated NGV
+fragment for the neurovascular coupling) through the registry's factory, in its build order,
+exactly as ``msr compute`` builds them (STEPS with the deterministic solver, blood flow with
+scipy, so that neither STEPS nor PETSc is needed).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import shutil
 import numpy as np
 import pytest
 
+from multiscale_run.circuit.ngv_generation import build_ngv
 from multiscale_run.config import load
 from multiscale_run.parallel import Parallel
 from multiscale_run.simulators import catalogue
 from multiscale_run.simulators.base import SegmentGeometrySource, Simulator
 from multiscale_run.spaces import Space, Variable
 
-BUILT_IN = ("neuron", "steps", "bloodflow", "metabolism")
+BUILT_IN = ("neuron", "steps", "nvc", "bloodflow", "metabolism")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,9 @@ def built(default_template, tmp_path_factory):
     msr = config["multiscale_run"]
     msr["steps"].update(enabled=True, solver="deterministic")
     msr["bloodflow"].update(enabled=True, solver="scipy")
+    msr["nvc"] = {"enabled": True}
     path.write_text(json.dumps(config))
+    build_ngv(sim / "circuit")
     config = load(sim)
     parallel = Parallel()
     products: dict = {catalogue.NODE_IDS: parallel.local_cells(np.arange(6))}
@@ -52,6 +56,8 @@ def _size(space: Space, products: dict) -> int:
         return len(products[catalogue.NODE_IDS])
     if space is Space.TET:
         return len(products["tet_geometry"].tets)
+    if space is Space.ENDFOOT:
+        return len(products["endfoot_geometry"].vessel_segment)
     return len(products["vessel_geometry"].radius_um)
 
 
