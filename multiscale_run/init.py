@@ -57,7 +57,7 @@ def _existing_circuit(circuit: Path) -> tuple[str, dict]:
 def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
     """Take a SONATA simulation config's settings into ``config`` (NEURON's dt = its ``run.dt``)."""
     run = sim.get("run", {})
-    for key in ("tstop", "spike_threshold", "random_seed", "dL"):
+    for key in ("tstop", "spike_threshold", "random_seed", "stimulus_seed", "dL"):
         if key in run:
             config["run"][key] = run[key]
     if "dt" in run:

@@ -300,7 +300,12 @@ class Circuit:
             raise UserError(f"{kind} file {file!r} not found", str(self.path), f"{where}.{kind}_file")
         types_key = f"{kind[:-1]}_types_file"
         types = TypesTable.read(entry.get(types_key), f"{kind[:-1]}_type_id")
-        h5 = h5py.File(file, "r")
+        try:
+            h5 = h5py.File(file, "r")
+        except OSError as exc:
+            raise UserError(
+                f"cannot open {file} as HDF5: {exc}", str(self.path), f"{where}.{kind}_file"
+            ) from None
         self._files.append(h5)
         overrides = entry.get("populations", {})
         for name in h5.get(kind, {}):

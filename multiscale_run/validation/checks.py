@@ -233,8 +233,10 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
     _check_files(config, problems)
-    problems.extend(file_problems(config) + rule_problems(config))
-    check_neuron_circuit(config, problems)
+    unreadable = file_problems(config)
+    problems.extend(unreadable + rule_problems(config))
+    if not unreadable:
+        check_neuron_circuit(config, problems)
     node_sets = _node_sets(config, problems)
     _check_node_set(config, node_sets, config.node_set or "", "node_set", problems)
     from multiscale_run.simulators import catalogue

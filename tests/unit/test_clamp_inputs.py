@@ -63,14 +63,21 @@ def test_hyperpolarizing_is_the_holding_current():
     np.testing.assert_allclose(_at(spec, np.array([0.0, 50.0, 99.0])), [-0.05] * 3)
 
 
-def test_noise_steps_have_the_asked_mean_and_variance():
-    spec = {"module": "noise", "mean_percent": 100.0, "variance": 0.01, "delay": 0.0, "duration": 30000.0}
+def test_noise_values_every_dt_of_the_asked_mean_and_variance():
+    """With mean_percent the variance is in % of the threshold current too (neurodamus)."""
+    spec = {"module": "noise", "mean_percent": 100.0, "variance": 5.0, "delay": 0.0, "duration": 30000.0}
     settings = SimpleNamespace(tstop_ms=5000.0, random_seed=7)
-    times, amps = clamp_waveform(spec, CELL, settings, (3, 0))
-    steps = np.asarray(amps[2:-1:2])
-    assert len(steps) == 10000 and np.allclose(np.diff(times[2:-1:2]), 0.5)  # 0.5-ms steps over 5000 ms
-    assert np.all(np.asarray(amps[2:-1:2]) == np.asarray(amps[3:-1:2]))  # constant within a step
-    assert steps.mean() == pytest.approx(0.2, abs=3 * 0.1 / 100)
-    assert steps.var() == pytest.approx(0.01, rel=0.05)
-    again = clamp_waveform(spec, CELL, settings, (3, 0))[1]
-    assert again == amps and clamp_waveform(spec, CELL, settings, (4, 0))[1] != amps
+    asked = []
+
+    def draw(t0, end, step, mean, variance, n):
+        asked.append((t0, end, step, mean, variance, n))
+        return np.random.default_rng(1).normal(mean, np.sqrt(variance), n)
+
+    times, amps = clamp_waveform(spec, CELL, settings, draw)
+    assert asked == [(0.0, 30000.0, 0.5, pytest.approx(0.2), pytest.approx(0.01), 10002)]
+    np.testing.assert_allclose(np.diff(times[:-1]), 0.5)  # a value every 0.5 ms from t = 0
+    assert np.mean(amps) == pytest.approx(0.2, abs=0.005) and np.var(amps) == pytest.approx(0.01, rel=0.05)
+    # a delayed noise is 0 until the delay, then 0 at its first point (TStim.noise)
+    spec.update(delay=100.0, duration=1000.0)
+    times, amps = clamp_waveform(spec, CELL, settings, draw)
+    assert times[:2] == [0.0, 100.0] and amps[:2] == [0.0, 0.0] and times[-1] == 1100.0 and amps[-1] == 0.0

@@ -75,11 +75,12 @@ class InputStimuli:
                 clamp.amp = float(spec["amp"])
                 self._stimuli.append((clamp,))
             return
-        index = sorted(self.settings.inputs).index(name)
+        noise = [n for n, sp in self.settings.inputs.items() if sp.get("module") == "noise"]
         for gid in targets:
-            times, amps = clamp_waveform(
-                spec, self._node_currents(int(gid)), self.settings, (int(gid), index)
-            )
+            draw = None
+            if spec["module"] == "noise":
+                draw = lambda *args, g=int(gid): self._noise_draws(g, noise.index(name), *args)  # noqa: E731
+            times, amps = clamp_waveform(spec, self._node_currents(int(gid)), self.settings, draw)
             # Vector.play interpolates, and holds the mean of two values given at the same last
             # time: one more point makes the current exactly 0 after the stimulus.
             times, amps = [*times, times[-1] + 1.0], [*amps, 0.0]
@@ -88,6 +89,28 @@ class InputStimuli:
             tvec, avec = h.Vector(times), h.Vector(amps)
             avec.play(clamp._ref_amp, tvec, 1)
             self._stimuli.append((clamp, tvec, avec))
+
+    def _noise_draws(self, gid: int, count: int, t0: float, end: float, step: float, mean, variance, n: int):
+        """The first ``n`` values of the noise input number ``count`` (0-based, in config order) on
+        node ``gid``, drawn as neurodamus's TStim.noise draws them: NEURON's Random123 stream
+        (count + 100, stimulus_seed + 500, gid + 300) under the global index ``run.random_seed``,
+        normal(mean, variance); with a delay, the values of the times before it are drawn first
+        (in chunks of end − t0 − dt) and skipped."""
+        h = self.h
+        rng = h.Random()
+        rng.Random123_globalindex(self.settings.random_seed)
+        rng.Random123(count + 100, self.settings.stimulus_seed + 500, gid + 300)
+        rng.normal(mean, variance)
+        dt = self.settings.dt_ms
+        if t0 > 0:
+            prev, chunk = 0.0, end - t0 - dt
+            while prev < t0 - dt:
+                nxt = min(prev + chunk, t0 - dt)
+                h.Vector(int((nxt - prev) / step + 1e-9) + 1).setrand(rng)
+                prev = nxt + dt
+        values = h.Vector(n)
+        values.setrand(rng)
+        return values.as_numpy().copy()
 
     def _node_currents(self, gid: int) -> dict:
         """The node's ``holding_current`` and ``threshold_current`` (nA, BBP ``dynamics_params``)."""
@@ -167,7 +190,7 @@ class InputStimuli:
                     self._replay.append((nc, np.sort(spikes) + d))
 
 
-def clamp_waveform(spec: dict, currents: dict, settings, stream: tuple[int, int]) -> tuple[list, list]:
+def clamp_waveform(spec: dict, currents: dict, settings, draw=None) -> tuple[list, list]:
     """(times ms, amplitudes nA) of a SONATA current clamp on one cell, as the specification
     defines the modules (SONATA simulation config, "inputs"): the current is 0 outside
     [delay, delay + duration);
@@ -176,11 +199,11 @@ def clamp_waveform(spec: dict, currents: dict, settings, stream: tuple[int, int]
     - ``relative_linear``: the same with percent_start/percent_end of the cell's threshold_current;
     - ``pulse``: amp_start for ``width`` ms at ``frequency`` Hz;
     - ``hyperpolarizing``: the cell's holding_current;
-    - ``noise``: steps of ``dt`` (default 0.5 ms) drawn from a normal distribution of mean
-      ``mean`` (or ``mean_percent`` % of threshold_current) and variance ``variance`` (nA², or
-      ``variance_percent`` % of threshold_current), from a NumPy stream seeded by
-      (``run.random_seed``, node id, input index): reproducible across rank counts, not the
-      stream of neurodamus or bluecellulab.
+    - ``noise``: values every ``dt`` (default 0.5 ms), linearly interpolated, drawn from a normal
+      distribution of mean ``mean`` and variance ``variance`` (nA²), or with ``mean_percent``,
+      mean and variance in % of threshold_current (as neurodamus and bluecellulab read it);
+      ``draw(t0, end, dt, mean, variance, n)`` gives the first ``n`` values
+      (:meth:`InputStimuli._noise_draws`: BBP's stream).
     """
     t0 = float(spec.get("delay", 0.0))
     t1 = min(t0 + float(spec.get("duration", settings.tstop_ms)), max(settings.tstop_ms, t0))
@@ -214,19 +237,23 @@ def clamp_waveform(spec: dict, currents: dict, settings, stream: tuple[int, int]
             amps += [0.0, amp0, amp0, 0.0]
         return times, amps
     if module == "noise":
-        mean = float(spec["mean"]) if "mean" in spec else float(spec["mean_percent"]) / 100.0 * threshold()
-        if "variance" in spec:
-            variance = float(spec["variance"])
-        else:
-            variance = float(spec["variance_percent"]) / 100.0 * threshold()
+        if "mean" in spec:
+            mean, variance = float(spec["mean"]), float(spec["variance"])
+        else:  # relative to the threshold current, the variance too (neurodamus, bluecellulab)
+            mean = float(spec["mean_percent"]) / 100.0 * threshold()
+            variance = float(spec["variance"]) / 100.0 * threshold()
         step = float(spec.get("dt", 0.5))
-        starts = np.arange(t0, t1, step)
-        rng = np.random.default_rng([settings.random_seed, *stream])
-        values = rng.normal(mean, np.sqrt(variance), len(starts))
-        times, amps = [0.0, t0], [0.0, 0.0]
-        for start, value in zip(starts, values, strict=True):
-            end = min(start + step, t1)
-            times += [start, end]
-            amps += [value, value]
-        return [*times, t1], [*amps, 0.0]
+        end = t0 + float(spec.get("duration", settings.tstop_ms))
+        times = np.arange(t0, min(end, settings.tstop_ms + step) + step / 2, step)
+        values = np.asarray(draw(t0, end, step, mean, variance, len(times)), dtype=float)
+        if t0 > 0:
+            values[0] = 0.0  # 0 nA until the first step after a delay
+        if end < settings.tstop_ms and times[-1] >= end:
+            values[-1] = 0.0
+        times, values = times.tolist(), values.tolist()
+        if t0 > 0:
+            times, values = [0.0, *times], [0.0, *values]
+        if end < settings.tstop_ms:
+            times, values = [*times, end], [*values, 0.0]
+        return times, values
     raise UserError(f"current_clamp module {module!r} unsupported")

@@ -70,6 +70,8 @@ class NeuronSettings:
     min_delay_ms: float = 0.1
     #: seeds the placement of synapses without positions (``run.random_seed``)
     random_seed: int = 1
+    #: ``run.stimulus_seed`` (SONATA): seeds the noise inputs with random_seed
+    stimulus_seed: int = 0
     #: ``(report name, variable)`` of each soma report: NEURON records the variable at every local
     #: soma, every step (one record per report, read by :meth:`NeuronSim.soma_samples`)
     soma_reports: tuple[tuple[str, str], ...] = ()
@@ -109,6 +111,7 @@ def settings_from_config(config) -> NeuronSettings:
         concentrations_given=frozenset(section.get("initial_concentrations_mM", {})),
         soma_reports=soma_reports(section),
         random_seed=config.run.random_seed,
+        stimulus_seed=int(config.get("run.stimulus_seed", 0)),
     )
 
 
