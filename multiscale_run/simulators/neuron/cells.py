@@ -27,6 +27,7 @@ from multiscale_run.spaces import SegmentGeometry
 
 _SECTION_LISTS = ("all", "somatic", "axonal", "dendritic", "basal", "apical")
 _SWC_KIND = {2: "axonal", 3: "basal", 4: "apical"}
+_REVERSALS = ("ena", "ek", "eca", "ecl")
 
 
 @dataclass
@@ -159,6 +160,26 @@ class CellBuilder:
                     sec.insert(mech)
                     for pname, value in params.items():
                         setattr(sec, f"{pname}_{mech}", float(value))
+                # fixed reversal potentials (e.g. an Allen fit's ena/ek), after the mechanisms
+                # that bring the ions
+                for ion, value in spec[group].get("reversal_potentials", {}).items():
+                    if ion not in _REVERSALS:
+                        raise UserError(
+                            f"e-model reversal potential {ion!r} unknown (use {list(_REVERSALS)})"
+                        )
+                    self._fix_reversal(sec, ion, float(value))
+
+    def _fix_reversal(self, sec, ion: str, value: float) -> None:
+        """``sec``'s reversal potential ``ion`` (ena, ek, ...) held at ``value``: the ion's
+        e_style becomes a parameter neither initialised nor advanced from the concentrations
+        (NEURON's ion_style; its concentration style is kept), so a mechanism writing the
+        concentration does not move it."""
+        name = f"{ion[1:]}_ion"
+        if not hasattr(sec(0.5), name):
+            raise UserError(f"e-model sets {ion} on {sec.name()}, which has no {ion[1:]} mechanism")
+        style = int(self.h.ion_style(name, sec=sec))  # c + 4 e + 16 einit + 32 eadvance + 64 cinit
+        self.h.ion_style(name, style & 3, 1, 0, 0, (style >> 6) & 1, sec=sec)
+        setattr(sec, ion, value)
 
     def hoc_cell(self, node: Node, name: str, path: Path) -> _Cell:
         """A BBP-style hoc template ``Name(gid, morphology_dir, morphology_file, *extra)``
