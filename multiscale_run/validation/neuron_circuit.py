@@ -119,12 +119,13 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
                     "components.mechanisms_dir",
                     f"{where} ({row['model_template']}) inserts mechanisms {missing} that no .mod "
                     "file defines",
-                    "the circuit's mod files in components.mechanisms_dir",
+                    "the circuit's mod files: components.mechanisms_dir, or "
+                    "multiscale_run.neuron.circuit_mod_dir (msr init --circuit-mod-dir)",
                 )
             )
         if not model.point:
             inserted[f"{where} ({row['model_template']})"] = mechanisms
-    _check_edges(config, circuit, pop, problems)
+    _check_edges(config, circuit, pop, available, problems)
     _check_inputs(config, problems)
     return inserted, ion_use
 
@@ -140,7 +141,7 @@ def _components(pop) -> dict:
     }
 
 
-def _check_edges(config: Config, circuit, pop, problems: list[Problem]) -> None:
+def _check_edges(config: Config, circuit, pop, available: set[str], problems: list[Problem]) -> None:
     from multiscale_run.simulators.neuron.synapse_models import SYNAPSE_MODELS, WEIGHT_FUNCTIONS
 
     folder = _components(pop)["synaptic_models_dir"]
@@ -151,6 +152,19 @@ def _check_edges(config: Config, circuit, pop, problems: list[Problem]) -> None:
         names = edges.attribute_names
         if "afferent_section_id" in names:
             _check_section_ids(edges, pop, problems)
+        if {"u_syn", "syn_type_id", "conductance"} <= names:  # BBP edges
+            from multiscale_run.simulators.neuron.synapse_models import bbp_model
+
+            needed = {bbp_model(t) for t in np.unique(np.asarray(edges._groups.get("syn_type_id")))}
+            for mechanism in sorted(needed - available):
+                problems.append(
+                    Problem(
+                        edges.file,
+                        f"edges {name}.syn_type_id",
+                        f"the synapses need the {mechanism} mechanism, which no .mod file defines",
+                        "the circuit's mod files: multiscale_run.neuron.circuit_mod_dir",
+                    )
+                )
         typed = any(k in names for k in ("model_template", "dynamics_params", "weight_function", "nsyns"))
         if not typed:
             continue

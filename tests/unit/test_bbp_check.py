@@ -51,3 +51,15 @@ def test_an_out_of_range_section_id_is_named(tmp_path):
     line = next(x for x in output.splitlines() if "edges default edge 5.afferent_section_id" in x)
     assert str(circuit / "default" / "edges.h5") in line
     assert f"onto population default node {target} name section 500" in line
+
+
+def test_missing_mechanisms_are_named_with_the_fix(tmp_path):
+    sim = tmp_path / "sim"
+    args = ["init", str(sim), "--circuit", str(ROOT / "simulation_config_mini.json"), "--no-metabolism"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = CliRunner().invoke(main, ["check", str(sim)])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    cell = next(x for x in lines if "population default node 0 (hoc:cNAC187) inserts mechanisms" in x)
+    assert "'NaTs2_t'" in cell and "msr init --circuit-mod-dir" in cell
+    assert any("edges default.syn_type_id" in x and "ProbGABAAB_EMS" in x for x in lines)
