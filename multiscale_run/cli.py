@@ -148,7 +148,13 @@ def _simulator_switches(command):
 @click.option(
     "--circuit",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Use this existing SONATA circuit_config.json instead of generating one.",
+    help="Use this SONATA circuit config (or a SONATA simulation config: its network, run, "
+    "conditions and inputs) instead of generating a circuit.",
+)
+@click.option(
+    "--circuit-mod-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The circuit's own .mod folder, compiled with msr's (when its config names no mechanisms_dir).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated circuit.")
 @click.option("--force", is_flag=True, help="Overwrite an existing simulation in DIRECTORY.")

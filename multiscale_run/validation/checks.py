@@ -24,6 +24,7 @@ from multiscale_run.config.problems import Problem
 from multiscale_run.config.rules import rule_problems
 from multiscale_run.validation.circuit import check_mesh_coverage, check_ngv, check_ranks
 from multiscale_run.validation.couplings import check_constraints, check_couplings
+from multiscale_run.validation.neuron_circuit import check_neuron_circuit
 from multiscale_run.validation.variables import check_variable, declared_variables
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,10 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
     _check_files(config, problems)
-    problems.extend(file_problems(config) + rule_problems(config))
+    unreadable = file_problems(config)
+    problems.extend(unreadable + rule_problems(config))
+    if not unreadable:
+        check_neuron_circuit(config, problems)
     node_sets = _node_sets(config, problems)
     _check_node_set(config, node_sets, config.node_set or "", "node_set", problems)
     from multiscale_run.simulators import catalogue
