@@ -29,20 +29,22 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 
 from multiscale_run.output.frames import VALID_FRAMES_ATTR, FrameClock
 from multiscale_run.output.layout import (
+    Driver,
     _elements_per_node,
     column_layout,
     gather_block,
     gather_rank_major,
+    pick_driver,
     storage_options,
 )
-from multiscale_run.output.report_resume import copy_frames, resume_mode
+from multiscale_run.output.report_resume import continue_file, copy_frames, resume_mode
 
 if TYPE_CHECKING:
     from multiscale_run.parallel import Parallel
@@ -50,13 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _DEFAULT_BUFFER_BYTES = 4 * 2**20  # per report and rank
-
-Driver = Literal["auto", "serial", "mpio", "gather"]
-
-
-def h5py_has_mpi() -> bool:
-    """Whether this h5py was built against parallel HDF5 (``driver="mpio"`` works)."""
-    return bool(h5py.get_config().mpi)
 
 
 class ReportWriter:
@@ -106,7 +101,7 @@ class ReportWriter:
         use_comm = parallel is not None and (parallel.size > 1 or driver == "mpio")
         self._mpi = parallel if use_comm else None
         self._rank = parallel.rank if self._mpi is not None else 0
-        self.driver = self._pick_driver(driver)
+        self.driver = pick_driver(driver, self._mpi is not None)
         self._global_slice: slice | None = None
         self._n_global_values: int | None = None
 
@@ -176,21 +171,6 @@ class ReportWriter:
 
     # -- setup -----------------------------------------------------------------------------------
 
-    def _pick_driver(self, driver: Driver) -> str:
-        if driver not in ("auto", "serial", "mpio", "gather"):
-            raise ValueError(f"unknown report driver {driver!r} (auto, serial, mpio or gather)")
-        if driver == "auto":
-            if self._mpi is None:
-                return "serial"
-            return "mpio" if h5py_has_mpi() else "gather"
-        if driver == "mpio" and not h5py_has_mpi():
-            raise RuntimeError("driver='mpio' needs h5py built with parallel HDF5 (HDF5_MPI=ON)")
-        if driver == "serial" and self._mpi is not None:
-            raise ValueError("driver='serial' is for single-rank runs; use 'gather' or 'mpio' under MPI")
-        if self._mpi is None:
-            return "serial"  # one rank: mpio and gather degenerate to a plain write
-        return driver
-
     def _create(self, node_ids_local, counts, element_ids_local, attributes, resume_frames=None) -> None:
         node_ids = gather_rank_major(self._mpi, node_ids_local)
         counts_all = gather_rank_major(self._mpi, counts)
@@ -209,15 +189,10 @@ class ReportWriter:
         if problem:
             raise ValueError(problem)
 
-        mode, earlier = "w", None
-        if resume_frames is not None:
-            mode, earlier = resume_mode(self, node_ids, element_ids)
+        mode, earlier = resume_mode(self, node_ids, element_ids) if resume_frames is not None else ("w", None)
         f = self._open(mode)
         if mode == "r+":
-            self._file = f
-            self._data = f["report"][self.population]["data"] if f is not None else None
-            self._flushed = int(resume_frames)
-            self._commit_valid_frames()
+            continue_file(self, f, int(resume_frames))
             return
         if f is not None:
             # Creation is collective under mpio: every rank declares the same objects; only rank 0

@@ -64,3 +64,11 @@ def copy_frames(writer: ReportWriter, earlier: Path, frames: int) -> None:
     writer._commit_valid_frames()
     if writer._rank == 0:
         earlier.unlink()
+
+
+def continue_file(writer: ReportWriter, f: h5py.File | None, frames: int) -> None:
+    """Take the opened earlier file as it is, its first ``frames`` frames kept."""
+    writer._file = f
+    writer._data = f["report"][writer.population]["data"] if f is not None else None
+    writer._flushed = frames
+    writer._commit_valid_frames()
