@@ -108,7 +108,7 @@ def render_sbatch(
         "sbatch_options": "\n".join(options),
         "environment": _environment_lines(environment),
         "directory": shlex.quote(str(directory)),
-        "compute_args": shlex.join(compute_args or []),
+        "compute_args": "".join(f" {shlex.quote(a)}" for a in compute_args or []),
         "script_path": shlex.quote(str(directory / SCRIPT_NAME)),
     }
     template = (data_path("sbatch") / TEMPLATE_NAME).read_text(encoding="utf-8")
