@@ -128,9 +128,10 @@ def _simulator_switches(command):
         command = click.option(
             f"--{name}/--no-{name}",
             f"enable_{name}",
-            default=spec.init_default,
-            show_default=True,
-            help=f"Enable {spec.description}.",
+            default=None if spec.init_follows else spec.init_default,
+            show_default=not spec.init_follows,
+            help=f"Enable {spec.description}."
+            + (f" Default: on with --{spec.init_follows}." if spec.init_follows else ""),
         )(command)
     return command
 
@@ -147,7 +148,13 @@ def _simulator_switches(command):
 @click.option(
     "--circuit",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Use this existing SONATA circuit_config.json instead of generating one.",
+    help="Use this SONATA circuit config (or a SONATA simulation config: its network, run, "
+    "conditions and inputs) instead of generating a circuit.",
+)
+@click.option(
+    "--circuit-mod-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The circuit's own .mod folder, compiled with msr's (when its config names no mechanisms_dir).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated circuit.")
 @click.option("--force", is_flag=True, help="Overwrite an existing simulation in DIRECTORY.")
@@ -192,19 +199,56 @@ def check(directory: Path, ranks: int | None) -> None:
 @click.option("--no-cache", is_flag=True, help="Rebuild coupling operators instead of loading cached ones.")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar (default: the config's).")
 @click.option("--overwrite", is_flag=True, help="Replace the results of an earlier run in the output folder.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the earlier run from its newest snapshot (to a larger run.tstop: extend it).",
+)
+@click.option(
+    "--checkpoint-every",
+    metavar="INTERVAL",
+    help="Take snapshots every INTERVAL of simulated (500ms, 2s) and/or wall time (30min, 1h; "
+    "both: 1s,30min), instead of the config's multiscale_run.checkpoints.",
+)
+@click.option(
+    "--resume-from",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Start from this snapshot folder of another run (a sweep's warm start).",
+)
+@click.option(
+    "--allow-change",
+    "allow_change",
+    multiple=True,
+    metavar="PATH",
+    help="A dotted config path that may differ from the snapshot's run (repeatable).",
+)
 @click.pass_context
 def compute(
-    ctx: click.Context, directory: Path, no_cache: bool, progress: bool | None, overwrite: bool
+    ctx: click.Context,
+    directory: Path,
+    no_cache: bool,
+    progress: bool | None,
+    overwrite: bool,
+    resume: bool,
+    checkpoint_every: str | None,
+    resume_from: Path | None,
+    allow_change: tuple[str, ...],
 ) -> None:
     """Run the simulation in DIRECTORY (under MPI: srun -n N msr compute DIRECTORY)."""
-    from multiscale_run.simulation import run_simulation
+    from multiscale_run.launch import run_simulation
 
+    if (resume or resume_from) and overwrite:
+        raise click.UsageError("--resume continues the earlier results, --overwrite replaces them: pick one")
     run_simulation(
         directory,
         use_cache=not no_cache,
         progress=progress,
         verbose=ctx.obj["verbose"],
         overwrite=overwrite,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+        resume_from=resume_from,
+        may_change=allow_change,
     )
 
 

@@ -1,6 +1,10 @@
-"""SIGINT and SIGTERM stop a run cleanly: every rank finishes the step it is in, flushes every
-report, the spikes and ``run.json`` (status ``interrupted``, ``t_reached_ms``), and exits with
-128 + the signal number (130 for SIGINT, 143 for SIGTERM), as shells report a signal's death.
+"""SIGINT, SIGTERM and SIGUSR1 stop a run cleanly: every rank finishes the step it is in, takes a
+snapshot (``checkpoints.on_signal``, :mod:`multiscale_run.checkpoints`), flushes every report,
+the spikes and ``run.json`` (status ``interrupted``, ``t_reached_ms``), and exits with 128 + the
+signal number (130 for SIGINT, 143 for SIGTERM), as shells report a signal's death. SIGUSR1 is
+what SLURM sends before the time limit when asked (``sbatch --signal``): with a snapshot written
+the run exits with :data:`~multiscale_run.checkpoints.EXIT_RESUMABLE` (75), on which the sbatch
+template requeues the job, and the requeued job resumes.
 
 A signal may reach one rank only (``kill`` of one process) or all (Ctrl-C in a terminal, SLURM's
 ``scancel``, which sends SIGTERM to every task). The handler only records it; the ranks agree
@@ -14,9 +18,10 @@ from __future__ import annotations
 import signal
 import threading
 
+from multiscale_run.checkpoints import EXIT_RESUMABLE
 from multiscale_run.parallel import Parallel
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
 #: Base steps between two collective agreements on a stop (a few µs each under MPI).
 AGREE_EVERY = 20
 
@@ -24,10 +29,13 @@ AGREE_EVERY = 20
 class RunInterrupted(Exception):
     """Every rank stopped on a signal; results are flushed."""
 
-    def __init__(self, signum: int, t_ms: float):
-        super().__init__(f"interrupted by {signal.Signals(signum).name} at t = {t_ms:g} ms")
+    def __init__(self, signum: int, t_ms: float, snapshot=None):
+        saved = f"; snapshot {snapshot}: continue with msr compute --resume" if snapshot is not None else ""
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at t = {t_ms:g} ms{saved}")
         self.signum = signum
-        self.exit_code = 128 + signum
+        self.snapshot = snapshot
+        resumable = signum == signal.SIGUSR1 and snapshot is not None
+        self.exit_code = EXIT_RESUMABLE if resumable else 128 + signum
 
 
 class StopRequest:

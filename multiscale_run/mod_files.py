@@ -35,14 +35,40 @@ def shipped_mod_dir() -> Path:
     return data_path("templates") / "mod"
 
 
-def mod_files(mod_dir: Path) -> list[Path]:
-    files = sorted(Path(mod_dir).glob("*.mod"))
-    if not files:
-        raise UserError(f"no .mod files in {mod_dir}")
-    return files
+def _dirs(mod_dir: Path | list[Path]) -> list[Path]:
+    return [Path(d) for d in mod_dir] if isinstance(mod_dir, (list, tuple)) else [Path(mod_dir)]
 
 
-def content_key(mod_dir: Path) -> str:
+def mod_files(mod_dir: Path | list[Path]) -> list[Path]:
+    """The .mod files of one folder or of several (compiled together; a file name twice is an
+    error naming both)."""
+    files: dict[str, Path] = {}
+    for folder in _dirs(mod_dir):
+        found = sorted(folder.glob("*.mod"))
+        if not found:
+            raise UserError(f"no .mod files in {folder}")
+        for path in found:
+            if path.name in files:
+                raise UserError(f"{path.name} is both in {files[path.name].parent} and {folder}", str(path))
+            files[path.name] = path
+    return [files[name] for name in sorted(files)]
+
+
+def circuit_mod_dir(mechanisms_dir: Path | None, given: Path | None = None) -> Path | None:
+    """The circuit's .mod folder: ``given`` (the config's ``neuron.circuit_mod_dir``), else the
+    circuit's ``components.mechanisms_dir`` itself or its ``modfiles`` subfolder (bmtk's layout:
+    ``nrnivmodl modfiles`` inside mechanisms_dir)."""
+    if given is not None:
+        return Path(given)
+    if mechanisms_dir is None:
+        return None
+    for folder in (Path(mechanisms_dir), Path(mechanisms_dir) / "modfiles"):
+        if any(folder.glob("*.mod")):
+            return folder
+    raise UserError(f"no .mod files in {mechanisms_dir} nor in its modfiles/ (components.mechanisms_dir)")
+
+
+def content_key(mod_dir: Path | list[Path]) -> str:
     """A hash of the .mod files' names and bytes (and the NEURON version that compiles them)."""
     digest = hashlib.sha256()
     try:
@@ -55,7 +81,7 @@ def content_key(mod_dir: Path) -> str:
     return digest.hexdigest()[:20]
 
 
-def mechanism_names(mod_dir: Path) -> list[str]:
+def mechanism_names(mod_dir: Path | list[Path]) -> list[str]:
     """The SUFFIX / POINT_PROCESS / ARTIFICIAL_CELL names the .mod files define."""
     return sorted({m for path in mod_files(mod_dir) for m in _NAME.findall(path.read_text(errors="replace"))})
 
@@ -76,9 +102,14 @@ def _nrnivmodl() -> str:
     return found
 
 
-def compile_mechanisms(mod_dir: Path, cache_dir: Path) -> Path:
-    """The compiled library of ``mod_dir``, building it under ``cache_dir`` if needed."""
-    mod_dir = Path(mod_dir).resolve()
+def compile_mechanisms(mod_dir: Path | list[Path], cache_dir: Path) -> Path:
+    """The compiled library of ``mod_dir`` (one folder or several, built together), building it
+    under ``cache_dir`` if needed."""
+    mod_dir = [d.resolve() for d in _dirs(mod_dir)]
+    names = [n for path in mod_files(mod_dir) for n in _NAME.findall(path.read_text(errors="replace"))]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"mechanisms {twice} are defined twice in {[str(d) for d in mod_dir]}")
     build_dir = Path(cache_dir).resolve() / "mechanisms" / content_key(mod_dir)
     library = _library(build_dir)
     if library is not None:
@@ -95,14 +126,15 @@ def compile_mechanisms(mod_dir: Path, cache_dir: Path) -> Path:
             (staging / "mod").mkdir(parents=True)
             for path in mod_files(mod_dir):
                 shutil.copy2(path, staging / "mod" / path.name)
-            log.info("compiling NEURON mechanisms of %s", mod_dir)
+            log.info("compiling NEURON mechanisms of %s", ", ".join(map(str, mod_dir)))
             result = subprocess.run(
                 [_nrnivmodl(), "mod"], cwd=staging, capture_output=True, text=True, check=False
             )
             if result.returncode != 0 or _library(staging) is None:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise UserError(
-                    f"nrnivmodl failed on {mod_dir}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+                    f"nrnivmodl failed on {', '.join(map(str, mod_dir))}:\n"
+                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
                 )
             staging.rename(build_dir)
         finally:

@@ -1,17 +1,13 @@
-"""Which neurons a simulation runs: the biophysical population of the circuit and the node set.
-
-The one reader of the node sets file (:func:`read_node_sets`): the run's choice of cells, the
-inputs' and reports' node sets and ``msr check`` all go through it.
-"""
+"""Which neurons a simulation runs: the biophysical nodes of the circuit and the node set."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from multiscale_run.circuit.sonata import materialize
 from multiscale_run.errors import UserError
 
 if TYPE_CHECKING:  # the config is handed in: this module reads the circuit, not the config files
@@ -24,19 +20,22 @@ def choose_neurons(
     node_sets_file: Path | None,
     config_file: str | None = None,
 ) -> tuple[str, np.ndarray]:
-    """(population, sorted node ids) of the simulated neurons: the node set's cells, which must all
-    lie in one biophysical population, or every cell of the circuit's only biophysical population.
+    """(population, sorted node ids) of the simulated compartmental neurons: the node set's nodes
+    of ``model_type`` biophysical, which must all lie in one population, or every biophysical node
+    of the circuit's only population that has some. (Point neurons and virtual nodes of the same
+    population are built by NEURON beside them, :func:`point_nodes`.)
 
     Errors name ``config_file`` (the simulation config, when known) and the key to fix.
     """
-    import libsonata
+    from multiscale_run.circuit.sonata import Circuit
 
-    circuit = libsonata.CircuitConfig.from_file(str(circuit_config))
-    biophysical = [
-        p
-        for p in sorted(circuit.node_populations)
-        if circuit.node_population_properties(p).type == "biophysical"
-    ]
+    circuit = Circuit(circuit_config)
+    biophysical = {
+        name: np.flatnonzero(pop.model_types() == "biophysical").astype(np.int64)
+        for name, pop in sorted(circuit.nodes.items())
+        if pop.type in ("biophysical", "mixed")
+    }
+    biophysical = {name: ids for name, ids in biophysical.items() if len(ids)}
     if not biophysical:
         raise UserError(
             "the circuit has no biophysical node population", str(circuit_config), "networks.nodes"
@@ -44,15 +43,16 @@ def choose_neurons(
     if not node_set:
         if len(biophysical) > 1:
             raise UserError(
-                f"several biophysical populations {biophysical}: choose one with node_set",
+                f"several biophysical populations {sorted(biophysical)}: choose one with node_set",
                 config_file,
                 "node_set",
             )
-        return biophysical[0], np.arange(circuit.node_population(biophysical[0]).size, dtype=np.int64)
+        return next(iter(biophysical.items()))
     sets = _node_sets(node_set, node_sets_file, config_file)
-    if node_set not in sets.names:
+    if node_set not in sets:
         raise UserError(f"node set {node_set!r} is not in {node_sets_file}", config_file, "node_set")
-    chosen = [(p, members(sets, node_set, circuit.node_population(p))) for p in biophysical]
+    members = materialize(node_set, circuit, sets)
+    chosen = [(p, np.intersect1d(ids, members[p])) for p, ids in biophysical.items() if p in members]
     chosen = [(p, ids) for p, ids in chosen if len(ids)]
     if len(chosen) != 1:
         raise UserError(
@@ -61,62 +61,49 @@ def choose_neurons(
             config_file,
             "node_set",
         )
-    return chosen[0]
+    population, ids = chosen[0]
+    return population, np.sort(ids).astype(np.int64)
 
 
-def read_node_sets(path: Path, config_file: str | None = None, key: str = "node_sets_file"):
-    """The node sets file ``path`` as a ``libsonata.NodeSets``; a file that is missing, not
-    JSON, lists a ``node_id`` that is not a non-negative integer (which libsonata would take) or
-    that libsonata rejects raises a UserError naming ``config_file`` and ``key``."""
-    import libsonata
+def point_nodes(circuit_config: Path, population: str, node_set: str | None, node_sets_file: Path | None):
+    """Sorted node ids of ``population``'s point neurons (``model_type`` point_process or
+    point_neuron) in the node set (all of them without one)."""
+    from multiscale_run.circuit.sonata import Circuit
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"node sets file not found: {path}", config_file, key)
-    try:
-        rules = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"node sets file {path} is not valid JSON: {exc}", config_file, key) from None
-    for name, rule in rules.items() if isinstance(rules, dict) else ():
-        ids = rule.get("node_id") if isinstance(rule, dict) else None
-        ids = [ids] if isinstance(ids, int) else ids
-        if ids is not None and not (
-            isinstance(ids, list)
-            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids)
-        ):
-            raise UserError(
-                f"node set {name!r} in {path}: node_id must list non-negative integers, got {ids!r}",
-                config_file,
-                key,
-            )
-    try:
-        return libsonata.NodeSets.from_file(str(path))
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"libsonata cannot read the node sets {path}: {first}", config_file, key) from None
+    circuit = Circuit(circuit_config)
+    pop = circuit.node_population(population)
+    ids = np.flatnonzero(np.isin(pop.model_types(), POINT_MODEL_TYPES)).astype(np.int64)
+    if node_set:
+        ids = np.intersect1d(
+            ids,
+            materialize(node_set, circuit, _node_sets(node_set, node_sets_file, None)).get(population, []),
+        )
+    return ids.astype(np.int64)
 
 
-def _node_sets(node_set: str, node_sets_file: Path | None, config_file: str | None):
+#: ``model_type`` of point neurons: SONATA's name and bmtk's
+POINT_MODEL_TYPES = ("point_process", "point_neuron")
+
+
+def _node_sets(node_set: str, node_sets_file: Path | None, config_file: str | None) -> dict:
     """The node sets file that ``node_set`` needs."""
+    from multiscale_run.circuit.sonata import read_node_sets
+
     if node_sets_file is None:
         raise UserError(f"node set {node_set!r} given but no node sets file", config_file, "node_sets_file")
-    return read_node_sets(node_sets_file, config_file)
-
-
-def members(node_sets, node_set: str, population) -> np.ndarray:
-    """Sorted node ids of libsonata ``population`` in ``node_set`` of ``node_sets``."""
-    return np.sort(node_sets.materialize(node_set, population).flatten().astype(np.int64))
+    return read_node_sets(node_sets_file)
 
 
 def node_set_members(config: Config, node_set: str | None, population: str) -> np.ndarray:
     """Sorted node ids of ``population`` in ``node_set`` (every node when no node set is given)."""
-    import libsonata
+    from multiscale_run.circuit.sonata import Circuit
 
-    circuit = libsonata.CircuitConfig.from_file(str(config.circuit_config))
+    circuit = Circuit(config.circuit_config)
     pop = circuit.node_population(population)
     if not node_set:
         return np.arange(pop.size, dtype=np.int64)
-    return members(_node_sets(node_set, config.node_sets_file, str(config.path)), node_set, pop)
+    sets = _node_sets(node_set, config.node_sets_file, str(config.path))
+    return np.sort(materialize(node_set, circuit, sets).get(population, np.zeros(0, np.int64)))
 
 
 def simulated_nodes(config: Config) -> tuple[str, np.ndarray]:

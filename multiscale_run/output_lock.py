@@ -25,11 +25,13 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from multiscale_run.checkpoints.store import CHECKPOINT_DIR
 from multiscale_run.errors import OutputError, UserError
 from multiscale_run.output_errors import describe
 from multiscale_run.parallel import Parallel
@@ -55,11 +57,12 @@ def _is_result(path: Path) -> bool:
 
 
 def earlier_results(output_dir: Path) -> list[Path]:
-    """Result files of an earlier run in ``output_dir``."""
+    """Result files of an earlier run in ``output_dir`` (its snapshot folder included)."""
     if not output_dir.is_dir():
         return []
     found = [output_dir / name for name in RUN_FILES if (output_dir / name).is_file()]
-    return found + sorted(p for p in output_dir.glob("*.h5") if _is_result(p))
+    snapshots = [output_dir / CHECKPOINT_DIR] if (output_dir / CHECKPOINT_DIR).is_dir() else []
+    return found + sorted(p for p in output_dir.glob("*.h5") if _is_result(p)) + snapshots
 
 
 class OutputLock:
@@ -102,13 +105,15 @@ class OutputLock:
             self._stream = None
 
 
-def _claim(output_dir: Path, overwrite: bool) -> tuple[OutputLock, str | None]:
-    """Rank 0's part: the lock, then the earlier results (refused, or removed)."""
+def _claim(output_dir: Path, overwrite: bool, resume: bool) -> tuple[OutputLock, str | None]:
+    """Rank 0's part: the lock, then the earlier results (refused, removed, or continued)."""
     lock = OutputLock(output_dir)
     try:
         lock.acquire()
     except UserError as exc:
         return lock, str(exc)
+    if resume:
+        return lock, None  # the resumed run continues them
     earlier = earlier_results(output_dir)
     if earlier and not overwrite:
         lock.release()
@@ -117,22 +122,25 @@ def _claim(output_dir: Path, overwrite: bool) -> tuple[OutputLock, str | None]:
             status = f" (status {json.loads((output_dir / 'run.json').read_text())['status']!r})"
         return lock, (
             f"{output_dir}: holds the results of an earlier run{status}: {len(earlier)} file(s), e.g. "
-            f"{earlier[0].name}; rerun with --overwrite to replace them, or set another output.output_dir"
+            f"{earlier[0].name}; rerun with --overwrite to replace them, --resume to continue from its "
+            "newest snapshot, or set another output.output_dir"
         )
     for path in earlier:
-        path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     if earlier:
         log.info("removed %d result file(s) of the earlier run in %s", len(earlier), output_dir)
     return lock, None
 
 
 @contextlib.contextmanager
-def claimed_output(output_dir: Path, parallel: Parallel, overwrite: bool = False) -> Iterator[None]:
+def claimed_output(
+    output_dir: Path, parallel: Parallel, overwrite: bool = False, resume: bool = False
+) -> Iterator[None]:
     """Hold ``output_dir`` for the run (see the module docstring); collective."""
     lock, refusal, failure = None, None, None
     if parallel.is_root:
         try:
-            lock, refusal = _claim(output_dir, overwrite)
+            lock, refusal = _claim(output_dir, overwrite, resume)
         except OSError as exc:  # read-only, full or vanished: every rank must learn it
             failure = describe(exc, output_dir)
     refusal, failure = parallel.comm.bcast((refusal, failure), root=0)

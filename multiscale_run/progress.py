@@ -8,8 +8,9 @@ import time
 class Progress:
     """A tqdm bar over ``total_ms`` of simulated time; does nothing when not ``shown``."""
 
-    def __init__(self, total_ms: float, shown: bool):
+    def __init__(self, total_ms: float, shown: bool, start_ms: float = 0.0):
         self.total_ms = total_ms
+        self.start_ms = start_ms  # a resumed run starts there
         self._wall0 = time.perf_counter()
         self._bar = None
         if shown:
@@ -17,6 +18,7 @@ class Progress:
 
             self._bar = tqdm(
                 total=total_ms,
+                initial=start_ms,
                 unit="ms",
                 unit_scale=False,
                 desc="simulated",
@@ -27,7 +29,8 @@ class Progress:
     def update(self, t_ms: float) -> None:
         if self._bar is not None:
             elapsed = time.perf_counter() - self._wall0
-            self._bar.set_postfix_str(f"{t_ms / max(elapsed, 1e-9):.1f} ms/s", refresh=False)
+            rate = (t_ms - self.start_ms) / max(elapsed, 1e-9)
+            self._bar.set_postfix_str(f"{rate:.1f} ms/s", refresh=False)
             self._bar.update(min(t_ms, self.total_ms) - self._bar.n)
 
     def close(self) -> None:

@@ -132,6 +132,7 @@ class RunRecord:
         self.config_sha256 = file_sha256(config.path)
         # on every rank: asking PETSc its version initialises PETSc, which is collective
         self.versions = stack_versions()
+        self.resumed_from: dict | None = None  # the snapshot a resumed run continued from
 
     def as_dict(self) -> dict:
         return {
@@ -148,4 +149,5 @@ class RunRecord:
             "finished_at": now(),
             "source": source_revision(),
             "versions": self.versions,
+            "resumed_from": self.resumed_from,
         }

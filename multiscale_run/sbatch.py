@@ -57,8 +57,16 @@ def render_sbatch(
     partition: str | None = None,
     job_name: str | None = None,
     environment: str | None = None,
+    signal_margin_s: int = 300,
+    compute_args: list[str] | None = None,
 ) -> str:
-    """The script's text. ``ntasks=None`` takes every core of the ``nodes`` allocated exclusively."""
+    """The script's text. ``ntasks=None`` takes every core of the ``nodes`` allocated exclusively.
+
+    ``signal_margin_s`` before the time limit SLURM sends SIGUSR1 to the ranks: they write a
+    snapshot and exit with 75, on which the script requeues the job (``--requeue``); the next
+    allocation resumes (``SLURM_RESTART_COUNT`` > 0), so a run longer than the limit completes
+    over several allocations. The log is appended to across them. ``compute_args`` are extra
+    ``msr compute`` options (a sweep point's warm start)."""
     directory = Path(directory).resolve()
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
         raise ValueError(f"sbatch nodes must be an integer >= 1, got {nodes!r}")
@@ -72,6 +80,14 @@ def render_sbatch(
     job_name = job_name if job_name is not None else default_job_name(directory)
     for what, value in (("job name", job_name), ("account", account), ("partition", partition)):
         _check_name(what, value)
+    if (
+        isinstance(signal_margin_s, bool)
+        or not isinstance(signal_margin_s, int)
+        or not 0 < signal_margin_s < 65536
+    ):
+        raise ValueError(
+            f"sbatch signal margin must be 1..65535 s (SLURM's --signal), got {signal_margin_s!r}"
+        )
 
     options = [
         f"#SBATCH --job-name={job_name}",
@@ -81,6 +97,10 @@ def render_sbatch(
         *([f"#SBATCH --account={account}"] if account else []),
         *([f"#SBATCH --partition={partition}"] if partition else []),
         "#SBATCH --exclusive",
+        # SIGUSR1 to the ranks before the time limit: snapshot, exit 75, requeue (see the script)
+        f"#SBATCH --signal=USR1@{signal_margin_s}",
+        "#SBATCH --requeue",
+        "#SBATCH --open-mode=append",
         # %x is the job name, %j the job id (sbatch filename patterns)
         f"#SBATCH --output={directory / '%x-%j.log'}",
     ]
@@ -88,6 +108,7 @@ def render_sbatch(
         "sbatch_options": "\n".join(options),
         "environment": _environment_lines(environment),
         "directory": shlex.quote(str(directory)),
+        "compute_args": "".join(f" {shlex.quote(a)}" for a in compute_args or []),
         "script_path": shlex.quote(str(directory / SCRIPT_NAME)),
     }
     template = (data_path("sbatch") / TEMPLATE_NAME).read_text(encoding="utf-8")

@@ -10,6 +10,10 @@ Main loop, per base step Δ = gcd(all simulator dt) (DESIGN.md §1):
 
 Coupling is explicit: a simulator with a long step (metabolism, 100 ms) integrates the interval
 the others just finished with the inputs of the previous exchange.
+
+Snapshots (:mod:`multiscale_run.checkpoints`) are taken after a base step's reports; a resumed
+run is set up as usual, then the snapshot's state replaces the set-up state and the loop goes on
+from the step after it.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from __future__ import annotations
 import logging
 import math
 from functools import reduce
-from pathlib import Path
 
 import numpy as np
 
-from multiscale_run.config import Config, ConfigError, load
+from multiscale_run.checkpoints import CheckpointSettings
+from multiscale_run.checkpoints import run_state as checkpoint
+from multiscale_run.config import Config
 from multiscale_run.coupling.manager import ConnectionManager
 from multiscale_run.coupling.operators import Geometry
 from multiscale_run.coupling.setup import build_operators, couplings_from_config
@@ -30,15 +35,12 @@ from multiscale_run.faults import inject_fault
 from multiscale_run.interrupt import RunInterrupted, StopRequest
 from multiscale_run.output import run_files
 from multiscale_run.output.recorders import build_recorders
-from multiscale_run.output_errors import output_errors
-from multiscale_run.output_lock import claimed_output
-from multiscale_run.parallel import Parallel, abort_on_error
+from multiscale_run.parallel import Parallel
 from multiscale_run.progress import Progress
 from multiscale_run.provenance import RunRecord
 from multiscale_run.simulators import catalogue
 from multiscale_run.simulators.base import Simulator, SpikeSource
 from multiscale_run.timings import Timings
-from multiscale_run.validation import semantic_problems, semantic_warnings
 from multiscale_run.value_checks import ValueGuard
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class Simulation:
         use_cache: bool = True,
         progress: bool | None = None,
         stop: StopRequest | None = None,
+        checkpoints: CheckpointSettings | None = None,
     ):
         self.config = config
         self.stop = stop  # SIGINT/SIGTERM: stop cleanly at an agreed step (multiscale_run.interrupt)
@@ -65,9 +68,12 @@ class Simulation:
         self.t_ms = 0.0
         self.status = "created"
         self.record = RunRecord(config, parallel)
+        self.checkpoints = checkpoints if checkpoints is not None else CheckpointSettings.from_config(config)
+        self.start_step = 0  # the base step a resumed run continues after
 
     # ------------------------------------------------------------------ set-up
-    def setup(self) -> None:
+    def setup(self, resume: dict[str, np.ndarray] | None = None) -> None:
+        """Build everything; ``resume``: a snapshot's state of this rank to continue from."""
         config = self.config
         from multiscale_run.nodes import simulated_nodes
 
@@ -89,12 +95,21 @@ class Simulation:
         owner = self.segments.neuron_index if self.segments is not None else None
         self.guard = ValueGuard(config.checks, self.node_ids, owner)
         couplings = couplings_from_config(config)
-        geometry = Geometry(segments=self.segments, tets=self.tets, vessels=self.vessels)
+        geometry = Geometry(
+            segments=self.segments,
+            tets=self.tets,
+            vessels=self.vessels,
+            endfeet=products.get("endfoot_geometry"),
+        )
         with self.timings.measure("setup:operators"):
             self.operators = build_operators(config, couplings, geometry, self.parallel, self.use_cache)
         self.manager = ConnectionManager(couplings, self.simulators, self.operators, self.parallel)
-        with self.timings.measure("couplings:initial exchange"):
-            self.manager.initialize()
+        if resume is not None:
+            with self.timings.measure("checkpoint:restore"):
+                self.start_step = checkpoint.restore(self, resume)
+        else:
+            with self.timings.measure("couplings:initial exchange"):
+                self.manager.initialize()
         config.output_dir.mkdir(parents=True, exist_ok=True)
         if self.parallel.is_root:
             run_files.write_json(config.output_dir / "config_as_run.json", config.data)
@@ -107,7 +122,9 @@ class Simulation:
                 self.segments,
                 self.population,
                 self.parallel,
+                resume=None if resume is None else (self.t_ms, checkpoint.part(resume, "reports/")),
             )
+        self.checkpointer = checkpoint.Checkpointer(self.checkpoints, self)
         self.status = "set up"
 
     def _record(self, t_ms: float) -> None:
@@ -130,11 +147,12 @@ class Simulation:
         base = reduce(math.gcd, ndts.values())
         n_steps = math.floor(run.tstop_ms / (base * run.dt_ms) + 1e-9)
         order = [name for name in config.simulators if name in self.simulators]
-        self._record(0.0)
-        bar = Progress(run.tstop_ms, shown=self.progress and self.parallel.is_root)
+        self._record(self.t_ms)  # t = 0, or a resumed run's frames due at its snapshot (extended)
+        bar = Progress(run.tstop_ms, shown=self.progress and self.parallel.is_root, start_ms=self.t_ms)
+        k = self.start_step
         try:
-            self._stop_if_asked(None, 0.0)  # a signal during the set-up
-            for k in range(1, n_steps + 1):
+            self._stop_if_asked(None, self.t_ms)  # a signal during the set-up
+            for k in range(self.start_step + 1, n_steps + 1):
                 index = k * base
                 t_ms = index * run.dt_ms
                 for name in order:
@@ -148,10 +166,13 @@ class Simulation:
                         with self.timings.measure(f"coupling:{bound.coupling.name}"):
                             inject_fault("coupling", self.parallel.rank)
                             self.manager.run(bound, self.simulators[name].dt_ms)
-                self.t_ms = t_ms
+                t_prev, self.t_ms = self.t_ms, t_ms
                 self._record(t_ms)
+                self.checkpointer.after_step(k, t_prev, t_ms)
                 self._stop_if_asked(k, t_ms)
                 bar.update(t_ms)
+            if self.checkpoints.at_end and self.checkpointer.last_step != k:
+                self.checkpointer.take(k)
             self.status = "completed"
         except (SimulationAborted, RunInterrupted) as exc:
             # Every rank agreed to stop (the check is collective): flush everything, then report.
@@ -176,7 +197,10 @@ class Simulation:
 
     def _stop_if_asked(self, step: int | None, t_ms: float) -> None:
         if self.stop is not None and (signum := self.stop.agreed(step)):
-            raise RunInterrupted(signum, t_ms)
+            snapshot = None
+            if self.checkpoints.on_signal and hasattr(self, "checkpointer"):
+                snapshot = self.checkpointer.take(self.start_step if step is None else step)
+            raise RunInterrupted(signum, t_ms, snapshot)
 
     # ------------------------------------------------------------------ end
     def finish(self) -> None:
@@ -209,38 +233,3 @@ class Simulation:
             run_files.write_json(out / "run.json", run)
         for sim in self.simulators.values():
             sim.close()
-
-
-def run_simulation(
-    directory: Path | str,
-    use_cache: bool = True,
-    progress: bool | None = None,
-    verbose: bool = False,
-    overwrite: bool = False,
-) -> str:
-    """Check the config, then run the simulation in ``directory`` on every rank of MPI_COMM_WORLD.
-
-    The output folder is locked for the run and must not hold an earlier run's results unless
-    ``overwrite`` (:mod:`multiscale_run.output_lock`); storage failures end the run as an
-    :class:`~multiscale_run.errors.OutputError`, SIGINT/SIGTERM as a clean
-    :class:`~multiscale_run.interrupt.RunInterrupted`."""
-    parallel = Parallel()
-    # Config problems are found identically on every rank before any collective: raise normally.
-    config = load(directory)
-    problems = semantic_problems(config, ranks=parallel.size)
-    if problems:
-        raise ConfigError(problems)
-    if parallel.is_root:
-        for warning in semantic_warnings(config):
-            log.warning("warning: %s", warning)
-    out = config.output_dir
-    # Claiming the folder is collective and its refusals are alike on every rank: raised normally.
-    with (
-        claimed_output(out, parallel, overwrite),
-        abort_on_error(parallel, verbose),
-        output_errors(out),
-        StopRequest(parallel) as stop,
-    ):
-        sim = Simulation(config, parallel, use_cache=use_cache, progress=progress, stop=stop)
-        sim.setup()
-        return sim.run()

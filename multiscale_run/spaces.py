@@ -6,7 +6,8 @@ Everything may import this module; it imports nothing of the package. Values liv
 * ``segment`` – the NEURON segments of this rank's cells (rank-local), in one fixed order;
 * ``neuron``  – this rank's cells (rank-local), in ascending node id order;
 * ``tet``     – every tetrahedron of the extracellular mesh (global, identical on all ranks);
-* ``vessel``  – every vessel segment of the vasculature graph (global, identical on all ranks).
+* ``vessel``  – every vessel segment of the vasculature graph (global, identical on all ranks);
+* ``endfoot`` – every astrocytic endfoot of the NGV circuit, in endfoot edge order (global).
 
 A variable's *kind* says how it behaves when elements are merged or split (preCICE's
 consistent/conservative constraint, ``src/mapping/Mapping.hpp``): an *intensive* quantity
@@ -27,11 +28,12 @@ class Space(str, enum.Enum):
     NEURON = "neuron"
     TET = "tet"
     VESSEL = "vessel"
+    ENDFOOT = "endfoot"
 
     @property
     def is_global(self) -> bool:
         """Global spaces hold the same full vector on every rank; local ones only this rank's part."""
-        return self in (Space.TET, Space.VESSEL)
+        return self in (Space.TET, Space.VESSEL, Space.ENDFOOT)
 
 
 class Kind(str, enum.Enum):
@@ -85,3 +87,16 @@ class VesselGeometry:
     start_um: np.ndarray  # (n_vessel, 3)
     end_um: np.ndarray  # (n_vessel, 3)
     radius_um: np.ndarray  # (n_vessel,)
+
+
+@dataclass(frozen=True)
+class EndfootGeometry:
+    """The astrocytic endfeet, in endfoot edge order: where each touches its vessel's wall (µm),
+    the vessel segment it sits on (vasculature node id), the soma centre of its astrocyte (µm) and
+    that astrocyte's territory radius (µm, the sphere standing for its microdomain)."""
+
+    surface_um: np.ndarray  # (n_endfoot, 3)
+    vessel_segment: np.ndarray  # (n_endfoot,) int
+    astrocyte_um: np.ndarray  # (n_endfoot, 3)
+    territory_radius_um: np.ndarray  # (n_endfoot,)
+    n_vessels: int

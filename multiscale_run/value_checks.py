@@ -8,8 +8,9 @@ there aborts.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -183,6 +184,15 @@ class ValueGuard:
             )
         self.exclusions.extend(new)
         return local
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        """The excluded neurons and the record of each exclusion."""
+        rows = [asdict(e) for e in self.exclusions]
+        return {"excluded": self.excluded.copy(), "exclusions": np.array(json.dumps(rows))}
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        self.excluded = state["excluded"].copy()
+        self.exclusions = [Exclusion(**row) for row in json.loads(str(state["exclusions"]))]
 
     @property
     def excluded_segments(self) -> np.ndarray | None:

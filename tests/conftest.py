@@ -59,6 +59,24 @@ def run_mpi(
     )
 
 
+def rank_pids(mpiexec_pid: int) -> list[int]:
+    """The Python ranks started by mpiexec (its descendants running multiscale_run.cli)."""
+    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
+    children: dict[int, list[int]] = {}
+    for pid, ppid, _ in rows:
+        children.setdefault(int(ppid), []).append(int(pid))
+    args = {int(pid): cmd for pid, _, cmd in rows}
+    todo, found = [mpiexec_pid], []
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            todo.append(child)
+            if "multiscale_run.cli" in args[child] and "mpiexec" not in args[child]:
+                found.append(child)
+    return sorted(found)
+
+
 def run_mpi_python(n: int, script: list[str] | str, **kwargs):
     """Run a Python script (path or ``-c`` code) under mpiexec with this interpreter."""
     args = [sys.executable, *([script] if isinstance(script, str) else script)]

@@ -5,6 +5,9 @@ parameters. The circuit builder writes each one as ``<biophysical_neuron_models_
 and the nodes refer to them with ``model_template = "msr:<name>"``; NeuronSim applies them.
 Section lists are applied in the order all, somatic, axonal, dendritic, basal, apical (later
 ones override). Parameters use NEURON's names (``gbar`` of ``msr_nat`` is ``gbar_msr_nat``).
+A section list may fix reversal potentials, ``"reversal_potentials": {"ena": 53, "ek": -107}``
+(mV; ``ena``, ``ek``, ``eca``, ``ecl``), set after its mechanisms, as an Allen fit's
+``conditions.erev`` does.
 
 Channel densities follow Pospischil et al. (2008), Biol. Cybern. 99:427-441 (regular spiking:
 gNa 56, gKd 6 mS/cm2, V_T -56.2 mV; fast spiking: gNa 58, gKd 3.9 mS/cm2, V_T -57.9 mV), with a

@@ -58,6 +58,7 @@ class Endfeet:
     (vasculature node id), where it touches the vessel wall (µm) and its compartment geometry."""
 
     population: str
+    vasculature: str  # the vasculature node population the endfeet target
     astrocyte: np.ndarray
     vessel_segment: np.ndarray
     endfoot_id: np.ndarray
@@ -165,6 +166,7 @@ def read_endfeet(circuit_config: str | Path, population: str = "") -> Endfeet:
         )
     return Endfeet(
         population=population,
+        vasculature=edges.target,
         astrocyte=np.asarray(edges.source_nodes(sel), dtype=np.int64),
         vessel_segment=segment,
         endfoot_id=attr("endfoot_id", np.int64),

@@ -108,9 +108,7 @@ def _population_files(circuit: Path, where: str, props: dict, problems: list[Pro
 
 
 def _morphologies(config: Config, circuit, problems: list[Problem]) -> None:
-    import libsonata
-    import numpy as np
-
+    from multiscale_run.circuit.sonata import Circuit
     from multiscale_run.nodes import simulated_nodes
 
     try:
@@ -121,14 +119,15 @@ def _morphologies(config: Config, circuit, problems: list[Problem]) -> None:
     except Exception as exc:  # a missing or unknown node set: checks.py names it
         log.debug("cannot choose the simulated cells: %s", exc)
         return
-    props = circuit.node_population_properties(population)
-    dirs = [Path(d) for d in (props.morphologies_dir, *props.alternate_morphology_formats.values()) if d]
-    pop = circuit.node_population(population)
+    pop = Circuit(config.circuit_config).node_population(population)
+    props = pop.properties
+    alternate = props.get("alternate_morphologies") or {}
+    dirs = [Path(d) for d in (props.get("morphologies_dir"), *alternate.values()) if d]
     if "morphology" not in pop.attribute_names:
         return  # cells from templates that load their own morphology
-    names = np.unique(np.asarray(pop.get_attribute("morphology", libsonata.Selection(ids.astype(np.uint64)))))
+    names = sorted({str(name) for name in pop.get("morphology", ids) if name is not None})
     missing = [
-        str(name)
+        name
         for name in names
         if not any(
             (d / (name if Path(name).suffix else f"{name}{ext}")).is_file()

@@ -124,8 +124,9 @@ def load_raw(path: Path) -> dict:
     manifest = data.get("manifest", {})
     names = {"config_dir": str(path.parent)}
     if isinstance(manifest, dict):
-        names.update(
-            {k.strip("${}"): str(v) for k, v in manifest.items() if isinstance(v, (str, int, float))}
-        )
+        # SONATA: a manifest value may use the variables defined before it ("$BASE_DIR/network")
+        for k, v in manifest.items():
+            if isinstance(v, (str, int, float)):
+                names[k.strip("${}")] = substitute(str(v), names, str(path))
     data = substitute(data, names, str(path))
     return resolve_paths(data, path.parent)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,12 +69,14 @@ class Config:
         """The simulation's node sets file, else the circuit's."""
         if "node_sets_file" in self.data:
             return Path(self.data["node_sets_file"])
+        from multiscale_run.circuit.sonata import read_config
+        from multiscale_run.errors import UserError
+
         try:
-            circuit = json.loads(self.circuit_config.read_text())
-        except (OSError, ValueError):
+            value = read_config(self.circuit_config).get("node_sets_file")
+        except UserError:
             return None
-        value = circuit.get("node_sets_file")
-        return (self.circuit_config.parent / value).resolve() if value else None
+        return Path(value) if value else None
 
     @property
     def node_set(self) -> str | None:

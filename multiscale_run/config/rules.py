@@ -74,6 +74,12 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     ("output-dir", "`output.output_dir` is a folder or does not exist yet (not a file)."),
     ("ranks", "With NEURON, there are at most as many MPI ranks as simulated cells."),
+    (
+        "nvc-circuit",
+        "With `nvc` enabled, the circuit holds one astrocyte population and one endfoot edge population "
+        "(or the named ones) from those astrocytes to a vasculature, each endfoot naming the "
+        "section/segment ids of the vessel segment it targets.",
+    ),
 )
 
 

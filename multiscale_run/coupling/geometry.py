@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from multiscale_run.spaces import SegmentGeometry, TetGeometry, VesselGeometry
+from multiscale_run.spaces import EndfootGeometry, SegmentGeometry, TetGeometry, VesselGeometry
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class Geometry:
     segments: SegmentGeometry | None = None
     tets: TetGeometry | None = None
     vessels: VesselGeometry | None = None
+    endfeet: EndfootGeometry | None = None
 
 
 @dataclass(frozen=True)

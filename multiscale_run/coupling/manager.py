@@ -197,6 +197,16 @@ class ConnectionManager:
         mask = self._excluded.get(b.dest_space)
         return b.unmapped is not None or (mask is not None and bool(mask.any()))
 
+    def save_state(self) -> dict[str, np.ndarray]:
+        """Each merge's previous value (``v_prev``), by the coupling's position in the config."""
+        bound = enumerate(self._bound)
+        return {f"{i}/previous": b.previous.copy() for i, b in bound if b.previous is not None}
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        for i, b in enumerate(self._bound):
+            if f"{i}/previous" in state:
+                b.previous = state[f"{i}/previous"].copy()
+
     def due(self, dest: str, step_index: int) -> list[_Bound]:
         """Couplings into ``dest`` that run at base-step index ``step_index`` (in units of run.dt)."""
         into = self._into.get(dest, ())

@@ -45,7 +45,7 @@ class OperatorSpec:
         return None
 
 
-SEG, NEU, TET, VES = Space.SEGMENT, Space.NEURON, Space.TET, Space.VESSEL
+SEG, NEU, TET, VES, END = Space.SEGMENT, Space.NEURON, Space.TET, Space.VESSEL, Space.ENDFOOT
 
 #: Every operator by name. ``writeback`` is the operator that writes a value computed on the
 #: destination back onto the source space (used by ``merge`` couplings; ``None``: no merge).
@@ -221,6 +221,45 @@ OPERATORS: dict[str, OperatorSpec] = {
                 "vessel_to_neuron with rows normalised to 1: each neuron receives a weighted mean of the "
                 "vessels in its tets (for intensive quantities such as flow relative to rest); a neuron "
                 "whose tets hold no vessel receives the length-weighted mean over all vessels."
+            ),
+        ),
+        OperatorSpec(
+            name="tet_to_endfoot",
+            constraint="consistent",
+            src=TET,
+            dest=END,
+            writeback=None,
+            requires=("tets", "endfeet"),
+            description=(
+                "Each endfoot receives the value of the tet holding the point where it touches its "
+                "vessel's wall (for extracellular concentrations near the endfoot). An endfoot outside "
+                "the mesh has an empty row (keeps its own value)."
+            ),
+        ),
+        OperatorSpec(
+            name="segment_to_endfoot",
+            constraint="conservative",
+            src=SEG,
+            dest=END,
+            writeback=None,
+            requires=("segments", "endfeet"),
+            description=(
+                "Each endfoot receives the sum over the neuron segments whose midpoint lies in its "
+                "astrocyte's territory (a sphere of the territory radius around the astrocyte's soma; "
+                "for amounts released near the astrocyte, e.g. K+ currents). The manager sums M @ x "
+                "over ranks."
+            ),
+        ),
+        OperatorSpec(
+            name="endfoot_to_vessel",
+            constraint="consistent",
+            src=END,
+            dest=VES,
+            writeback=None,
+            requires=("endfeet",),
+            description=(
+                "Each vessel segment receives the mean over the endfeet on it; a segment without "
+                "endfeet has an empty row (keeps its own value, e.g. its radius)."
             ),
         ),
     )

@@ -257,6 +257,35 @@ class OperatorBuilder:
             mean = mean + rows @ fallback
         return sp.csr_matrix(mean)
 
+    def _build_tet_to_endfoot(self):
+        feet = self._need("endfeet")
+        tets = self._need("tets")
+        points = feet.surface_um
+        overlap = segment_tet_overlap(points, points, tets.vertices_um, tets.tets, index=self.tet_index)
+        return overlap.fractions
+
+    def _build_segment_to_endfoot(self):
+        from scipy.spatial import cKDTree
+
+        feet = self._need("endfeet")
+        seg = self._need("segments")
+        shape = (len(feet.surface_um), len(seg.start_um))
+        if not shape[0] or not shape[1]:
+            return sp.csr_matrix(shape)
+        tree = cKDTree(0.5 * (seg.start_um + seg.end_um))
+        found = tree.query_ball_point(feet.astrocyte_um, feet.territory_radius_um)
+        rows = np.repeat(np.arange(shape[0]), [len(f) for f in found])
+        cols = np.fromiter((j for f in found for j in f), dtype=np.int64, count=rows.size)
+        return sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=shape)
+
+    def _build_endfoot_to_vessel(self):
+        feet = self._need("endfeet")
+        n_feet = len(feet.vessel_segment)
+        on = sp.csr_matrix(
+            (np.ones(n_feet), (feet.vessel_segment, np.arange(n_feet))), shape=(feet.n_vessels, n_feet)
+        )
+        return _row_normalised(on)
+
 
 def build_operator(name: str, geometry: Geometry, parallel: Parallel | None = None) -> sp.csr_matrix:
     """Build operator ``name`` (a key of :data:`OPERATORS`) for this rank from ``geometry``.

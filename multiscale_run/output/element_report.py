@@ -29,19 +29,22 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 
 from multiscale_run.output.frames import VALID_FRAMES_ATTR, FrameClock
 from multiscale_run.output.layout import (
+    Driver,
     _elements_per_node,
     column_layout,
     gather_block,
     gather_rank_major,
+    pick_driver,
     storage_options,
 )
+from multiscale_run.output.report_resume import continue_file, copy_frames, resume_mode
 
 if TYPE_CHECKING:
     from multiscale_run.parallel import Parallel
@@ -49,13 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _DEFAULT_BUFFER_BYTES = 4 * 2**20  # per report and rank
-
-Driver = Literal["auto", "serial", "mpio", "gather"]
-
-
-def h5py_has_mpi() -> bool:
-    """Whether this h5py was built against parallel HDF5 (``driver="mpio"`` works)."""
-    return bool(h5py.get_config().mpi)
 
 
 class ReportWriter:
@@ -66,6 +62,10 @@ class ReportWriter:
     ``record(t_ms, values_local)`` takes this rank's values, node after node, elements of a node
     contiguous. Every rank calls every method at the same simulated times (``record`` and
     ``flush`` are collective).
+
+    ``resume_frames``: continue the existing file of an earlier run whose first ``resume_frames``
+    frames are kept (a resumed run, :mod:`multiscale_run.checkpoints`); if the window grew or
+    shrank (``run.tstop`` changed), the file is rewritten at its new size with those frames.
 
     ``driver``: ``"auto"`` picks ``serial`` on one rank, ``mpio`` under MPI when h5py has parallel
     HDF5, else ``gather`` (rank 0 writes everybody's frames). ``buffer_bytes`` bounds each rank's
@@ -89,6 +89,7 @@ class ReportWriter:
         flush_interval_s: float = 30.0,
         attributes: Mapping[str, str | float | int] | None = None,
         element_ids_local: np.ndarray | None = None,
+        resume_frames: int | None = None,
     ):
         self.path = Path(path)
         self.population = population
@@ -100,7 +101,7 @@ class ReportWriter:
         use_comm = parallel is not None and (parallel.size > 1 or driver == "mpio")
         self._mpi = parallel if use_comm else None
         self._rank = parallel.rank if self._mpi is not None else 0
-        self.driver = self._pick_driver(driver)
+        self.driver = pick_driver(driver, self._mpi is not None)
         self._global_slice: slice | None = None
         self._n_global_values: int | None = None
 
@@ -128,7 +129,7 @@ class ReportWriter:
         self._data: h5py.Dataset | None = None
         self.closed = False
 
-        self._create(node_ids_local, counts, element_ids_local, dict(attributes or {}))
+        self._create(node_ids_local, counts, element_ids_local, dict(attributes or {}), resume_frames)
 
     @classmethod
     def for_global_space(
@@ -170,22 +171,7 @@ class ReportWriter:
 
     # -- setup -----------------------------------------------------------------------------------
 
-    def _pick_driver(self, driver: Driver) -> str:
-        if driver not in ("auto", "serial", "mpio", "gather"):
-            raise ValueError(f"unknown report driver {driver!r} (auto, serial, mpio or gather)")
-        if driver == "auto":
-            if self._mpi is None:
-                return "serial"
-            return "mpio" if h5py_has_mpi() else "gather"
-        if driver == "mpio" and not h5py_has_mpi():
-            raise RuntimeError("driver='mpio' needs h5py built with parallel HDF5 (HDF5_MPI=ON)")
-        if driver == "serial" and self._mpi is not None:
-            raise ValueError("driver='serial' is for single-rank runs; use 'gather' or 'mpio' under MPI")
-        if self._mpi is None:
-            return "serial"  # one rank: mpio and gather degenerate to a plain write
-        return driver
-
-    def _create(self, node_ids_local, counts, element_ids_local, attributes) -> None:
+    def _create(self, node_ids_local, counts, element_ids_local, attributes, resume_frames=None) -> None:
         node_ids = gather_rank_major(self._mpi, node_ids_local)
         counts_all = gather_rank_major(self._mpi, counts)
         element_ids = gather_rank_major(self._mpi, element_ids_local)
@@ -203,12 +189,11 @@ class ReportWriter:
         if problem:
             raise ValueError(problem)
 
-        if self.driver == "mpio":
-            f = h5py.File(self.path, "w", driver="mpio", comm=self._mpi.comm)
-        elif self._rank == 0:
-            f = h5py.File(self.path, "w")
-        else:
-            f = None
+        mode, earlier = resume_mode(self, node_ids, element_ids) if resume_frames is not None else ("w", None)
+        f = self._open(mode)
+        if mode == "r+":
+            continue_file(self, f, int(resume_frames))
+            return
         if f is not None:
             # Creation is collective under mpio: every rank declares the same objects; only rank 0
             # holds (and writes) the mapping arrays.
@@ -238,6 +223,8 @@ class ReportWriter:
                 ds_time[...] = [self.clock.start_ms, self.clock.stop_ms, self.clock.dt_ms]
             f.flush()
             self._file, self._data = f, data
+        if earlier is not None:
+            copy_frames(self, earlier, int(resume_frames))
         log.debug(
             "report %s: %d frames x %d columns, driver %s, %d frames per block",
             self.path,
@@ -246,6 +233,11 @@ class ReportWriter:
             self.driver,
             self._frames_per_block,
         )
+
+    def _open(self, mode: str) -> h5py.File | None:
+        if self.driver == "mpio":
+            return h5py.File(self.path, mode, driver="mpio", comm=self._mpi.comm)
+        return h5py.File(self.path, mode) if self._rank == 0 else None
 
     # -- recording -------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ Columns are laid out rank-major: rank 0's nodes first, then rank 1's, and so on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import h5py
 import numpy as np
@@ -105,3 +105,29 @@ def storage_options(n_cols: int, n_frames: int, frames_per_block: int) -> dict:
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
     return {"chunks": (rows, cols), "fillvalue": 0.0, "dcpl": dcpl, "rdcc_nbytes": 0}
+
+
+Driver = Literal["auto", "serial", "mpio", "gather"]
+
+
+def h5py_has_mpi() -> bool:
+    """Whether this h5py was built against parallel HDF5 (``driver="mpio"`` works)."""
+    return bool(h5py.get_config().mpi)
+
+
+def pick_driver(driver: Driver, under_mpi: bool) -> str:
+    """The driver a report uses: ``auto`` is ``serial`` on one rank, ``mpio`` under MPI when h5py
+    has parallel HDF5, else ``gather`` (rank 0 writes everybody's frames)."""
+    if driver not in ("auto", "serial", "mpio", "gather"):
+        raise ValueError(f"unknown report driver {driver!r} (auto, serial, mpio or gather)")
+    if driver == "auto":
+        if not under_mpi:
+            return "serial"
+        return "mpio" if h5py_has_mpi() else "gather"
+    if driver == "mpio" and not h5py_has_mpi():
+        raise RuntimeError("driver='mpio' needs h5py built with parallel HDF5 (HDF5_MPI=ON)")
+    if driver == "serial" and under_mpi:
+        raise ValueError("driver='serial' is for single-rank runs; use 'gather' or 'mpio' under MPI")
+    if not under_mpi:
+        return "serial"  # one rank: mpio and gather degenerate to a plain write
+    return driver

@@ -12,6 +12,7 @@ follow :mod:`multiscale_run.output.report_spaces`: per neuron (one element each)
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 
@@ -98,9 +99,20 @@ class SomaRecorder(_Recorder):
 class Recorders:
     """Every report of the run, recorded when due (:meth:`record` after each base step)."""
 
-    def __init__(self, recorders: list[_Recorder]):
+    def __init__(self, recorders: list[_Recorder], entries: list[dict]):
         self.recorders = recorders
+        self.entries = entries  # each recorder's config entry
         self.next_ms = 0.0
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        """Flush every report (collective) and say, per report, how many frames it holds and
+        what it was configured as (:func:`build_recorders` continues it when that is unchanged)."""
+        state = {}
+        for rec, entry in zip(self.recorders, self.entries, strict=True):
+            rec.writer.flush()
+            state[f"{entry['name']}/frames"] = np.int64(rec.writer.frames_written)
+            state[f"{entry['name']}/entry"] = np.array(json.dumps(entry, sort_keys=True))
+        return state
 
     def record(self, t_ms: float) -> None:
         for rec in self.recorders:
@@ -121,8 +133,13 @@ def build_recorders(
     segments: SegmentGeometry | None,
     population: str,
     parallel,
+    resume: tuple[float, dict[str, np.ndarray]] | None = None,
 ) -> Recorders:
-    """The recorders of every configured report (collective: the writers create their files)."""
+    """The recorders of every configured report (collective: the writers create their files).
+
+    ``resume``: ``(t_ms, Recorders.save_state() of a snapshot)``. A report configured as in the
+    snapshot continues its file; a new or changed one starts at the first of its frames after
+    ``t_ms`` (its earlier frames were never taken)."""
     from multiscale_run.coupling.operator_specs import OPERATORS
     from multiscale_run.nodes import node_set_members
 
@@ -131,6 +148,7 @@ def build_recorders(
         return np.isin(node_ids, node_set_members(config, node_set, population)) if node_set else None
 
     out: list[_Recorder] = []
+    entries: list[dict] = []
     for sim_name in config.simulators:
         sim = simulators[sim_name]
         for rep in config.simulator(sim_name).get("reports", []):
@@ -138,6 +156,9 @@ def build_recorders(
             operator = report_operator(rep, var.space)
             space = report_space(operator, var.space)
             window = report_window(rep, sim.dt_ms, config.run.tstop_ms)
+            frames = None
+            if resume is not None:
+                frames, window = resumed_window(rep, window, *resume)
             unit = rep.get("unit") or var.unit
             path = config.output_dir / f"{rep['name']}.h5"
             labels = {"variable": rep["variable"], "simulator": sim_name}
@@ -146,7 +167,9 @@ def build_recorders(
                 keep = members(rep)
                 columns = None if keep is None else np.flatnonzero(keep)
                 ids = node_ids if columns is None else node_ids[columns]
-                writer = ReportWriter(path, population, ids, 1, *window, unit, parallel, attributes=labels)
+                writer = ReportWriter(
+                    path, population, ids, 1, *window, unit, parallel, attributes=labels, resume_frames=frames
+                )
             elif space is Space.SEGMENT:
                 # Segments are elements of their neuron (docs/reports.md): node = the owning
                 # neuron, element id = the segment's rank within it, columns node after node.
@@ -157,24 +180,53 @@ def build_recorders(
                 columns = columns[np.argsort(owner[columns], kind="stable")]
                 counts = np.bincount(owner[columns], minlength=len(node_ids))[keep]
                 writer = ReportWriter(
-                    path, population, node_ids[keep], counts, *window, unit, parallel, attributes=labels
+                    path,
+                    population,
+                    node_ids[keep],
+                    counts,
+                    *window,
+                    unit,
+                    parallel,
+                    attributes=labels,
+                    resume_frames=frames,
                 )
             else:
                 size = (
                     len(sim.get(rep["variable"])) if operator == "identity" else operators[operator].shape[0]
                 )
                 writer = ReportWriter.for_global_space(
-                    path, GLOBAL_POPULATION[space], size, *window, unit, parallel
+                    path,
+                    GLOBAL_POPULATION[space],
+                    size,
+                    *window,
+                    unit,
+                    parallel,
+                    attributes=labels,
+                    resume_frames=frames,
                 )
             if operator == "soma":  # the simulator records it itself, every step
                 if not isinstance(sim, SomaSampler):
                     raise TypeError(f"{sim_name} cannot record soma reports")
                 samples = sim.soma_samples(rep["name"])
                 out.append(SomaRecorder(writer, samples, SOMA_COLLECT_STEPS * sim.dt_ms, columns))
+                entries.append(rep)
                 continue
             matrix, summed = None, None
             if operator != "identity":
                 matrix, spec = operators[operator], OPERATORS[operator]
                 summed = parallel.sum if spec.dest.is_global and not spec.src.is_global else None
             out.append(SampledRecorder(writer, sim, rep["variable"], matrix, summed, columns))
-    return Recorders(out)
+            entries.append(rep)
+    return Recorders(out, entries)
+
+
+def resumed_window(rep: dict, window: tuple, t_ms: float, saved: dict[str, np.ndarray]):
+    """``(frames kept, window)`` of a report in a resumed run: the snapshot's frame count if the
+    report is configured as it was then, else ``None`` and the window from the first frame after
+    ``t_ms`` on (a report added or changed on resume)."""
+    key = rep["name"]
+    if f"{key}/entry" in saved and str(saved[f"{key}/entry"]) == json.dumps(rep, sort_keys=True):
+        return int(saved[f"{key}/frames"]), window
+    start, end, dt = window
+    first = start if t_ms < start else start + (math.floor((t_ms - start) / dt + 1e-6) + 1) * dt
+    return None, (first, max(end, first), dt)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from multiscale_run.spaces import Space
 
 #: report population of the global spaces (their "nodes" are the elements themselves)
-GLOBAL_POPULATION = {Space.TET: "tets", Space.VESSEL: "vasculature"}
+GLOBAL_POPULATION = {Space.TET: "tets", Space.VESSEL: "vasculature", Space.ENDFOOT: "endfeet"}
 
 
 def report_operator(entry: Mapping, variable_space: Space) -> str:

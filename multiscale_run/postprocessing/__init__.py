@@ -21,7 +21,13 @@ import h5py
 import numpy as np
 
 from multiscale_run.output import VALID_FRAMES_ATTR
-from multiscale_run.postprocessing.figures import raster_png, report_png, timing_rows, timings_png
+from multiscale_run.postprocessing.figures import (
+    coupling_png,
+    raster_png,
+    report_png,
+    timing_rows,
+    timings_png,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,10 @@ class ReportSummary:
     n_nodes: int
     valid_frames: int
     n_frames: int
+    #: change relative to the first frame, (x − x₀) / |x₀| per element (0 where |x₀| is below 1e-9
+    #: of the largest): mean and largest over elements
+    mean_rise: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    max_rise: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -100,16 +110,24 @@ def summarise_report(path: Path, population: str, group: h5py.Group) -> ReportSu
     n_frames = data.shape[0]
     valid = int(data.attrs.get(VALID_FRAMES_ATTR, n_frames))
     valid = min(valid, n_frames)
-    stats = np.full((5, valid), np.nan)
+    stats = np.full((7, valid), np.nan)
     frames_per_read = max(1, _VALUES_PER_READ // max(1, data.shape[1]))
+    first = data[0].astype(np.float64) if valid else None
+    floor = 1e-9 * np.abs(first).max(initial=0.0) if valid else 0.0
     for f0 in range(0, valid, frames_per_read):
         block = data[f0 : min(valid, f0 + frames_per_read)].astype(np.float64)
         if block.shape[1] == 0:
             continue
-        stats[0, f0 : f0 + len(block)] = block.mean(axis=1)
-        stats[1:3, f0 : f0 + len(block)] = np.percentile(block, [5, 95], axis=1)
-        stats[3, f0 : f0 + len(block)] = block.min(axis=1)
-        stats[4, f0 : f0 + len(block)] = block.max(axis=1)
+        frames = slice(f0, f0 + len(block))
+        stats[0, frames] = block.mean(axis=1)
+        stats[1:3, frames] = np.percentile(block, [5, 95], axis=1)
+        stats[3, frames] = block.min(axis=1)
+        stats[4, frames] = block.max(axis=1)
+        # elements at ~0 in the first frame (vessels without flow) have no relative change
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rise = np.where(np.abs(first) > floor, (block - first) / np.abs(first), 0.0)
+        stats[5, frames] = rise.mean(axis=1)
+        stats[6, frames] = rise.max(axis=1)
     units = data.attrs.get("units", "")
     attrs = {k: _plain(v) for k, v in group.attrs.items()}
     return ReportSummary(
@@ -127,6 +145,8 @@ def summarise_report(path: Path, population: str, group: h5py.Group) -> ReportSu
         n_nodes=int(group["mapping/node_ids"].shape[0]),
         valid_frames=valid,
         n_frames=n_frames,
+        mean_rise=stats[5],
+        max_rise=stats[6],
     )
 
 
@@ -178,6 +198,29 @@ def _flatten(d, prefix=""):
         else:
             out[key] = v
     return out
+
+
+#: the reports of the neuro-glia-vascular loop the page draws together: (simulator, variable)
+LOOP_VARIABLES = (
+    ("bloodflow", "radius"),
+    ("bloodflow", "abs_flow"),
+    ("bloodflow", "flow_ratio"),
+    ("metabolism", "F_in"),
+)
+
+
+def loop_reports(reports: list[ReportSummary]) -> list[ReportSummary]:
+    """The reports of vessel radius, flow and F_in that hold frames, in that order; none without a
+    blood-flow report (F_in alone is the metabolism's input, shown with the other reports)."""
+    key = {pair: i for i, pair in enumerate(LOOP_VARIABLES)}
+    found = [
+        r
+        for r in reports
+        if (r.attributes.get("simulator"), r.attributes.get("variable")) in key and r.valid_frames
+    ]
+    if not any(r.attributes["simulator"] == "bloodflow" for r in found):
+        return []
+    return sorted(found, key=lambda r: key[(r.attributes["simulator"], r.attributes["variable"])])
 
 
 # -- page ----------------------------------------------------------------------------------------
@@ -290,6 +333,31 @@ def render_html(res: RunResults) -> str:
             )
         else:
             parts.append("<p class='warn'>no frame was written</p>")
+
+    parts.append("<h2>Neurovascular coupling</h2>")
+    loop = loop_reports(res.reports)
+    if loop:
+        parts.append(
+            "<p>Vessel radius, blood flow and the metabolism's inflow F_in against time, as the change "
+            "from the first frame (mean over elements, and the element that changed most).</p>"
+        )
+        parts.append(_img(coupling_png(loop), "radius, flow and F_in against time"))
+        parts.append(
+            _table(
+                [
+                    {
+                        "report": rep.file,
+                        "variable": rep.attributes.get("variable", ""),
+                        "largest rise": f"{100 * np.nanmax(rep.max_rise):.3g} %",
+                        "at (ms)": f"{rep.times_ms[int(np.nanargmax(rep.max_rise))]:.6g}",
+                        "mean rise at the end": f"{100 * rep.mean_rise[-1]:.3g} %",
+                    }
+                    for rep in loop
+                ]
+            )
+        )
+    else:
+        parts.append("<p>no report of vessel radius, flow or F_in</p>")
 
     parts.append("<h2>Excluded neurons</h2>")
     if res.excluded:

@@ -63,6 +63,23 @@ def report_png(rep: ReportSummary) -> str:
     return _figure_png(fig)
 
 
+def coupling_png(reports: list[ReportSummary]) -> str:
+    """One panel per report: its change from the first frame (%), mean and largest over elements."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        len(reports), 1, figsize=(9, 2.2 * len(reports) + 0.6), sharex=True, squeeze=False
+    )
+    for ax, rep in zip(axes[:, 0], reports, strict=True):
+        label = rep.attributes.get("variable") or rep.file.removesuffix(".h5")
+        ax.plot(rep.times_ms, 100 * rep.max_rise, color="tab:red", lw=1.2, label="largest over elements")
+        ax.plot(rep.times_ms, 100 * rep.mean_rise, color="tab:blue", lw=1.5, label="mean")
+        ax.set_ylabel(f"{label}\nchange (%)")
+        ax.set_title(f"{rep.file} ({rep.n_elements} elements)", fontsize="small")
+        ax.legend(loc="best", fontsize="small")
+    axes[-1, 0].set_xlabel("time (ms)")
+    return _figure_png(fig)
+
+
 def timing_rows(timings: dict) -> list[dict]:
     """One row per activity of timings.json, slowest first: min, mean and max seconds over the
     ranks, and the max's share of the run's wall time."""

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from multiscale_run.spaces import SegmentGeometry, TetGeometry, Variable, VesselGeometry
+from multiscale_run.spaces import EndfootGeometry, SegmentGeometry, TetGeometry, Variable, VesselGeometry
 
 
 class Simulator(ABC):
@@ -53,6 +53,23 @@ class Simulator(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources at the end of a run."""
 
+    def save_state(self) -> dict[str, np.ndarray]:
+        """This rank's whole dynamic state as named arrays, for a snapshot
+        (:mod:`multiscale_run.checkpoints`): restoring it into a freshly built adapter of the same
+        config and rank continues the run exactly as if it had not stopped."""
+        raise NotImplementedError(f"simulator {self.name!r} cannot be checkpointed")
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        """Put back what :meth:`save_state` returned, into an adapter just built from the same
+        config on the same rank (its set-up state is overwritten)."""
+        raise NotImplementedError(f"simulator {self.name!r} cannot be checkpointed")
+
+
+def checkpointable(adapter: type[Simulator] | Simulator) -> bool:
+    """Whether an adapter (class or instance) implements :meth:`Simulator.save_state`."""
+    cls = adapter if isinstance(adapter, type) else type(adapter)
+    return cls.save_state is not Simulator.save_state and cls.restore_state is not Simulator.restore_state
+
 
 # --- capabilities ------------------------------------------------------------------------------
 @runtime_checkable
@@ -74,6 +91,13 @@ class VesselGeometrySource(Protocol):
     """Owns the ``vessel`` space: the vessel segments."""
 
     def vessel_geometry(self) -> VesselGeometry: ...
+
+
+@runtime_checkable
+class EndfootGeometrySource(Protocol):
+    """Owns the ``endfoot`` space: the astrocytic endfeet on the vessels."""
+
+    def endfoot_geometry(self) -> EndfootGeometry: ...
 
 
 @runtime_checkable
@@ -99,4 +123,5 @@ PRODUCTS = {
     "segment_geometry": SegmentGeometrySource,
     "tet_geometry": TetGeometrySource,
     "vessel_geometry": VesselGeometrySource,
+    "endfoot_geometry": EndfootGeometrySource,
 }

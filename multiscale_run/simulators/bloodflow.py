@@ -292,6 +292,7 @@ class BloodflowSim(Simulator):
         self._solution = solve_flow(
             self.network, self.bc, viscosity_Pa_s=mu, radius_um=self._radius, solver=self._solver()
         )
+        self._solved_radius = self._radius
         self._dirty = False
 
     # --- Simulator contract --------------------------------------------------------------------
@@ -360,6 +361,21 @@ class BloodflowSim(Simulator):
             raise ValueError("vessel radii must be finite and > 0 µm")
         self._radius = values.copy()
         self._dirty = True
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        """The radii, and those of the last solve (the flow is a function of them: re-solved on
+        restore, deterministic for a given rank count)."""
+        return {
+            "radius": self._radius.copy(),
+            "solved_radius": self._solved_radius.copy(),
+            "dirty": np.bool_(self._dirty),
+        }
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        self._radius = state["solved_radius"].copy()
+        self._solve()
+        self._radius = state["radius"].copy()
+        self._dirty = bool(state["dirty"])
 
     # --- extras --------------------------------------------------------------------------------
     @property

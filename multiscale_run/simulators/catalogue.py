@@ -20,6 +20,7 @@ from pathlib import Path
 
 from multiscale_run.simulators.base import (
     PRODUCTS,
+    EndfootGeometrySource,
     SegmentGeometrySource,
     Simulator,
     SomaSampler,
@@ -58,7 +59,9 @@ class SimulatorSpec:
     capabilities); a need nobody provides in this run is left out (the adapter's keyword default).
     ``provides`` lists the capability protocols of :mod:`multiscale_run.simulators.base` the
     adapter implements. ``init_default``: the default of ``msr init --<name>/--no-<name>``;
-    ``None`` for a simulator that is always on (no option). ``library``: a library beyond the core
+    ``None`` for a simulator that is always on (no option); ``init_follows``: another simulator
+    whose switch this one follows unless given its own (e.g. ``nvc`` is on whenever ``bloodflow``
+    is). ``library``: a library beyond the core
     install (``./install.sh``) that some values of one of its settings need.
     """
 
@@ -69,6 +72,7 @@ class SimulatorSpec:
     needs: tuple[str, ...] = ()
     provides: tuple[type, ...] = ()
     init_default: bool | None = False
+    init_follows: str | None = None
     description: str = ""
     library: OptionalLibrary | None = None
 
@@ -146,8 +150,13 @@ def missing_library(name: str, section: Mapping) -> tuple[str, str] | None:
 
 def geometry_source(part: str) -> str | None:
     """The simulator that provides geometry ``part`` of the coupling operators (``segments``,
-    ``tets``, ``vessels``), by its declared capability."""
-    product = {"segments": "segment_geometry", "tets": "tet_geometry", "vessels": "vessel_geometry"}[part]
+    ``tets``, ``vessels``, ``endfeet``), by its declared capability."""
+    product = {
+        "segments": "segment_geometry",
+        "tets": "tet_geometry",
+        "vessels": "vessel_geometry",
+        "endfeet": "endfoot_geometry",
+    }[part]
     return next((s.name for s in specs() if product in s.products), None)
 
 
@@ -210,6 +219,17 @@ register(
         library=OptionalLibrary(
             "solver", ("TetOpSplit", "Tetexact"), "steps", "run {install} --steps (docs/install.md)"
         ),
+    )
+)
+register(
+    SimulatorSpec(
+        name="nvc",
+        adapter="multiscale_run.simulators.nvc:NvcSim",
+        schema=_SCHEMA_DIR / "nvc.json",
+        space=Space.ENDFOOT,
+        provides=(EndfootGeometrySource,),
+        init_follows="bloodflow",
+        description="neurovascular coupling (astrocytic endfeet set vessel radii)",
     )
 )
 register(

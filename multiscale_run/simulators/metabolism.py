@@ -153,6 +153,34 @@ class MetabolismSim(Simulator):
     def exclude(self, local_neuron_indices: np.ndarray) -> None:
         self.core.exclude(np.asarray(local_neuron_indices, dtype=int))
 
+    def save_state(self) -> dict[str, np.ndarray]:
+        """States, each cell's time and next trial step, the active mask and the per-cell inputs
+        (what couplings write). The model's constants are the config's: a run started from the
+        snapshot with other constants (a sweep's warm start) integrates with its own."""
+        core = self.core
+        state = {
+            "t_ms": np.float64(self.t_ms),
+            "y": core.y,
+            "t_s": np.asarray(core.t_s),
+            "active": core.active,
+        }
+        if hasattr(core, "h_s"):  # the python integrator's step sizes (Julia restarts each advance)
+            state["h_s"] = core.h_s
+        state |= {f"inputs/{name}": np.asarray(core.params[name]) for name in INPUTS}
+        return {key: np.array(value, copy=True) for key, value in state.items()}
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        core = self.core
+        self.t_ms = float(state["t_ms"])
+        core.y[...] = state["y"]
+        core.t_s = state["t_s"].copy() if state["t_s"].ndim else float(state["t_s"])
+        core.active[...] = state["active"]
+        if "h_s" in state:
+            core.h_s[...] = state["h_s"]
+        for name in INPUTS:
+            core.params[name] = state[f"inputs/{name}"].copy()
+        self._flux_cache = None
+
     def _check(self, variable: str) -> None:
         if variable not in self._variables and variable not in PARAMETERS:
             raise KeyError(f"metabolism has no variable {variable!r}; known: " + ", ".join(self._variables))

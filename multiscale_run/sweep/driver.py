@@ -24,7 +24,7 @@ from pathlib import Path
 
 from multiscale_run.config import Config, ConfigError, Problem, load
 from multiscale_run.errors import UserError
-from multiscale_run.sweep import paths, space
+from multiscale_run.sweep import paths, space, warm_start
 from multiscale_run.sweep.executors import Executor, make_executor
 from multiscale_run.sweep.points import COMPLETED, FAILED, Point, config_problems, write_point
 from multiscale_run.sweep.spec import Sweep, parse_sweep
@@ -83,6 +83,7 @@ def validate(path: str | Path, executor_overrides: dict | None = None) -> tuple[
     candidates = [{k: v for k, v in c.items() if k not in unknown} for c in candidates]
     for name, parameters in zip(names, candidates, strict=True):
         problems += config_problems(base, parameters, sweep.file, name, ranks)
+    problems += warm_start.problems(sweep, base, candidates)
     if problems:
         raise ConfigError(_dedupe(problems))
     return sweep, base
@@ -161,6 +162,13 @@ def run_batch(executor: Executor, points: list[Point], retry_failed: bool, first
         executor.execute(todo)
 
 
+def start_args(sweep, base, executor) -> tuple[str, ...]:
+    """The points' extra ``msr compute`` options: a warm start runs its warm-up first."""
+    if not sweep.warm_start_ms:
+        return ()
+    return tuple(warm_start.compute_args(sweep, warm_start.prepare(sweep, base, executor)))
+
+
 def run_sweep(path: str | Path, retry_failed: bool = False, executor_overrides: dict | None = None) -> Path:
     """Run (or resume) the sweep of a sweep file; returns the results page's path."""
     from multiscale_run.sweep.results import write_results
@@ -169,17 +177,18 @@ def run_sweep(path: str | Path, retry_failed: bool = False, executor_overrides: 
     with _locked(sweep.output), _interruptible():
         _claim(sweep)
         executor = make_executor(sweep.executor, sweep.output)
+        args = start_args(sweep, base, executor)
         if sweep.method.name == "optuna":
             from multiscale_run.sweep.search import run_search
 
-            run_search(sweep, base, executor)
+            run_search(sweep, base, executor, args)
         else:
             points = [
                 Point(point_name(i), sweep.output / "points" / point_name(i), parameters)
                 for i, parameters in enumerate(space.design(sweep.parameters, sweep.method))
             ]
             for point in points:
-                write_point(point, base, sweep.executor)
+                write_point(point, base, sweep.executor, args)
             first_alone = not any(p.status == COMPLETED for p in points)
             run_batch(executor, points, retry_failed, first_alone)
     return write_results(sweep.output)

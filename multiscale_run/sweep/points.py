@@ -109,8 +109,9 @@ def config_problems(
     return [_attributed(p, parameters, sweep_file, point) for p in problems]
 
 
-def write_point(point: Point, base: Config, executor) -> None:
-    """Create or refresh the folder of a point that is not finished (a completed one is left alone)."""
+def write_point(point: Point, base: Config, executor, compute_args: tuple[str, ...] = ()) -> None:
+    """Create or refresh the folder of a point that is not finished (a completed one is left alone).
+    ``compute_args``: options of its ``msr compute`` (a warm start's ``--resume-from ...``)."""
     from multiscale_run.output.sonata_section import sonata_reports
     from multiscale_run.sbatch import write_sbatch
 
@@ -134,11 +135,13 @@ def write_point(point: Point, base: Config, executor) -> None:
         time=executor.time,
         account=executor.account,
         partition=executor.partition,
+        compute_args=list(compute_args),
     )
     update_state(
         point.directory,
         name=point.name,
         parameters=point.parameters,
+        compute_args=list(compute_args),
         status=state.get("status", PENDING),
         attempts=state.get("attempts", 0),
     )

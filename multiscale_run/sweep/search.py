@@ -60,7 +60,7 @@ def _point(sweep: Sweep, number: int, parameters: dict) -> Point:
     return Point(trial_name(number), sweep.output / "points" / trial_name(number), parameters)
 
 
-def run_search(sweep: Sweep, base: Config, executor: Executor) -> None:
+def run_search(sweep: Sweep, base: Config, executor: Executor, compute_args: tuple[str, ...] = ()) -> None:
     import optuna
 
     study = open_study(sweep)
@@ -78,7 +78,7 @@ def run_search(sweep: Sweep, base: Config, executor: Executor) -> None:
             batch.append((trial.number, {p.path: space.suggest(trial, p) for p in sweep.parameters}))
         points = [_point(sweep, number, parameters) for number, parameters in batch]
         for point in points:
-            write_point(point, base, sweep.executor)
+            write_point(point, base, sweep.executor, compute_args)
         done = sum(t.state == state.COMPLETE for t in trials)
         run_batch(executor, points, retry_failed=True, first_alone=done == 0)
         for (number, _), point in zip(batch, points, strict=True):

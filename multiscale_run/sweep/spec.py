@@ -13,7 +13,8 @@
       },
       "method": {"name": "grid"},             # or random (samples, seed) or optuna (trials, objective, ...)
       "metrics": {"atp": {"kind": "mean", "report": "ATP_n", "window_ms": [100, 200]}},
-      "executor": {"name": "local", "workers": 2, "ranks": 1}
+      "executor": {"name": "local", "workers": 2, "ranks": 1},
+      "warm_start": {"t_ms": 500}              # optional: branch every point from one snapshot
     }
 
 Every problem is collected with its key (``parameters.run.tstop.num``) before anything runs;
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from multiscale_run.config.problems import ConfigError, Problem
+from multiscale_run.sweep import warm_start
 from multiscale_run.sweep.metrics import Metric, parse_metric
 
 SAMPLERS = ("tpe", "random")
@@ -85,6 +87,8 @@ class Sweep:
     metrics: dict[str, Metric]
     executor: ExecutorSettings
     raw: dict = field(repr=False, default_factory=dict)
+    #: warm start: every point starts from one snapshot of the base run taken at this time (ms)
+    warm_start_ms: float | None = None
 
     def identity(self) -> dict:
         """What fixes the points: a sweep folder made with another identity cannot be resumed.
@@ -92,7 +96,8 @@ class Sweep:
         method = {k: v for k, v in self.raw.get("method", {}).items() if k not in ("samples", "trials")}
         # the parameters as a list: their order is the grid's, so it fixes which point is which
         parameters = list((self.raw.get("parameters") or {}).items())
-        return {"base": str(self.base), "parameters": parameters, "method": method}
+        identity = {"base": str(self.base), "parameters": parameters, "method": method}
+        return identity | ({"warm_start": self.raw["warm_start"]} if self.warm_start_ms else {})
 
 
 def read_file(path: Path) -> Any:
@@ -351,7 +356,7 @@ def parse_sweep(path: str | Path, overrides: dict | None = None) -> tuple[Sweep,
     data = read_file(path)
     problems: list[Problem] = []
     r = _Reader(path, problems)
-    data = r.obj(data, "", ("base", "output", "parameters", "method", "metrics", "executor"))
+    data = r.obj(data, "", ("base", "output", "parameters", "method", "metrics", "executor", "warm_start"))
     base = r.string(data, "base", "base")
     if base is None:
         r.problem("base", "missing required key", "the simulation folder every point derives from")
@@ -377,6 +382,7 @@ def parse_sweep(path: str | Path, overrides: dict | None = None) -> tuple[Sweep,
     method = _method(r, data.get("method", {"name": "grid"}), parameters, metrics)
     executor_data = {**(data.get("executor") or {}), **(overrides or {})}
     executor = _executor(r, executor_data)
+    warm_start_ms = warm_start.parse(r, data["warm_start"]) if "warm_start" in data else None
     sweep = Sweep(
         file=path,
         base=base_dir,
@@ -386,5 +392,6 @@ def parse_sweep(path: str | Path, overrides: dict | None = None) -> tuple[Sweep,
         metrics=metrics,
         executor=executor,
         raw={**data, "executor": executor_data},
+        warm_start_ms=warm_start_ms,
     )
     return sweep, problems

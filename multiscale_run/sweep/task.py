@@ -28,7 +28,8 @@ LOG_NAME = "compute.log"
 
 
 def compute_command(directory: Path, launcher: list[str] | None = None) -> list[str]:
-    """``[launcher...] python -m multiscale_run.cli compute DIRECTORY --no-progress`` with this Python."""
+    """``[launcher...] python -m multiscale_run.cli compute DIRECTORY --no-progress [the point's
+    compute_args]`` with this Python."""
     return [
         *(launcher or []),
         sys.executable,
@@ -37,6 +38,7 @@ def compute_command(directory: Path, launcher: list[str] | None = None) -> list[
         "compute",
         str(directory),
         "--no-progress",
+        *read_state(directory).get("compute_args", []),
     ]
 
 

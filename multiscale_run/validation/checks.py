@@ -14,6 +14,7 @@ bounds, output folder) are in :mod:`multiscale_run.config.rules`.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -21,10 +22,9 @@ from multiscale_run.config.file_probes import file_problems
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
 from multiscale_run.config.rules import rule_problems
-from multiscale_run.errors import UserError
-from multiscale_run.nodes import read_node_sets
-from multiscale_run.validation.circuit import check_mesh_coverage, check_ranks
+from multiscale_run.validation.circuit import check_mesh_coverage, check_ngv, check_ranks
 from multiscale_run.validation.couplings import check_constraints, check_couplings
+from multiscale_run.validation.neuron_circuit import check_neuron_circuit
 from multiscale_run.validation.variables import check_variable, declared_variables
 
 log = logging.getLogger(__name__)
@@ -37,16 +37,18 @@ def _is_multiple(value: float, step: float) -> bool:
     return abs(ratio - round(ratio)) < _TOL * max(1.0, abs(ratio))
 
 
-def _node_sets(config: Config, problems: list[Problem]) -> set[str] | None:
-    """The names of the node sets (None without a readable node sets file: a problem says why)."""
+def _node_sets(config: Config, problems: list[Problem]) -> dict | None:
     path = config.node_sets_file
+    where = "node_sets_file" if "node_sets_file" in config.data else "network"
     if path is None:
         return None
-    where = "node_sets_file" if "node_sets_file" in config.data else "network"
+    if not path.is_file():
+        problems.append(config.problem(where, f"node sets file not found: {path}", "an existing JSON file"))
+        return None
     try:
-        return set(read_node_sets(path, str(config.path), where).names)
-    except UserError as exc:
-        problems.append(config.problem(where, exc.message))
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        problems.append(config.problem(where, f"node sets file {path} is not valid JSON: {exc}"))
         return None
 
 
@@ -81,7 +83,7 @@ def _check_files(config: Config, problems: list[Problem]) -> None:
 
 
 def _check_node_set(
-    config: Config, node_sets: set[str] | None, name: str, where: str, problems: list[Problem]
+    config: Config, node_sets: dict | None, name: str, where: str, problems: list[Problem]
 ) -> None:
     if not name or node_sets is None:
         return
@@ -227,11 +229,49 @@ def _check_libraries(config: Config, problems: list[Problem]) -> None:
             problems.append(config.problem(where, reason, "an installed library"))
 
 
+def uncheckpointable(config: Config) -> list[str]:
+    """The enabled simulators whose adapter cannot save its state (no snapshots for the run)."""
+    from multiscale_run.simulators import catalogue
+    from multiscale_run.simulators.base import checkpointable
+
+    return [name for name in config.simulators if not checkpointable(catalogue.spec(name).adapter_class())]
+
+
+def _check_checkpoints(config: Config, problems: list[Problem], warnings: bool) -> None:
+    """A simulated-time snapshot interval asked of a run with a simulator that cannot be
+    checkpointed is an error; the wall-time safety net and the snapshots at the end and on a
+    signal (on by default) are then skipped: a warning."""
+    unable = uncheckpointable(config)
+    if not unable:
+        return
+    section = config.msr.get("checkpoints", {})
+    asked = [k for k in ("every_ms",) if section.get(k)]
+    default = [k for k in ("every_minutes", "at_end", "on_signal") if section.get(k, True)]
+    if asked and not warnings:
+        problems.append(
+            config.problem(
+                f"multiscale_run.checkpoints.{asked[0]}",
+                f"simulator {unable[0]} cannot be checkpointed (its adapter has no save_state)",
+                "no snapshot interval, or simulators that implement save_state/restore_state",
+            )
+        )
+    elif default and warnings:
+        problems.append(
+            config.problem(
+                f"multiscale_run.checkpoints.{default[0]}",
+                f"simulator {unable[0]} cannot be checkpointed: this run takes no snapshot",
+            )
+        )
+
+
 def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     """Every semantic problem of a schema-valid config."""
     problems: list[Problem] = []
     _check_files(config, problems)
-    problems.extend(file_problems(config) + rule_problems(config))
+    unreadable = file_problems(config)
+    problems.extend(unreadable + rule_problems(config))
+    if not unreadable:
+        check_neuron_circuit(config, problems)
     node_sets = _node_sets(config, problems)
     _check_node_set(config, node_sets, config.node_set or "", "node_set", problems)
     from multiscale_run.simulators import catalogue
@@ -260,7 +300,9 @@ def semantic_problems(config: Config, ranks: int = 1) -> list[Problem]:
     _check_reports(config, variables, node_sets, problems)
     _check_value_checks(config, variables, problems)
     _check_metabolism_names(config, problems)
+    _check_checkpoints(config, problems, warnings=False)
     check_ranks(config, ranks, problems)
+    check_ngv(config, problems)
     return problems
 
 
@@ -272,6 +314,7 @@ def semantic_warnings(config: Config) -> list[Problem]:
     _check_sonata_reports(config, warnings)
     check_mesh_coverage(config, warnings)
     check_constraints(config, warnings)
+    _check_checkpoints(config, warnings, warnings=True)
     return warnings
 
 

@@ -1,4 +1,5 @@
-"""Semantic checks that read the circuit and the mesh: the rank count, the mesh coverage."""
+"""Semantic checks that read the circuit and the mesh: the rank count, the NGV populations the
+neurovascular coupling reads, the mesh coverage."""
 
 from __future__ import annotations
 
@@ -65,5 +66,36 @@ def check_mesh_coverage(config: Config, warnings: list[Problem]) -> None:
                 f"(e.g. node {int(cells[0])}) lie outside the mesh {mesh_file}: those parts exchange "
                 "nothing with the extracellular space",
                 "a mesh that holds every neuron, or no mesh file so that one is generated",
+            )
+        )
+
+
+def check_ngv(config: Config, problems: list[Problem]) -> None:
+    """With NVC enabled, the circuit must hold the astrocytes and endfeet it reads, as it reads them."""
+    if not (config.enabled("nvc") and config.circuit_config.is_file()):
+        return
+    from multiscale_run.circuit.ngv import read_astrocytes, read_endfeet
+
+    section = config.simulator("nvc")
+    try:
+        feet = read_endfeet(config.circuit_config, section.get("population", ""))
+        astrocytes = read_astrocytes(config.circuit_config, section.get("astrocyte_population", ""))
+    except Exception as exc:  # the reader's own errors and libsonata's: both name what is wrong
+        problems.append(
+            config.problem(
+                "multiscale_run.nvc",
+                f"{config.circuit_config}: {getattr(exc, 'message', exc)}",
+                "a circuit with an astrocyte population and endfoot edges to the vasculature "
+                "(msr init --bloodflow generates one)",
+            )
+        )
+        return
+    if feet.astrocyte.size and feet.astrocyte.max() >= astrocytes.node_ids.size:
+        problems.append(
+            config.problem(
+                "multiscale_run.nvc",
+                f"endfoot population {feet.population!r} names astrocytes beyond the "
+                f"{astrocytes.node_ids.size} of population {astrocytes.population!r}",
+                "endfeet whose source nodes are astrocytes of the population",
             )
         )

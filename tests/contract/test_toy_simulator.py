@@ -16,7 +16,7 @@ import toy_simulator
 from conftest import metabolism_only
 
 from multiscale_run.config import load
-from multiscale_run.simulation import run_simulation
+from multiscale_run.launch import run_simulation
 from multiscale_run.simulators import catalogue
 from multiscale_run.validation import semantic_problems
 

@@ -24,7 +24,7 @@ import h5py
 import libsonata
 import numpy as np
 import pytest
-from conftest import metabolism_only, mpi_env
+from conftest import metabolism_only, mpi_env, rank_pids
 
 from multiscale_run.init import init_simulation
 from multiscale_run.output import read_valid_frames
@@ -200,24 +200,6 @@ def test_a_signal_stops_the_run_cleanly(sim, signum, code):
     assert outside(sim) == before
 
 
-def _rank_pids(mpiexec_pid: int) -> list[int]:
-    """The Python ranks started by mpiexec (its descendants running multiscale_run.cli)."""
-    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True).stdout
-    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
-    children: dict[int, list[int]] = {}
-    for pid, ppid, _ in rows:
-        children.setdefault(int(ppid), []).append(int(pid))
-    args = {int(pid): cmd for pid, _, cmd in rows}
-    todo, found = [mpiexec_pid], []
-    while todo:
-        pid = todo.pop()
-        for child in children.get(pid, []):
-            todo.append(child)
-            if "multiscale_run.cli" in args[child] and "mpiexec" not in args[child]:
-                found.append(child)
-    return sorted(found)
-
-
 def _mpi_compute(sim: Path, ranks: int = 2) -> subprocess.Popen:
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
@@ -237,9 +219,9 @@ def test_sigterm_on_one_rank_stops_every_rank_cleanly(sim, ranks):
     set_tstop(sim, LONG_MS)
     before = outside(sim)
     proc = _mpi_compute(sim, ranks)
-    wait_for(lambda: started(sim) and len(_rank_pids(proc.pid)) == ranks)
+    wait_for(lambda: started(sim) and len(rank_pids(proc.pid)) == ranks)
     time.sleep(1.5)
-    os.kill(_rank_pids(proc.pid)[-1], signal.SIGTERM)
+    os.kill(rank_pids(proc.pid)[-1], signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr[-3000:]
     line = one_error_line(stderr, "msr: run interrupted")
@@ -255,14 +237,14 @@ def test_kill_9_of_one_rank_ends_the_other_within_10_s(sim):
     set_tstop(sim, LONG_MS)
     before = outside(sim)
     proc = _mpi_compute(sim)
-    wait_for(lambda: started(sim) and len(_rank_pids(proc.pid)) == 2)
+    wait_for(lambda: started(sim) and len(rank_pids(proc.pid)) == 2)
     time.sleep(1.5)
-    os.kill(_rank_pids(proc.pid)[1], signal.SIGKILL)
+    os.kill(rank_pids(proc.pid)[1], signal.SIGKILL)
     killed = time.monotonic()
     proc.communicate(timeout=60)
     assert time.monotonic() - killed < 10
     assert proc.returncode != 0
-    assert not _rank_pids(proc.pid)
+    assert not rank_pids(proc.pid)
     assert not (sim / "output" / "run.json").exists()  # killed, not finished
     assert_reports_readable(sim / "output")
     assert outside(sim) == before

@@ -1,5 +1,6 @@
 """On a real one-node SLURM cluster: the sbatch script ``msr init`` writes runs a 2-rank simulation,
-and the ``slurm`` executor runs a 2 x 2 sweep as job arrays within their concurrency limit."""
+survives its time limit's warning signal (snapshot, requeue, resume), and the ``slurm`` executor
+runs a 2 x 2 sweep as job arrays within their concurrency limit."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import itertools
 import json
 import re
 import subprocess
+import time
 from datetime import datetime
+from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 from sweep_helpers import env, msr, read_csv, report_values, states, write_sweep
 
@@ -39,6 +44,62 @@ def test_init_sbatch_script_runs_on_slurm(slurm_cluster, tmp_path):
     run = json.loads((sim / "output" / "run.json").read_text())
     assert run["status"] == "completed" and run["ranks"] == 2 and run["t_reached_ms"] == 50.0
     assert "timings (min/mean/max over ranks)" in log.read_text()
+
+
+def test_sbatch_job_warned_of_its_time_limit_snapshots_requeues_and_completes(slurm_cluster, tmp_path):
+    """SLURM's warning before the time limit (``--signal=USR1@...``, sent here at once with
+    ``scancel --signal=USR1``, which signals the job's steps as the time limit does): the ranks
+    write a snapshot and exit 75, the script requeues the job, the next allocation resumes."""
+    sim = tmp_path / "sim"
+    init_simulation(sim, neurons=4, tstop=600.0, ntasks=2, time_limit="00:20:00")
+    cluster_env = {**env(), **slurm_env(slurm_cluster)}
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", str(sim / "simulation.sbatch")],
+        env=cluster_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    job = submitted.stdout.strip().split(";")[0]
+    log, soma = sim / f"msr-sim-{job}.log", sim / "output" / "soma_v.h5"
+    _wait(lambda: soma.is_file() and _frames(soma) > 500, 600, slurm_cluster, log)
+    signalled = subprocess.run(
+        ["scancel", "--signal=USR1", job], env=cluster_env, capture_output=True, text=True
+    )
+    assert signalled.returncode == 0, signalled.stderr
+    run_json = sim / "output" / "run.json"
+    _wait(
+        lambda: run_json.is_file() and json.loads(run_json.read_text())["status"] == "completed",
+        900,
+        slurm_cluster,
+        log,
+    )
+    text = log.read_text()
+    assert "interrupted by SIGUSR1" in text and f"requeueing job {job}" in text
+    assert "allocation 1 after a requeue: resuming" in text
+    run = json.loads(run_json.read_text())
+    snapshot_t = run["resumed_from"]["t_ms"]
+    assert 0 < snapshot_t < 600.0 and run["t_reached_ms"] == 600.0 and run["ranks"] == 2
+    with h5py.File(soma, "r") as f:  # every frame of the whole run is there, no gap at the snapshot
+        data = f["report/neurons/data"]
+        assert data.attrs["valid_frames"] == data.shape[0] == 6000
+        assert np.all(data[()] != 0.0)
+
+
+def _frames(report: Path) -> int:
+    try:
+        with h5py.File(report, "r") as f:
+            return int(f["report/neurons/data"].attrs["valid_frames"])
+    except (OSError, KeyError):
+        return 0
+
+
+def _wait(condition, timeout: float, cluster, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out; log: {log.read_text() if log.is_file() else cluster.logs()}")
+        time.sleep(0.5)
 
 
 def test_slurm_executor_runs_a_job_array_within_its_limit(slurm_cluster, tmp_path):

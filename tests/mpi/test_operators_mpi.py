@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
     from multiscale_run.mesh import tet_geometry
     from multiscale_run.coupling.operators import OPERATORS, OperatorBuilder
     from multiscale_run.parallel import Parallel
-    from multiscale_run.spaces import SegmentGeometry, Space, TetGeometry, VesselGeometry
+    from multiscale_run.spaces import EndfootGeometry, SegmentGeometry, Space, TetGeometry, VesselGeometry
 
     cache_dir = sys.argv[1]
     parallel = Parallel()
@@ -45,6 +45,11 @@ SCRIPT = textwrap.dedent(
     area = rng.uniform(1, 5, len(owner))
     volume = rng.uniform(1, 5, len(owner))
     vessels = VesselGeometry(rng.uniform(-3, 18, (9, 3)), rng.uniform(-3, 18, (9, 3)), np.ones(9))
+    # 5 endfeet of 2 astrocytes (territories of 6 um) on vessels 0, 0, 3, 8, 8
+    endfeet = EndfootGeometry(
+        rng.uniform(0, 15, (5, 3)), np.array([0, 0, 3, 8, 8]),
+        np.repeat(rng.uniform(2, 13, (2, 3)), [3, 2], axis=0), np.full(5, 6.0), 9,
+    )
 
     def segments_of(cells):
         mine = np.flatnonzero(np.isin(owner, cells))
@@ -54,7 +59,7 @@ SCRIPT = textwrap.dedent(
     local_gids = parallel.local_cells(gids)
     local_cells = np.searchsorted(gids, local_gids)
     mine, local_segments = segments_of(local_cells)
-    geometry = Geometry(local_segments, tet_geometry, vessels)
+    geometry = Geometry(local_segments, tet_geometry, vessels, endfeet)
     builder = OperatorBuilder(geometry, parallel)
     names = [n for n in OPERATORS if n != "identity"]
     for attempt in range(2):  # the second round loads every operator from the cache
@@ -65,7 +70,7 @@ SCRIPT = textwrap.dedent(
     pieces = parallel.comm.gather((mine, local_cells, local), root=0)
     if parallel.rank == 0:
         _, everything = segments_of(np.arange(n_cells))
-        serial = OperatorBuilder(Geometry(everything, tet_geometry, vessels))
+        serial = OperatorBuilder(Geometry(everything, tet_geometry, vessels, endfeet))
         seg_order = np.concatenate([p[0] for p in pieces])
         cell_order = np.concatenate([p[1] for p in pieces])
         order = {Space.SEGMENT: seg_order, Space.NEURON: cell_order}

@@ -42,7 +42,7 @@ def test_substitution_from_manifest_and_config_dir(tmp_path):
 def test_schema_defaults_are_filled_in(tmp_path):
     config = Config.from_dict(minimal(), tmp_path / "simulation_config.json")
     assert config.run.random_seed == 1
-    assert config.msr["order"] == ["neuron", "steps", "bloodflow", "metabolism"]
+    assert config.msr["order"] == ["neuron", "steps", "nvc", "bloodflow", "metabolism"]
     assert config.simulators == ["metabolism"]
     assert config.simulator("metabolism")["ndts"] >= 1
     assert config.enabled("neuron") is False

@@ -108,9 +108,10 @@ def test_batch_of_1000_cells_matches_each_cell_alone():
     )
 
 
-@pytest.mark.slow
+@pytest.mark.exhaustive
 def test_batch_of_1000_cells_matches_every_cell_alone():
-    """All 1000 cells (1000 Radau runs, a few minutes)."""
+    """All 1000 cells (1000 Radau runs, ~9 minutes): ``pytest -m exhaustive``. The test above
+    checks the same on the extreme and every 250th cell of the same batch in each run."""
     _check_batch_against_cells_alone(lambda d, n: range(n))
 
 

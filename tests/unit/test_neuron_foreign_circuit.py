@@ -11,6 +11,7 @@ import h5py
 import libsonata
 import morphio
 import numpy as np
+import pytest
 
 from multiscale_run.circuit.emodels import EMODELS
 from multiscale_run.parallel import Parallel
@@ -105,3 +106,26 @@ def test_allen_circuit(tmp_path, allen_morphologies):
     ids, times = sim.spikes()
     assert 0 in ids, "node 0 is driven by 1 nA pulses and must spike"
     assert np.all((times > 5.0) & (times < 80.0))
+
+
+def test_emodel_reversal_potentials_hold_through_the_run(tmp_path, allen_morphologies):
+    """An msr e-model can fix ena/ek per section list (an Allen fit's conditions.erev), even where
+    msr's homeostasis moves the concentrations; elsewhere they follow Nernst."""
+    names = sorted(p.stem for p in allen_morphologies.glob("*.swc"))[:1]
+    _write_circuit(tmp_path, allen_morphologies, names)
+    emodel = json.loads(json.dumps(EMODELS["RS"]))
+    emodel["sections"]["somatic"]["reversal_potentials"] = {"ena": 53.0, "ek": -107.0}
+    (tmp_path / "emodels" / "RS.json").write_text(json.dumps(emodel))
+    sim = NeuronSim.from_settings(
+        NeuronSettings(
+            circuit_config=tmp_path / "circuit_config.json", cache_dir=tmp_path / "cache", tstop_ms=5.0
+        ),
+        Parallel(),
+    )
+    sim.advance(5.0)
+    cell = sim.cells[0]
+    soma, dend = cell.soma, cell.sections[cell.kinds.index("basal")]
+    assert (soma(0.5).ena, soma(0.5).ek) == (53.0, -107.0)
+    # Nernst at 34 °C from the J15 resting concentrations (RT/F = 26.46 mV)
+    rt_f = 8.314462618 * (273.15 + 34.0) / 96485.33212 * 1e3
+    assert dend(0.5).ena == pytest.approx(rt_f * math.log(dend(0.5).nao / dend(0.5).nai), abs=0.05)

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from multiscale_run.coupling.geometry import Geometry, structured_box_mesh
 from multiscale_run.coupling.operators import OPERATORS, OperatorBuilder, build_operator
 from multiscale_run.mesh import tet_geometry
-from multiscale_run.spaces import SegmentGeometry, Space, VesselGeometry
+from multiscale_run.spaces import EndfootGeometry, SegmentGeometry, Space, VesselGeometry
 
 
 def three_segments_two_neurons() -> SegmentGeometry:
@@ -52,7 +52,7 @@ def test_area_and_volume_weights_differ():
 
 
 def mesh_geometry() -> Geometry:
-    """Two unit cubes along x (12 tets), two neurons, three vessels."""
+    """Two unit cubes along x (12 tets), two neurons, three vessels, two endfeet on vessel 0."""
     vertices, tets = structured_box_mesh((2, 1, 1), 1.0)
     segments = SegmentGeometry(
         # neuron 0: one segment along x through both cubes, half of another outside (x < 0);
@@ -69,12 +69,19 @@ def mesh_geometry() -> Geometry:
         end_um=np.array([[2.0, 0.5, 0.5], [1.2, 0.9, 0.9], [6.0, 5.0, 5.0]]),
         radius_um=np.array([3.0, 2.0, 1.0]),
     )
-    return Geometry(segments, tet_geometry(vertices, tets), vessels)
+    endfeet = EndfootGeometry(
+        surface_um=np.array([[0.5, 0.5, 0.5], [1.5, 0.5, 0.5]]),
+        vessel_segment=np.array([0, 0]),
+        astrocyte_um=np.array([[1.0, 0.5, 1.0], [1.0, 0.5, 1.0]]),
+        territory_radius_um=np.array([1.0, 1.0]),
+        n_vessels=3,
+    )
+    return Geometry(segments, tet_geometry(vertices, tets), vessels, endfeet)
 
 
 def test_every_operator_has_the_shape_of_its_spaces():
     geometry = mesh_geometry()
-    sizes = {Space.SEGMENT: 4, Space.NEURON: 2, Space.TET: 12, Space.VESSEL: 3}
+    sizes = {Space.SEGMENT: 4, Space.NEURON: 2, Space.TET: 12, Space.VESSEL: 3, Space.ENDFOOT: 2}
     builder = OperatorBuilder(geometry)
     for name, spec in OPERATORS.items():
         assert spec.name == name and spec.description

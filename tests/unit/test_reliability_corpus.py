@@ -947,6 +947,14 @@ CASES = [
     ),
     # output
     Case("output folder is a file", "output-dir", output_is_a_file, "output.output_dir", "is a file"),
+    # neurovascular coupling
+    Case(
+        "nvc on a circuit without endfeet",
+        "nvc-circuit",
+        edit(lambda d: msr(d).update(nvc={"enabled": True})),
+        "multiscale_run.nvc",
+        "type 'endfoot', found none",
+    ),
     # ranks
     Case(
         "too many ranks",

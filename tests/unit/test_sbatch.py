@@ -39,8 +39,11 @@ def test_default_script(tmp_path):
         "time": "01:00:00",
         "exclusive": "",
         "output": f"{sim.resolve()}/%x-%j.log",
+        "signal": "USR1@300",  # the time-limit warning: snapshot, exit 75, requeue
+        "requeue": "",
+        "open-mode": "append",
     }
-    assert f'srun --ntasks "${{ntasks}}" msr compute {sim.resolve()}' in text
+    assert f'srun --ntasks "${{ntasks}}" msr compute {sim.resolve()} "${{resume[@]}}"' in text
     assert "{{" not in text
     # #SBATCH directives must precede the first command, or sbatch ignores them
     first_command = next(i for i, ln in enumerate(text.splitlines()) if ln.strip() and not ln.startswith("#"))

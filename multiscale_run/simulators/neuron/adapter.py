@@ -72,8 +72,12 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         self.h = h
         s = self.settings
         h.load_file("stdrun.hoc")
+        self.reader = SonataCells(s, cells)
         mod_dir = s.mod_dir if s.mod_dir is not None else mod_files.shipped_mod_dir()
-        self._load_mechanisms(mod_dir)
+        circuit_mods = mod_files.circuit_mod_dir(
+            self.reader.circuit.components.get("mechanisms_dir"), s.circuit_mod_dir
+        )
+        self._load_mechanisms([mod_dir, circuit_mods] if circuit_mods else mod_dir)
         if self.parallel.size > 1:
             h.nrnmpi_init()
         self.pc = h.ParallelContext()
@@ -81,29 +85,40 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             raise RuntimeError(f"NEURON sees {int(self.pc.nhost())} ranks, MPI has {self.parallel.size}")
         h.celsius = s.celsius
         h.dt = s.dt_ms
+        templates = self.reader.population.get("model_template", self.reader.node_ids)
+        msr_cells = any(t is None or str(t).startswith("msr:") for t in templates)
         for name, value in s.concentrations_mM.items():
+            if not msr_cells and name not in s.concentrations_given:
+                continue
             ion = name[:-1]
             if hasattr(h, f"{name}0_{ion}_ion"):
                 setattr(h, f"{name}0_{ion}_ion", float(value))
 
-        self.reader = SonataCells(s, cells)
         self.population, self.node_ids = self.reader.population, self.reader.node_ids
         local = self.parallel.local_cells(self.node_ids) if node_ids is None else node_ids
         self.gids = np.asarray(local).astype(np.int64)
         self._simulated = set(int(i) for i in self.node_ids)
-        self.cells = self._build_cells()
+        self.cells = self._build_cells(self.gids, point=False)
+        # point neurons of the population: in the network, not on the segment space
+        self.point_gids = self.parallel.local_cells(self.reader.point_ids).astype(np.int64)
+        self.point_cells = dict(
+            zip(self.point_gids.tolist(), self._build_cells(self.point_gids, point=True), strict=True)
+        )
         self._place_segments()
         self._netcons: list = []
         self._synapses: list = []
         self._replay: list[tuple[object, np.ndarray]] = []
         self._stimuli: list = []
+        self._synaptic_models: dict = {}  # file name -> parameters
+        self._placements: dict = {}  # node id -> Placement
+        self._placement_rngs: dict = {}  # (edge population, node id) -> stream
         self._register_gids()
         self._connect()
         self._add_inputs()
         self._make_pointers()
         self._initialize()
 
-    def _load_mechanisms(self, mod_dir: Path) -> None:
+    def _load_mechanisms(self, mod_dir: Path | list[Path]) -> None:
         h = self.h
         names = mod_files.mechanism_names(mod_dir)
         present = [n for n in names if hasattr(h, n)]
@@ -196,11 +211,62 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         return self._soma_index.copy()
 
     def spikes(self) -> tuple[np.ndarray, np.ndarray]:
-        """(node ids, times in ms) of the spikes of this rank's cells so far, in emission order."""
+        """(node ids, times in ms) of the spikes of this rank's cells (point neurons included) so
+        far, in emission order (those before a restored snapshot first)."""
         gids = self._spike_gid.as_numpy().astype(np.int64)
         times = self._spike_t.as_numpy().copy()
-        keep = np.isin(gids, self.gids)
-        return gids[keep], times[keep]
+        keep = np.isin(gids, np.concatenate([self.gids, self.point_gids]))
+        earlier_ids, earlier_times = self._earlier_spikes
+        return np.concatenate([earlier_ids, gids[keep]]), np.concatenate([earlier_times, times[keep]])
+
+    _earlier_spikes = (np.zeros(0, dtype=np.int64), np.zeros(0))
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        """NEURON's ``SaveState`` of this rank (t, every segment's v and mechanism STATEs, ion
+        concentrations, NET_RECEIVE ASSIGNED variables, the outstanding events and NetCon
+        weights: NEURON's SaveState documentation), the spikes so far and the soma samples held."""
+        import tempfile
+
+        h = self.h
+        saved = h.SaveState()
+        saved.save()
+        with tempfile.TemporaryDirectory(prefix="msr-savestate-") as tmp:
+            path = Path(tmp) / "state.bin"
+            saved.fwrite(h.File(str(path)))
+            blob = np.frombuffer(path.read_bytes(), dtype=np.uint8).copy()
+        if any(hasattr(syn, "setRNG") for syn in self._synapses) and not getattr(self, "_warned_rng", False):
+            self._warned_rng = True
+            log.warning(
+                "the release streams of BBP's stochastic synapses (Random123, inside their mod "
+                "files) are not in NEURON's SaveState: a run resumed from this snapshot restarts "
+                "them from their seeds (reproducible, not bit-identical to an uninterrupted run)"
+            )
+        ids, times = self.spikes()
+        state = {"savestate": blob, "spike_ids": ids, "spike_times": times}
+        for name, samples in self._soma_samples.items():
+            state |= {f"soma/{name}/{k}": v for k, v in samples.save_state().items()}
+        return state
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore into this adapter, just built (and ``finitialize``-d) from the same config and
+        rank: NEURON checks that the saved structure matches its sections and mechanisms."""
+        import tempfile
+
+        h = self.h
+        saved = h.SaveState()
+        with tempfile.TemporaryDirectory(prefix="msr-savestate-") as tmp:
+            path = Path(tmp) / "state.bin"
+            path.write_bytes(state["savestate"].tobytes())
+            saved.fread(h.File(str(path)))
+        saved.restore()
+        self._spike_t.resize(0)
+        self._spike_gid.resize(0)
+        self._earlier_spikes = (state["spike_ids"].copy(), state["spike_times"].copy())
+        for name, samples in self._soma_samples.items():
+            prefix = f"soma/{name}/"
+            samples.restore_state(
+                {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+            )
 
     def close(self) -> None:
         self.pc.gid_clear()

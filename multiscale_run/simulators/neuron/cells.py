@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from multiscale_run.errors import UserError
+from multiscale_run.simulators.neuron import bbp
+from multiscale_run.simulators.neuron.cell_models import Node, model_of
 from multiscale_run.simulators.neuron.hoc_batch import add_points, apply_group
 from multiscale_run.simulators.neuron.morphology import (
     LocalMorphology,
@@ -26,6 +28,7 @@ from multiscale_run.spaces import SegmentGeometry
 
 _SECTION_LISTS = ("all", "somatic", "axonal", "dendritic", "basal", "apical")
 _SWC_KIND = {2: "axonal", 3: "basal", 4: "apical"}
+_REVERSALS = ("ena", "ek", "eca", "ecl")
 
 
 @dataclass
@@ -35,6 +38,8 @@ class _Cell:
     kinds: list[str]  # "somatic" / "axonal" / "basal" / "apical" / "other"
     points: list[np.ndarray]  # global 3-D points of each section (µm)
     template: object = None  # keeps a hoc cell alive
+    #: {SONATA section id: section} where it is not the index in ``sections`` (BBP templates)
+    numbering: dict | None = None
 
     @property
     def soma(self):
@@ -44,29 +49,48 @@ class _Cell:
 class CellBuilder:
     """Cells and segments of this rank."""
 
-    def _build_cells(self) -> list[_Cell]:
-        attrs = self.reader.attributes(self.gids)
-        n = len(self.gids)
+    def _nodes(self, ids: np.ndarray) -> list[Node]:
+        attrs = self.reader.attributes(ids)
+        n = len(ids)
+        # SONATA: a missing Euler angle or coordinate is 0 (nodes of other groups may lack them)
+        placement = {
+            k: np.array([0.0 if v is None else v for v in attrs[k]], dtype=float)
+            for k in attrs
+            if k in ("x", "y", "z") or k.startswith("rotation_angle_")
+        }
+        rot = rotation_matrices({**attrs, **placement}, n)
+        pos = np.stack([placement.get(c, np.zeros(n)) for c in "xyz"], axis=1)
         comps = self.reader.components()
-        rot = rotation_matrices(attrs, n)
-        pos = np.stack([attrs.get(c, np.zeros(n)) for c in "xyz"], axis=1).astype(float)
-        morph_cache: dict[Path, LocalMorphology] = {}
-        emodel_cache: dict[str, dict] = {}
+        return [
+            Node(int(gid), {k: v[i] for k, v in attrs.items()}, comps, rot[i], pos[i])
+            for i, gid in enumerate(ids)
+        ]
+
+    def _build_cells(self, ids: np.ndarray, point: bool) -> list:
+        """This rank's compartmental cells (``point`` False) or artificial cells, each made by
+        its registry entry (:mod:`~multiscale_run.simulators.neuron.cell_models`)."""
+        self._morph_cache: dict[Path, LocalMorphology] = {}
+        self._emodel_cache: dict[str, dict] = {}
+        types = self.population.model_types(ids)
         cells = []
-        for i, gid in enumerate(self.gids):
-            template = str(attrs["model_template"][i]) if "model_template" in attrs else "msr:RS"
-            path = self.reader.morphology_path(str(attrs["morphology"][i]), comps)
-            if template.startswith("hoc:"):
-                cells.append(self._hoc_cell(int(gid), template[4:], path, comps, rot[i], pos[i]))
-                continue
-            if path not in morph_cache:
-                morph_cache[path] = read_morphology(path)
-            cell = self._cell_from_morphology(int(gid), morph_cache[path], rot[i], pos[i])
-            if template not in emodel_cache:
-                emodel_cache[template] = self._read_emodel(template, comps)
-            self._apply_emodel(cell, emodel_cache[template])
-            cells.append(cell)
+        for node, model_type in zip(self._nodes(ids), types, strict=True):
+            where = f"population {self.population.name} node {node.gid}"
+            model = model_of(model_type, node.attrs.get("model_template"), where)
+            if model.point != point:
+                raise UserError(f"{where}: a {model.description} cannot be a {model_type} node")
+            cells.append(model.build(self, node))
         return cells
+
+    def msr_cell(self, node: Node, path: Path) -> _Cell:
+        """msr's JSON e-model on the node's morphology."""
+        if path not in self._morph_cache:
+            self._morph_cache[path] = read_morphology(path)
+        cell = self._cell_from_morphology(node.gid, self._morph_cache[path], node.rotation, node.position)
+        template = str(node.attrs.get("model_template") or "msr:RS")
+        if template not in self._emodel_cache:
+            self._emodel_cache[template] = self._read_emodel(template, node.comps)
+        self._apply_emodel(cell, self._emodel_cache[template])
+        return cell
 
     def _read_emodel(self, template: str, comps: dict) -> dict:
         kind, _, name = template.partition(":")
@@ -119,59 +143,92 @@ class CellBuilder:
         if unknown:
             raise UserError(f"e-model section lists {sorted(unknown)} unknown (use {list(_SECTION_LISTS)})")
         for group in _SECTION_LISTS:
-            if group in spec:
-                apply_group(self.h, [cell.sections[i] for i in groups[group]], spec[group])
+            if group not in spec:
+                continue
+            apply_group(self.h, [cell.sections[i] for i in groups[group]], spec[group])
+            # fixed reversal potentials (e.g. an Allen fit's ena/ek), after the mechanisms that
+            # bring the ions
+            for ion, value in spec[group].get("reversal_potentials", {}).items():
+                if ion not in _REVERSALS:
+                    raise UserError(f"e-model reversal potential {ion!r} unknown (use {list(_REVERSALS)})")
+                for i in groups[group]:
+                    self._fix_reversal(cell.sections[i], ion, float(value))
 
-    def _hoc_cell(
-        self, gid: int, name: str, path: Path, comps: dict, rot: np.ndarray, pos: np.ndarray
-    ) -> _Cell:
-        """A BBP-style hoc template ``Name(gid, morphology_dir, morphology_file)``.
+    def _fix_reversal(self, sec, ion: str, value: float) -> None:
+        """``sec``'s reversal potential ``ion`` (ena, ek, ...) held at ``value``: the ion's
+        e_style becomes a parameter neither initialised nor advanced from the concentrations
+        (NEURON's ion_style; its concentration style is kept), so a mechanism writing the
+        concentration does not move it."""
+        name = f"{ion[1:]}_ion"
+        if not hasattr(sec(0.5), name):
+            raise UserError(f"e-model sets {ion} on {sec.name()}, which has no {ion[1:]} mechanism")
+        style = int(self.h.ion_style(name, sec=sec))  # c + 4 e + 16 einit + 32 eadvance + 64 cinit
+        self.h.ion_style(name, style & 3, 1, 0, 0, (style >> 6) & 1, sec=sec)
+        setattr(sec, ion, value)
+
+    def hoc_cell(self, node: Node, name: str, path: Path) -> _Cell:
+        """A BBP-style hoc template ``Name(gid, morphology_dir, morphology_file, *extra)``
+        (:mod:`~multiscale_run.simulators.neuron.bbp`: extra arguments, section ids).
 
         The template loads the morphology and its biophysics itself; sections are taken in the
-        order of its ``all`` list (soma first) and moved to the node's position and orientation.
+        order of its ``all`` list (soma first).
         """
         h = self.h
         if not hasattr(h, name):
+            comps = node.comps
             tdir = comps["templates_dir"] or comps["emodels_dir"]
             if tdir is None or not (tdir / f"{name}.hoc").exists():
                 raise UserError(f"hoc template {name}.hoc not found (components.templates_dir = {tdir})")
             h.load_file(str(tdir / f"{name}.hoc"))
-        obj = getattr(h, name)(gid, str(path.parent), path.name)
+        obj = getattr(h, name)(
+            node.gid, str(path.parent), path.name, *bbp.constructor_arguments(h, name, node)
+        )
         secs = list(obj.all)
         somatic = list(obj.somatic) if hasattr(obj, "somatic") else []
         soma = somatic[0] if somatic else secs[0]
         secs = [soma, *[sec for sec in secs if sec != soma]]
         kind_of = {}
-        for lname, kind in (
-            ("axonal", "axonal"),
-            ("basal", "basal"),
-            ("apical", "apical"),
-            ("somatic", "somatic"),
-        ):
+        for lname in ("axonal", "basal", "apical", "somatic"):
             if hasattr(obj, lname):
                 for sec in getattr(obj, lname):
-                    kind_of[sec.name()] = kind
+                    kind_of[sec.name()] = lname
+        numbering = bbp.section_numbering(obj, secs)
+        cell = self.adopt(node, [(s, kind_of.get(s.name(), "other")) for s in secs], obj)
+        cell.numbering = numbering
+        return cell
+
+    def adopt(
+        self, node: Node, sections: list[tuple[object, str]], owner, nseg_rule: str | None = None
+    ) -> _Cell:
+        """A cell of ready-made ``(section, kind)`` (soma first, kept alive by ``owner``), moved to
+        the node's position and orientation. ``nseg_rule`` "dL": ``nseg = 1 + 2·int(L/(2·dL))``
+        with the run's ``dL`` (bmtk BioNet's rule)."""
+        soma = sections[0][0]
         center = (
             np.array([soma.x3d(soma.n3d() // 2), soma.y3d(soma.n3d() // 2), soma.z3d(soma.n3d() // 2)])
             if soma.n3d()
             else np.zeros(3)
         )
         points = []
-        for sec in secs:
+        for sec, _ in sections:
             n = sec.n3d()
             local = np.array([[sec.x3d(j), sec.y3d(j), sec.z3d(j)] for j in range(n)]).reshape(n, 3)
-            glob = (local - center) @ rot.T + pos
+            glob = (local - center) @ node.rotation.T + node.position
             diams = np.array([sec.diam3d(j) for j in range(n)])
             if n:
                 sec.pt3dclear()
                 self._pt3d(sec, glob, diams)
             points.append(glob)
+        if nseg_rule == "dL":
+            dl = self.settings.dL_um
+            for sec, _ in sections:
+                sec.nseg = 1 + 2 * int(sec.L / (2 * dl))
         return _Cell(
-            gid=gid,
-            sections=secs,
-            kinds=[kind_of.get(s.name(), "other") for s in secs],
+            gid=node.gid,
+            sections=[s for s, _ in sections],
+            kinds=[k for _, k in sections],
             points=points,
-            template=obj,
+            template=owner,
         )
 
     def _place_segments(self) -> None:

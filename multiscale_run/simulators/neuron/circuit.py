@@ -1,5 +1,5 @@
-"""Reading the simulated part of a SONATA circuit with libsonata (no NEURON): nodes, their
-attributes and components, morphology files, afferent edges.
+"""Reading the simulated part of a SONATA circuit (:mod:`multiscale_run.circuit.sonata`, no
+NEURON): nodes, their attributes and components, morphology files, afferent edges.
 
 :class:`SonataCells` is what the adapter builds from, and what ``msr check`` reads to place the
 morphologies against an existing mesh (:func:`placed_morphology_points`) without building cells.
@@ -7,60 +7,48 @@ morphologies against an existing mesh (:func:`placed_morphology_points`) without
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import libsonata
 import numpy as np
 
+from multiscale_run.circuit.sonata import Circuit, materialize, read_node_sets
 from multiscale_run.errors import UserError
-from multiscale_run.nodes import choose_neurons
+from multiscale_run.nodes import choose_neurons, point_nodes
 from multiscale_run.simulators.neuron.morphology import LocalMorphology, read_morphology, rotation_matrices
 from multiscale_run.simulators.neuron.settings import NeuronSettings
 
 
 class SonataCells:
-    """The simulated node population of ``settings.circuit_config`` (``node_ids``: all ranks')."""
+    """The simulated node population of ``settings.circuit_config`` (``node_ids``: all ranks'
+    compartmental cells; ``point_ids``: its point neurons, see :func:`~multiscale_run.nodes.point_nodes`)."""
 
     def __init__(self, settings: NeuronSettings, cells: tuple[str, np.ndarray] | None = None):
         """``cells``: (population, node ids) when the run chose them already (else chosen here)."""
         self.settings = settings
-        self.circuit = libsonata.CircuitConfig.from_file(str(settings.circuit_config))
+        self.circuit = Circuit(settings.circuit_config)
         if cells is None:
             cells = choose_neurons(settings.circuit_config, settings.node_set, settings.node_sets_file)
         name, self.node_ids = cells
         self.population = self.circuit.node_population(name)
+        self.point_ids = point_nodes(
+            settings.circuit_config, name, settings.node_set, settings.node_sets_file
+        )
 
     def attributes(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        """Position, morphology, model template and orientation attributes of nodes ``ids``."""
-        sel = libsonata.Selection(ids.astype(np.uint64)) if len(ids) else libsonata.Selection([])
-        names = self.population.attribute_names
-        wanted = [
-            "x",
-            "y",
-            "z",
-            "morphology",
-            "model_template",
-            *[n for n in names if n.startswith(("orientation_", "rotation_angle_"))],
-        ]
-        out = {}
-        for name in wanted:
-            if name in names:
-                out[name] = np.asarray(self.population.get_attribute(name, sel))
-        return out
+        """Every attribute of nodes ``ids`` (groups merged with the node types CSV)."""
+        return {name: self.population.get(name, ids) for name in sorted(self.population.attribute_names)}
 
     def components(self) -> dict:
-        props = self.circuit.node_population_properties(self.population.name)
-        raw = json.loads(Path(self.settings.circuit_config).read_text())
-        base = Path(self.settings.circuit_config).parent
-        templates = raw.get("components", {}).get("templates_dir")
+        """The population's component folders (config ``components`` with its overrides)."""
+        props = self.population.properties
+        path = lambda key: Path(props[key]) if props.get(key) else None  # noqa: E731
         return {
-            "morphologies_dir": Path(props.morphologies_dir) if props.morphologies_dir else None,
-            "alternate": {k: Path(v) for k, v in props.alternate_morphology_formats.items()},
-            "emodels_dir": Path(props.biophysical_neuron_models_dir)
-            if props.biophysical_neuron_models_dir
-            else None,
-            "templates_dir": (base / templates).resolve() if templates else None,
+            "morphologies_dir": path("morphologies_dir"),
+            "alternate": {k: Path(v) for k, v in (props.get("alternate_morphologies") or {}).items()},
+            "emodels_dir": path("biophysical_neuron_models_dir"),
+            "templates_dir": path("templates_dir"),
+            "point_models_dir": path("point_neuron_models_dir"),
+            "synaptic_models_dir": path("synaptic_models_dir"),
         }
 
     @staticmethod
@@ -76,31 +64,25 @@ class SonataCells:
                 return path
         raise UserError(f"morphology {name!r} not found in {[str(d) for d in dirs]}")
 
+    def node_set(self, rule, where: str) -> dict[str, np.ndarray]:
+        """{population: node ids} of a node set: a name in the node sets file, an inline rule, or
+        (bmtk's convention for spike inputs) the name of a population, meaning all its nodes."""
+        sets = read_node_sets(self.settings.node_sets_file or self.circuit.node_sets_file)
+        if isinstance(rule, str) and rule not in sets and rule in self.circuit.nodes:
+            return {rule: np.arange(self.circuit.nodes[rule].size, dtype=np.int64)}
+        return materialize(rule, self.circuit, sets, where)
+
     def afferent(self, edge_name: str, targets: np.ndarray) -> dict[str, np.ndarray]:
         """Attributes of the edges of ``edge_name`` whose target is in ``targets``."""
-        edges = self.circuit.edge_population(edge_name)
-        try:
-            sel = edges.afferent_edges(targets.astype(np.uint64).tolist())
-        except libsonata.SonataError:  # no indices: filter the whole population
-            all_targets = edges.target_nodes(libsonata.Selection([(0, edges.size)]))
-            sel = libsonata.Selection(np.flatnonzero(np.isin(all_targets, targets)).astype(np.uint64))
-        out = {
-            "source": np.asarray(edges.source_nodes(sel), dtype=np.int64),
-            "target": np.asarray(edges.target_nodes(sel), dtype=np.int64),
-        }
-        for name in edges.attribute_names:
-            out[name] = np.asarray(edges.get_attribute(name, sel))
-        return out
+        return self.circuit.edges[edge_name].afferent(targets)
 
     def incoming_populations(self) -> list[tuple[str, str]]:
         """(edge population, source node population) of chemical edges onto the simulated cells."""
-        out = []
-        for name in sorted(self.circuit.edge_populations):
-            edges = self.circuit.edge_population(name)
-            props = self.circuit.edge_population_properties(name)
-            if edges.target == self.population.name and props.type in ("chemical", ""):
-                out.append((name, edges.source))
-        return out
+        return [
+            (name, edges.source)
+            for name, edges in sorted(self.circuit.edges.items())
+            if edges.target == self.population.name and edges.type in ("chemical", "")
+        ]
 
 
 def placed_morphology_points(settings: NeuronSettings) -> tuple[np.ndarray, np.ndarray]:

@@ -55,11 +55,23 @@ class NeuronSettings:
     v_init_mV: float = -70.0
     spike_threshold_mV: float = -30.0
     mod_dir: Path | None = None
+    #: the circuit's own .mod folder (None: its components.mechanisms_dir)
+    circuit_mod_dir: Path | None = None
     cache_dir: Path = Path("cache")
     max_segment_length_um: float = 50.0
+    #: section length of bmtk's segment rule ``nseg = 1 + 2·int(L/(2·dL))`` (SONATA/bmtk
+    #: ``run.dL``; bmtk's default 20 µm), used by the cell models that follow BioNet
+    dL_um: float = 20.0
     calibrate_ion_leaks: bool = True
     concentrations_mM: dict = field(default_factory=lambda: dict(DEFAULT_CONCENTRATIONS_MM))
+    #: the concentrations the config sets itself: the only ones applied to circuits without msr
+    #: e-models (their cells were fitted with NEURON's defaults)
+    concentrations_given: frozenset = frozenset()
     min_delay_ms: float = 0.1
+    #: seeds the placement of synapses without positions (``run.random_seed``)
+    random_seed: int = 1
+    #: ``run.stimulus_seed`` (SONATA): seeds the noise inputs with random_seed
+    stimulus_seed: int = 0
     #: ``(report name, variable)`` of each soma report: NEURON records the variable at every local
     #: soma, every step (one record per report, read by :meth:`NeuronSim.soma_samples`)
     soma_reports: tuple[tuple[str, str], ...] = ()
@@ -90,11 +102,16 @@ def settings_from_config(config) -> NeuronSettings:
         v_init_mV=float(conditions.get("v_init", -70.0)),
         spike_threshold_mV=config.run.spike_threshold_mV,
         mod_dir=Path(mod_dir) if mod_dir else None,
+        circuit_mod_dir=Path(section["circuit_mod_dir"]) if section.get("circuit_mod_dir") else None,
         cache_dir=Path(config.cache_dir),
         max_segment_length_um=float(section.get("max_segment_length_um", 50.0)),
+        dL_um=float(config.get("run.dL", 20.0)),
         calibrate_ion_leaks=bool(section.get("calibrate_ion_leaks", True)),
         concentrations_mM={**DEFAULT_CONCENTRATIONS_MM, **section.get("initial_concentrations_mM", {})},
+        concentrations_given=frozenset(section.get("initial_concentrations_mM", {})),
         soma_reports=soma_reports(section),
+        random_seed=config.run.random_seed,
+        stimulus_seed=int(config.get("run.stimulus_seed", 0)),
     )
 
 

@@ -48,6 +48,7 @@ class SomaSamples:
         self.dt_ms = float(dt_ms)
         if not h.name_declared("msr_take_samples"):
             h(_HOC_TAKE)
+        self._h, self._refs, self._stopped = h, refs, False
         self._take = h.msr_take_samples
         self._vectors, self._list, self._joined = [], h.List(), h.Vector()
         for ref in refs:
@@ -91,6 +92,29 @@ class SomaSamples:
             vec.play_remove()
             vec.resize(0)
         self._kept = self._kept[:0]
+        self._stopped = True
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        """The samples held for the report (collected first) and the index of the first. Once
+        the report is complete, the values now (what a run extended past it records first)."""
+        if self._stopped:
+            now = np.array([[ref[0] for ref in self._refs]], dtype=float).reshape(1, len(self._refs))
+            kept = self._convert(now) if self._convert is not None else now
+            return {"kept": kept, "first": np.int64(self._index(float(self._h.t)))}
+        if self._vectors:
+            self._collect()
+        return {"kept": self._kept.copy(), "first": np.int64(self._first)}
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        """Hold the saved samples; NEURON's vectors (which recorded the set-up's ``finitialize``)
+        are emptied, so the next sample is the one after the restored time. Without a saved
+        state (a report added on resume) the record starts with that next sample."""
+        for vec in self._vectors:
+            vec.resize(0)
+        if "kept" in state:
+            self._kept, self._first = state["kept"].copy(), int(state["first"])
+        else:
+            self._kept, self._first = self._kept[:0], int(self._index(float(self._h.t))) + 1
 
     def _collect(self) -> None:
         """Move NEURON's new samples into numpy (NEURON keeps appending to the emptied vectors)."""

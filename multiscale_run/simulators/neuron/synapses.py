@@ -6,9 +6,12 @@ adapter's ``h``, ``pc``, ``cells``, ``reader``, ``gids`` and ``settings``).
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from multiscale_run.errors import UserError
+from multiscale_run.simulators.neuron import bbp, synapse_models
 from multiscale_run.simulators.neuron.cells import _Cell
 
 
@@ -25,30 +28,66 @@ class SynapseWiring:
             nc.threshold = self.settings.spike_threshold_mV
             pc.cell(cell.gid, nc)
             self._detectors.append(nc)
-        if not self.cells:
+        for gid, art in self.point_cells.items():
+            pc.set_gid2node(gid, self.parallel.rank)
+            nc = h.NetCon(art, None)
+            pc.cell(gid, nc)
+            self._detectors.append(nc)
+        if not self.cells and not self.point_cells:
             # NEURON 9 segfaults in psolve on a rank that owns no gid (install-notes): give it a
             # silent artificial cell under a gid no node uses.
             self._placeholder = h.IntFire1()
-            gid = int(self.node_ids.max(initial=-1)) + 1 + self.parallel.rank
+            gid = (
+                int(max(self.node_ids.max(initial=-1), self.reader.point_ids.max(initial=-1)))
+                + 1
+                + self.parallel.rank
+            )
             pc.set_gid2node(gid, self.parallel.rank)
             nc = h.NetCon(self._placeholder, None)
             pc.cell(gid, nc)
             self._detectors.append(nc)
         pc.spike_record(-1, self._spike_t, self._spike_gid)
 
-    def _synapse(self, cell: _Cell, section_id: int, pos: float, attrs: dict, k: int, excitatory: bool):
+    def _synapse(self, seg, attrs: dict, k: int, excitatory: bool):
         h = self.h
-        if not 0 <= section_id < len(cell.sections):
-            raise UserError(
-                f"synapse on section {section_id} of node {cell.gid}, which has {len(cell.sections)} sections"
-            )
-        syn = h.Exp2Syn(cell.sections[section_id](min(max(pos, 0.0), 1.0)))
+        syn = h.Exp2Syn(seg)
         rise = float(attrs["rise_time"][k]) if "rise_time" in attrs else (0.2 if excitatory else 1.0)
         decay = float(attrs["decay_time"][k]) if "decay_time" in attrs else (1.7 if excitatory else 8.0)
         syn.tau1, syn.tau2 = rise, max(decay, rise * 1.001)
         syn.e = 0.0 if excitatory else -80.0
         self._synapses.append(syn)
         return syn
+
+    @staticmethod
+    def _section(cell: _Cell, section_id: int):
+        if cell.numbering is not None:
+            if section_id not in cell.numbering:
+                raise UserError(
+                    f"synapse on section {section_id} of node {cell.gid}, which has sections "
+                    f"0-{max(cell.numbering)} (BBP numbering; a replaced axon section has none)"
+                )
+            return cell.numbering[section_id]
+        if not 0 <= section_id < len(cell.sections):
+            raise UserError(
+                f"synapse on section {section_id} of node {cell.gid}, which has {len(cell.sections)} sections"
+            )
+        return cell.sections[section_id]
+
+    @staticmethod
+    def _explicit_position(cell: _Cell, attrs: dict, k: int, edge_name: str) -> tuple[object, float]:
+        """(section, x) of edge ``k`` from ``afferent_section_id`` with ``afferent_section_pos``,
+        or with ``afferent_segment_id`` + ``afferent_segment_offset`` (BBP)."""
+        sec = SynapseWiring._section(cell, int(attrs["afferent_section_id"][k]))
+        if "afferent_section_pos" in attrs:
+            return sec, min(max(float(attrs["afferent_section_pos"][k]), 0.0), 1.0)
+        if "afferent_segment_id" in attrs and "afferent_segment_offset" in attrs:
+            where = f"edge {int(attrs['edge_id'][k])} of {edge_name}"
+            segment, offset = int(attrs["afferent_segment_id"][k]), float(attrs["afferent_segment_offset"][k])
+            return sec, bbp.segment_position(sec, segment, offset, where)
+        raise UserError(
+            f"edges {edge_name}: afferent_section_id without afferent_section_pos or "
+            "afferent_segment_id/offset"
+        )
 
     @staticmethod
     def _excitatory(attrs: dict, n: int) -> np.ndarray:
@@ -58,23 +97,138 @@ class SynapseWiring:
             return np.asarray(attrs["erev"], dtype=float) > -40.0
         return np.ones(n, dtype=bool)
 
-    def _edge_synapses(self, edge_name: str, keep_source) -> list[tuple[object, int, float, float]]:
-        """Create synapses for local afferent edges; returns (synapse, source id, weight µS, delay ms)."""
-        attrs = self.reader.afferent(edge_name, self.gids)
-        keep = keep_source(attrs["source"])
-        attrs = {k: v[keep] for k, v in attrs.items()}
+    def _edge_synapses(self, edge_name: str, keep) -> list[tuple[object, int, float, float, int]]:
+        """Create synapses for the local afferent edges of ``edge_name`` that ``keep(source ids,
+        target ids)`` selects; returns (synapse or artificial cell, source id, weight, delay ms,
+        target id) per synapse."""
+        local = np.concatenate([self.gids, self.point_gids])
+        attrs = self.reader.afferent(edge_name, local)
+        mask = keep(attrs["source"], attrs["target"])
+        attrs = {k: np.asarray(v)[mask] for k, v in attrs.items()}
+        if not len(attrs["source"]):
+            return []
+        if any(k in attrs for k in ("model_template", "dynamics_params", "weight_function", "nsyns")):
+            return self._typed_synapses(edge_name, attrs)
+        if "u_syn" in attrs and "syn_type_id" in attrs and "conductance" in attrs:
+            return self._bbp_synapses(edge_name, attrs)
+        return self._msr_synapses(edge_name, attrs)
+
+    def _bbp_synapses(self, edge_name: str, attrs: dict) -> list:
+        """BBP edges: ProbAMPANMDA_EMS / ProbGABAAB_EMS at explicit positions, weight =
+        ``conductance`` (nS), see :func:`~multiscale_run.simulators.neuron.synapse_models.bbp_synapse`."""
+        edges = self.reader.circuit.edges[edge_name]
+        cell_of = {cell.gid: cell for cell in self.cells}
+        if "delay" not in attrs:
+            raise UserError(f"edges {edge_name} have no delay", edges.file)
+        delay = np.maximum(np.asarray(attrs["delay"], dtype=float), self.settings.min_delay_ms)
+        out = []
+        for k in range(len(attrs["source"])):
+            tgt = int(attrs["target"][k])
+            sec, x = self._explicit_position(cell_of[tgt], attrs, k, edge_name)
+            stream = (self.settings.random_seed, tgt, int(attrs["edge_id"][k]))
+            syn = synapse_models.bbp_synapse(self.h, sec(x), attrs, k, stream, edges.file)
+            self._synapses.append(syn)
+            out.append((syn, int(attrs["source"][k]), float(attrs["conductance"][k]), float(delay[k]), tgt))
+        return out
+
+    def _typed_synapses(self, edge_name: str, attrs: dict) -> list:
+        """Edges whose types name their synapse model (bmtk), see
+        :mod:`~multiscale_run.simulators.neuron.synapse_models`."""
+        h, edges = self.h, self.reader.circuit.edges[edge_name]
+        file = edges.properties.get("edge_types_file") or edges.file
+        source_pop = self.reader.circuit.node_population(edges.source)
+        weights = synapse_models.edge_weights(
+            attrs,
+            lambda name, m: source_pop.get(name, attrs["source"][m]),
+            lambda name, m: self.population.get(name, attrs["target"][m]),
+            file,
+        )
+        if "delay" not in attrs:
+            raise UserError(f"edges {edge_name} have no delay", file)
+        delays = np.maximum(np.asarray(attrs["delay"], dtype=float), self.settings.min_delay_ms)
+        n = len(weights)
+        nsyns = np.asarray(attrs["nsyns"], dtype=np.int64) if "nsyns" in attrs else np.ones(n, np.int64)
+        none = np.full(n, None, dtype=object)
+        templates, params = attrs.get("model_template", none), attrs.get("dynamics_params", none)
+        cell_of = {cell.gid: cell for cell in self.cells}
+        out = []
+        for k in range(n):
+            src, tgt, w, d = (
+                int(attrs["source"][k]),
+                int(attrs["target"][k]),
+                float(weights[k]),
+                float(delays[k]),
+            )
+            where = f"edge {int(attrs['edge_id'][k])} of {edge_name}"
+            p = self._synaptic_model(params[k], file) if params[k] is not None else {}
+            if tgt in self.point_cells:
+                if params[k] is not None and "sign" not in p:
+                    raise UserError(f"{where}: the synaptic model onto a point neuron needs a sign", file)
+                out.append((self.point_cells[tgt], src, w * float(p.get("sign", 1)) * int(nsyns[k]), d, tgt))
+                continue
+            template = templates[k]
+            if template not in synapse_models.SYNAPSE_MODELS:
+                raise UserError(
+                    f"{where}: synapse model_template {template!r} unsupported onto node {tgt} "
+                    f"(supported: {sorted(synapse_models.SYNAPSE_MODELS)})",
+                    file,
+                )
+            cell = cell_of[tgt]
+            if "afferent_section_id" in attrs:
+                positions = [self._explicit_position(cell, attrs, k, edge_name)]
+            else:
+                positions = self._placement(cell).draw(
+                    self._placement_rng(edge_name, tgt),
+                    attrs["target_sections"][k] if "target_sections" in attrs else None,
+                    attrs["distance_range"][k] if "distance_range" in attrs else None,
+                    int(nsyns[k]),
+                    file,
+                )
+            for sec, x in positions:
+                syn = synapse_models.SYNAPSE_MODELS[template](h, sec(x), p, file)
+                self._synapses.append(syn)
+                out.append((syn, src, w, d, tgt))
+        return out
+
+    def _synaptic_model(self, name: str, file: str) -> dict:
+        cache = self._synaptic_models
+        if name not in cache:
+            folder = self.reader.components()["synaptic_models_dir"]
+            cache[name] = synapse_models.read_model_file(folder, str(name), file)
+        return cache[name]
+
+    def _placement(self, cell: _Cell) -> synapse_models.Placement:
+        cache = self._placements
+        if cell.gid not in cache:
+            cache[cell.gid] = synapse_models.Placement(self.h, cell)
+        return cache[cell.gid]
+
+    def _placement_rng(self, edge_name: str, gid: int):
+        cache = self._placement_rngs
+        key = (edge_name, gid)
+        if key not in cache:
+            cache[key] = np.random.default_rng(
+                [self.settings.random_seed, gid, zlib.crc32(edge_name.encode())]
+            )
+        return cache[key]
+
+    def _msr_synapses(self, edge_name: str, attrs: dict) -> list:
+        """Edges of msr's own circuits: Exp2Syn at explicit positions (the soma centre without
+        any), rise/decay times per edge."""
         n = len(attrs["source"])
         exc = self._excitatory(attrs, n)
         weight = attrs.get("syn_weight", attrs.get("conductance", np.full(n, 0.001))).astype(float)
         delay = np.maximum(attrs.get("delay", np.ones(n)).astype(float), self.settings.min_delay_ms)
-        section = attrs.get("afferent_section_id", np.zeros(n, dtype=np.int64)).astype(np.int64)
-        position = attrs.get("afferent_section_pos", np.full(n, 0.5)).astype(float)
         cell_of = {cell.gid: cell for cell in self.cells}
         out = []
         for k in range(n):
-            syn = self._synapse(
-                cell_of[int(attrs["target"][k])], int(section[k]), float(position[k]), attrs, k, bool(exc[k])
+            cell = cell_of[int(attrs["target"][k])]
+            sec, x = (
+                self._explicit_position(cell, attrs, k, edge_name)
+                if "afferent_section_id" in attrs
+                else (cell.soma, 0.5)
             )
+            syn = self._synapse(sec(x), attrs, k, bool(exc[k]))
             out.append(
                 (syn, int(attrs["source"][k]), float(weight[k]), float(delay[k]), int(attrs["target"][k]))
             )
@@ -82,10 +236,11 @@ class SynapseWiring:
 
     def _connect(self) -> None:
         pop = self.population.name
+        simulated = np.concatenate([self.node_ids, self.reader.point_ids])
         for edge_name, source in self.reader.incoming_populations():
             if source != pop:
                 continue
-            for syn, src, w, d, _ in self._edge_synapses(edge_name, lambda s: np.isin(s, self.node_ids)):
+            for syn, src, w, d, _ in self._edge_synapses(edge_name, lambda s, t: np.isin(s, simulated)):
                 nc = self.pc.gid_connect(src, syn)
                 nc.weight[0] = w
                 nc.delay = d

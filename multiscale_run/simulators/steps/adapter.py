@@ -20,6 +20,7 @@ ion, e = 1.602176634e-19 C); ``mA/cm² · µm²`` is ``1e-2 nA``.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,20 @@ class StepsSim(Simulator):
     def add(self, variable: str, delta: np.ndarray) -> None:
         """Add an amount to every tet (``<species>_count`` molecules or ``<species>_conc`` mM)."""
         self.set(variable, self.get(variable) + np.asarray(delta, dtype=float))
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        """The backend's amounts and time, and the clamp counters."""
+        clamps = {"events": self._clamps.events, "molecules": self._clamps.molecules}
+        return {"t_ms": np.float64(self._t_ms), "clamps": np.array(json.dumps(clamps))} | {
+            f"backend/{k}": v for k, v in self._backend.save_state().items()
+        }
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        self._t_ms = float(state["t_ms"])
+        clamps = json.loads(str(state["clamps"]))
+        self._clamps = ClampReport(clamps["events"], clamps["molecules"])
+        backend = {k.removeprefix("backend/"): v for k, v in state.items() if k.startswith("backend/")}
+        self._backend.restore_state(backend, step=round(self._t_ms / self.dt_ms))
 
     # --- extras ---
     def tet_geometry(self) -> TetGeometry:

@@ -70,14 +70,18 @@ class _StepsBackend:
             # every rank must build the same simulation (a rank that does not hangs the others)
             hosts = ecs_mesh.slab_partition(geometry, parallel.size)
             partition = sgeom.MeshPartition(mesh, tet_hosts=hosts.tolist())
-            rng = srng.RNG("mt19937", 512, settings.seed + parallel.rank)
+            rng = srng.RNG("mt19937", 512, self._seed(settings.seed, parallel.rank))
             self._sim = ssim.Simulation(
                 "TetOpSplit", mdl, mesh, rng, ssim.MPI.EF_NONE, partition, check=False
             )
         else:
             # serial solver run redundantly: the same seed keeps every rank's copy identical
-            rng = srng.RNG("mt19937", 512, settings.seed)
+            rng = srng.RNG("mt19937", 512, self._seed(settings.seed, 0))
             self._sim = ssim.Simulation("Tetexact", mdl, mesh, rng, check=False)
+        self._rng, self._seed_base = (
+            rng,
+            (settings.seed, parallel.rank if settings.solver == "TetOpSplit" else 0),
+        )
         self._sim.newRun()
         self._solver = self._sim.stepsSolver
         self._batch_set = settings.solver == "TetOpSplit"
@@ -94,6 +98,12 @@ class _StepsBackend:
         self._remainder = {s.name: np.zeros(self._n_tet) for s in settings.species}
         for name, counts in initial.items():
             self.set_counts(name, counts)
+
+    @staticmethod
+    def _seed(seed: int, rank: int, step: int = 0) -> int:
+        """The RNG seed of a rank: ``seed + rank`` from t = 0; a resumed run starts a new stream
+        per resume step (see :meth:`restore_state`)."""
+        return (seed + rank + 1_000_003 * step) % 2**32
 
     def _index_dtype(self) -> type:
         probe = np.zeros(1)
@@ -134,6 +144,10 @@ class _StepsBackend:
                 "smaller tets or the deterministic solver",
                 path="multiscale_run.steps.molecules_per_particle",
             )
+        self._set_particles(species, whole)
+        self._remainder[species] = target - self.get_counts(species)
+
+    def _set_particles(self, species: str, whole: np.ndarray) -> None:
         name = self._names[species]
         if self._batch_set:
             conc_M = whole / (self._volume_L * STEPS_AVOGADRO_PER_MOL)
@@ -142,7 +156,26 @@ class _StepsBackend:
             # Tetexact implements no batch setter: one call per changed tet (small meshes only)
             for i in np.flatnonzero(whole != self._particles(species)):
                 self._solver.setTetSpecCount(int(i), name, float(whole[i]))
-        self._remainder[species] = target - self.get_counts(species)
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        """Particles and sub-particle remainders per tet and species, and the solver's time. The
+        mt19937 stream's position is not reachable through STEPS's Python API (its ``checkpoint``
+        files hold counts, not the generator): see :meth:`restore_state`."""
+        state = {"t_s": np.float64(self._solver.getTime())}
+        for name in self._names:
+            state[f"particles/{name}"] = self._particles(name)
+            state[f"remainder/{name}"] = self._remainder[name].copy()
+        return state
+
+    def restore_state(self, state: dict[str, np.ndarray], step: int) -> None:
+        """Counts and time as saved; the generator is reseeded from (seed, rank, ``step``), so a
+        resumed stochastic run is reproducible and statistically equivalent to an uninterrupted
+        one, not bit-identical to it."""
+        for name in self._names:
+            self._set_particles(name, state[f"particles/{name}"])
+            self._remainder[name] = state[f"remainder/{name}"].copy()
+        self._solver.setTime(float(state["t_s"]))
+        self._rng.initialize(self._seed(*self._seed_base, step))
 
     def remainder(self, species: str) -> np.ndarray:
         """Amounts per tet (molecules, less than one particle) not yet handed to STEPS."""

@@ -118,3 +118,11 @@ class _DeterministicBackend:
 
     def set_counts(self, species: str, counts: np.ndarray) -> None:
         self._counts[species] = np.array(counts, dtype=float)
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        return {"t_ms": np.float64(self._t_ms)} | {f"counts/{k}": v.copy() for k, v in self._counts.items()}
+
+    def restore_state(self, state: dict[str, np.ndarray], step: int) -> None:
+        self._t_ms = float(state["t_ms"])
+        for name in self._counts:
+            self._counts[name] = state[f"counts/{name}"].copy()

@@ -1,0 +1,388 @@
+"""One SONATA circuit reader (h5py, no NEURON) for what the specification and its two big producers
+write: circuit configs with ``manifest`` variables, ``components`` and per-population overrides;
+node and edge types CSV merged with the HDF5 groups; several groups per population (or none:
+one implicit group ``0``); ``@library`` enumerated strings; ``dynamics_params`` subgroups; node
+sets (basic, compound, inline) over several populations.
+
+Facts from the SONATA specification (AllenInstitute/sonata, docs/SONATA_DEVELOPER_GUIDE.md):
+a node's attribute is its group's dataset when the group has one, else the column of its
+``node_type_id`` in the types CSV (``NULL`` = no value); node ids are positions in the
+population; ``node_group_id``/``node_group_index`` may be absent when there is one group. The CSV
+files bmtk writes are space-separated with double-quoted fields (bmtk's SONATA writer).
+libsonata reads single-group populations without types CSV only: this module reads them all.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from multiscale_run.errors import UserError
+
+_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+_PATH_KEYS = ("_file", "_dir", "_path")
+
+
+def _is_path_key(key: str) -> bool:
+    return key.endswith(_PATH_KEYS) or key == "alternate_morphologies"
+
+
+def _expand(value, names: dict[str, str], base: Path, file: str, where: str, is_path: bool):
+    if isinstance(value, dict):
+        return {
+            k: _expand(v, names, base, file, f"{where}.{k}", is_path or _is_path_key(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_expand(v, names, base, file, f"{where}[{i}]", is_path) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def repl(match: re.Match) -> str:
+        if match.group(1) not in names:
+            raise UserError(f"unknown manifest variable ${match.group(1)}", file, where.lstrip("."))
+        return names[match.group(1)]
+
+    text = _VAR.sub(repl, value)
+    if is_path and text:
+        path = Path(text)
+        text = str((path if path.is_absolute() else base / path).resolve())
+    return text
+
+
+def read_config(path: Path) -> dict:
+    """A SONATA circuit config with manifest variables replaced and paths made absolute (relative
+    to the config file's folder, as the specification says)."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read the circuit config: {exc}", str(path)) from None
+    base = path.parent.resolve()
+    names: dict[str, str] = {}
+    for key, value in raw.get("manifest", {}).items():
+        names[key.lstrip("$")] = _expand(value, names, base, str(path), f"manifest.{key}", True)
+    return {
+        k: _expand(v, names, base, str(path), k, _is_path_key(k)) for k, v in raw.items() if k != "manifest"
+    }
+
+
+def _parse_cell(text: str):
+    if text in ("NULL", ""):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@dataclass
+class TypesTable:
+    """A node or edge types CSV: one row per type id, ``NULL`` as None."""
+
+    rows: dict[int, dict] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: str | None, id_column: str) -> TypesTable:
+        if not path:
+            return cls()
+        with open(path, newline="") as f:
+            reader = csv.reader(f, delimiter=" ", quotechar='"', skipinitialspace=True)
+            header = next(reader)
+            if id_column not in header:
+                raise UserError(f"no {id_column} column", path)
+            rows = {}
+            for line in reader:
+                if not line:
+                    continue
+                if len(line) != len(header):
+                    raise UserError(f"{len(line)} fields where the header has {len(header)}: {line}", path)
+                row = {k: _parse_cell(v) for k, v in zip(header, line, strict=True)}
+                rows[int(row.pop(id_column))] = row
+        return cls(rows)
+
+    @property
+    def columns(self) -> set[str]:
+        return {k for row in self.rows.values() for k in row}
+
+    def column(self, name: str, type_ids: np.ndarray, file: str) -> np.ndarray:
+        out = np.empty(len(type_ids), dtype=object)
+        for i, t in enumerate(type_ids):
+            if int(t) not in self.rows:
+                raise UserError(f"type id {int(t)} is not in the types file", file)
+            out[i] = self.rows[int(t)].get(name)
+        return out
+
+
+def _read_dataset(group: h5py.Group, name: str) -> np.ndarray:
+    ds = group[name]
+    library = group.get(f"@library/{name}")
+    if library is not None:
+        strings = np.asarray(library.asstr()[()], dtype=object)
+        return strings[ds[()]]
+    if h5py.check_string_dtype(ds.dtype) is not None:
+        return np.asarray(ds.asstr()[()], dtype=object)
+    return ds[()]
+
+
+def _tidy(values: np.ndarray) -> np.ndarray:
+    """An object array as float when every value is a number (ints stay ints)."""
+    if values.dtype != object or not len(values):
+        return values
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        return values.astype(np.int64)
+    if all(isinstance(v, (int, float, np.integer, np.floating)) for v in values):
+        return values.astype(float)
+    return values
+
+
+class _Groups:
+    """The groups of one node or edge population, merged with its types CSV."""
+
+    def __init__(self, h5: h5py.Group, kind: str, types: TypesTable, file: str, types_file: str | None):
+        self.file, self.types_file, self.types = file, types_file, types
+        self.type_id = h5[f"{kind}_type_id"][()].astype(np.int64)
+        self.size = len(self.type_id)
+        gid_name, gidx_name = f"{kind}_group_id", f"{kind}_group_index"
+        if gid_name in h5:
+            self.group_id = h5[gid_name][()].astype(np.int64)
+            self.group_index = h5[gidx_name][()].astype(np.int64)
+        else:  # one implicit group "0"
+            self.group_id = np.zeros(self.size, np.int64)
+            self.group_index = np.arange(self.size, dtype=np.int64)
+        self.groups = {int(k): h5[k] for k in h5 if k.isdigit() and isinstance(h5[k], h5py.Group)}
+        missing = set(np.unique(self.group_id).tolist()) - set(self.groups)
+        if missing:
+            raise UserError(
+                f"{h5.name}: {kind}_group_id names groups {sorted(missing)} that do not exist", file
+            )
+        self._cache: dict[tuple[int, str], np.ndarray] = {}
+
+    def _group_names(self, g: int) -> set[str]:
+        group = self.groups[g]
+        names = {k for k in group if isinstance(group[k], h5py.Dataset)}
+        if "dynamics_params" in group:
+            names |= {f"@dynamics:{k}" for k in group["dynamics_params"]}
+        return names
+
+    @cached_property
+    def names(self) -> set[str]:
+        return set().union(*(self._group_names(g) for g in self.groups), self.types.columns)
+
+    def _values(self, g: int, name: str) -> np.ndarray:
+        key = (g, name)
+        if key not in self._cache:
+            group = self.groups[g]
+            if name.startswith("@dynamics:"):
+                self._cache[key] = _read_dataset(group["dynamics_params"], name.split(":", 1)[1])
+            else:
+                self._cache[key] = _read_dataset(group, name)
+        return self._cache[key]
+
+    def get(self, name: str, ids: np.ndarray | None = None, default=None) -> np.ndarray:
+        """Attribute ``name`` of ``ids``: the group's value, else the types CSV's; None where neither
+        has one (``default`` fills those when given)."""
+        ids = np.arange(self.size) if ids is None else np.asarray(ids, dtype=np.int64)
+        out = np.full(len(ids), None, dtype=object)
+        have = np.zeros(len(ids), bool)
+        gid, gidx = self.group_id[ids], self.group_index[ids]
+        for g in np.unique(gid):
+            if name in self._group_names(int(g)):
+                m = gid == g
+                out[m] = self._values(int(g), name)[gidx[m]]
+                have[m] = True
+        if not have.all() and name in self.types.columns:
+            rest = ~have
+            out[rest] = self.types.column(name, self.type_id[ids[rest]], self.types_file or self.file)
+        if default is not None:
+            out[np.array([v is None for v in out], dtype=bool)] = default
+        return _tidy(out)
+
+
+class NodePopulation:
+    """One node population: its attributes (groups + CSV) and its properties from the config."""
+
+    def __init__(self, name: str, h5: h5py.Group, types: TypesTable, properties: dict, file: str):
+        self.name, self.properties, self.file = name, properties, file
+        self._groups = _Groups(h5, "node", types, file, properties.get("node_types_file"))
+        self.size = self._groups.size
+        if "node_id" in h5 and not np.array_equal(h5["node_id"][()], np.arange(self.size)):
+            raise UserError(f"population {name}: node_id is not 0..n-1 (SONATA ids are positions)", file)
+
+    @property
+    def attribute_names(self) -> set[str]:
+        return self._groups.names
+
+    def get(self, name: str, ids: np.ndarray | None = None, default=None) -> np.ndarray:
+        return self._groups.get(name, ids, default)
+
+    @property
+    def type(self) -> str:
+        """The population's ``type`` (config), else the one ``model_type`` of all its nodes, else
+        ``biophysical`` when any node is (mixed with point neurons, as bmtk writes them)."""
+        if self.properties.get("type"):
+            return self.properties["type"]
+        kinds = set(self.model_types().tolist())
+        if len(kinds) == 1:
+            return kinds.pop()
+        return "biophysical" if "biophysical" in kinds else "mixed"
+
+    def model_types(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """Each node's ``model_type`` (node attribute, else the population's configured type)."""
+        return self.get("model_type", ids, default=self.properties.get("type") or "unknown").astype(object)
+
+
+class EdgePopulation:
+    """One edge population: source/target ids and attributes (groups + CSV)."""
+
+    def __init__(self, name: str, h5: h5py.Group, types: TypesTable, properties: dict, file: str):
+        self.name, self.properties, self.file = name, properties, file
+        self.source = str(h5["source_node_id"].attrs["node_population"])
+        self.target = str(h5["target_node_id"].attrs["node_population"])
+        self._h5 = h5
+        self._groups = _Groups(h5, "edge", types, file, properties.get("edge_types_file"))
+        self.size = self._groups.size
+
+    @property
+    def type(self) -> str:
+        return self.properties.get("type") or "chemical"
+
+    @cached_property
+    def source_ids(self) -> np.ndarray:
+        return self._h5["source_node_id"][()].astype(np.int64)
+
+    @cached_property
+    def target_ids(self) -> np.ndarray:
+        return self._h5["target_node_id"][()].astype(np.int64)
+
+    @property
+    def attribute_names(self) -> set[str]:
+        return self._groups.names
+
+    def afferent(self, targets: np.ndarray) -> dict[str, np.ndarray]:
+        """``edge_id``, ``source``, ``target`` and every attribute of the edges onto ``targets``."""
+        ids = np.flatnonzero(np.isin(self.target_ids, np.asarray(targets, dtype=np.int64)))
+        out = {"edge_id": ids, "source": self.source_ids[ids], "target": self.target_ids[ids]}
+        for name in sorted(self.attribute_names):
+            out[name] = self._groups.get(name, ids)
+        return out
+
+
+class Circuit:
+    """A SONATA circuit config and every node and edge population it lists."""
+
+    def __init__(self, config_path: Path):
+        self.path = Path(config_path)
+        self.config = read_config(self.path)
+        self.components = self.config.get("components", {})
+        self.nodes: dict[str, NodePopulation] = {}
+        self.edges: dict[str, EdgePopulation] = {}
+        self._files: list[h5py.File] = []
+        networks = self.config.get("networks", {})
+        for i, entry in enumerate(networks.get("nodes", [])):
+            self._read(entry, "nodes", f"networks.nodes[{i}]")
+        for i, entry in enumerate(networks.get("edges", [])):
+            self._read(entry, "edges", f"networks.edges[{i}]")
+
+    def _read(self, entry: dict, kind: str, where: str) -> None:
+        file = entry.get(f"{kind}_file")
+        if not file or not Path(file).is_file():
+            raise UserError(f"{kind} file {file!r} not found", str(self.path), f"{where}.{kind}_file")
+        types_key = f"{kind[:-1]}_types_file"
+        types = TypesTable.read(entry.get(types_key), f"{kind[:-1]}_type_id")
+        try:
+            h5 = h5py.File(file, "r")
+        except OSError as exc:
+            raise UserError(
+                f"cannot open {file} as HDF5: {exc}", str(self.path), f"{where}.{kind}_file"
+            ) from None
+        self._files.append(h5)
+        overrides = entry.get("populations", {})
+        for name in h5.get(kind, {}):
+            props = {**self.components, types_key: entry.get(types_key), **overrides.get(name, {})}
+            cls = NodePopulation if kind == "nodes" else EdgePopulation
+            (self.nodes if kind == "nodes" else self.edges)[name] = cls(
+                name, h5[kind][name], types, props, file
+            )
+
+    def node_population(self, name: str) -> NodePopulation:
+        if name not in self.nodes:
+            raise UserError(f"no node population {name!r} (have {sorted(self.nodes)})", str(self.path))
+        return self.nodes[name]
+
+    @property
+    def node_sets_file(self) -> Path | None:
+        value = self.config.get("node_sets_file")
+        return Path(value) if value else None
+
+
+def _matches(values: np.ndarray, wanted) -> np.ndarray:
+    if isinstance(wanted, dict):
+        raise UserError(f"node set rule {wanted!r}: operators ($regex, ...) are not supported")
+    wanted = wanted if isinstance(wanted, list) else [wanted]
+    return np.array([v in wanted for v in values], dtype=bool)
+
+
+def materialize(rule, circuit: Circuit, sets: dict, where: str = "node set") -> dict[str, np.ndarray]:
+    """{population: sorted node ids} of a node set: a name in ``sets``, a compound list of names,
+    or a basic rule (``population``, ``node_id``, attribute = value or list of values)."""
+    if isinstance(rule, str):
+        if rule not in sets:
+            raise UserError(f"{where}: node set {rule!r} is not defined")
+        return materialize(sets[rule], circuit, sets, f"node set {rule!r}")
+    if isinstance(rule, list):
+        out: dict[str, np.ndarray] = {}
+        for part in rule:
+            for pop, ids in materialize(part, circuit, sets, where).items():
+                out[pop] = np.union1d(out.get(pop, np.zeros(0, np.int64)), ids)
+        return out
+    if not isinstance(rule, dict):
+        raise UserError(f"{where}: {rule!r} is not a node set")
+    pops = rule.get("population", sorted(circuit.nodes))
+    out = {}
+    for pop_name in pops if isinstance(pops, list) else [pops]:
+        pop = circuit.node_population(pop_name)
+        keep = np.ones(pop.size, bool)
+        if "node_id" in rule:
+            ids = np.asarray(rule["node_id"] if isinstance(rule["node_id"], list) else [rule["node_id"]])
+            keep &= np.isin(np.arange(pop.size), ids)
+        for key, wanted in rule.items():
+            if key in ("population", "node_id"):
+                continue
+            if key not in pop.attribute_names:
+                keep[:] = False  # SONATA: a node without the attribute is not in the set
+                break
+            keep &= _matches(pop.get(key), wanted)
+        if keep.any():
+            out[pop_name] = np.flatnonzero(keep).astype(np.int64)
+    return out
+
+
+def read_node_sets(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read the node sets: {exc}", str(path)) from None
+
+
+def parse_list(value, file: str, what: str) -> list:
+    """A CSV cell holding a Python-style list (``"['basal', 'apical']"``, ``"[0.0, 150.0]"``)."""
+    if isinstance(value, list):
+        return value
+    try:
+        parsed = ast.literal_eval(str(value))
+    except (ValueError, SyntaxError):
+        raise UserError(f"{what} {value!r} is not a list", file) from None
+    return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]

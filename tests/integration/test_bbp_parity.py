@@ -1,0 +1,105 @@
+"""BBP's SSCx five-cell circuit (``bbp_sub_mini5``, hoc templates, ASC morphologies) as shipped,
+run by ``msr init --circuit <simulation config> --circuit-mod-dir <its mod/>`` and ``msr compute``
+(NEURON only) against the bluecellulab results shipped beside it (bluecellulab 2.6.111, NEURON
+9.0.2; ``/work/shared/data/circuits/README.md``). The circuit files are read in place.
+
+Both cases: the same spike count per node, spike times within 0.1 ms, soma v within 1 mV outside
+±2 ms around spikes (both sample v at t_start + k·dt; compared at equal times).
+
+- ``bcl_iclamp``: no edges, 0.3 nA from 20 to 170 ms, on 1 and 2 ranks;
+- ``bcl_shipped``: as shipped: noise (BBP's Random123 stream) and hyperpolarizing clamps, the
+  recurrent ProbGABAAB_EMS synapses at their BBP section ids and segment offsets.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from conftest import run_mpi
+
+ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "circuits" / "bbp_sub_mini5"
+REF = ROOT / "reference"
+MSR = Path(sys.executable).with_name("msr")
+pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="the shared BBP circuit is not installed")
+
+
+def msr(*args: str) -> list[str]:
+    return [str(MSR), *args] if MSR.is_file() else [sys.executable, "-m", "multiscale_run.cli", *args]
+
+
+def _run(cmd: list[str], ranks: int = 1, timeout: float = 600) -> None:
+    if ranks == 1:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    else:
+        proc = run_mpi(ranks, cmd, timeout=timeout)
+    assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """One mechanism build (msr's + the circuit's mod files) for every run of this module."""
+    return tmp_path_factory.mktemp("bbp-cache")
+
+
+def _simulate(tmp: Path, config: Path, ranks: int, cache: Path) -> Path:
+    sim = tmp / f"sim{ranks}"
+    _run(
+        msr(
+            "init",
+            str(sim),
+            "--circuit",
+            str(config),
+            "--circuit-mod-dir",
+            str(ROOT / "mod"),
+            "--no-metabolism",
+        )
+    )
+    path = sim / "simulation_config.json"
+    data = json.loads(path.read_text())
+    data["multiscale_run"]["cache_dir"] = str(cache)
+    path.write_text(json.dumps(data))
+    _run(msr("compute", str(sim)), ranks)
+    return sim / "output"
+
+
+def _spikes(path: Path) -> dict[int, np.ndarray]:
+    with h5py.File(path, "r") as f:
+        ids, times = f["spikes/default/node_ids"][()], f["spikes/default/timestamps"][()]
+    return {int(i): np.sort(times[ids == i]) for i in range(5)}
+
+
+def _compare(out: Path, ref: Path) -> None:
+    got, want = _spikes(out / "spikes.h5"), _spikes(ref / "spikes.h5")
+    assert {k: len(v) for k, v in got.items()} == {k: len(v) for k, v in want.items()}
+    worst = max(np.abs(got[k] - want[k]).max() for k in want if len(want[k]))
+    assert worst <= 0.1, f"spike times differ by up to {worst} ms"
+    bcl = np.load(ref / "soma_v.npz")
+    with h5py.File(out / "soma_v.h5", "r") as f:
+        pop = f["report/default"]
+        start, _, dt = pop["mapping/time"][()]
+        n = int(pop["data"].attrs["valid_frames"])
+        v, ids = pop["data"][:n], pop["mapping/node_ids"][()]
+    t = start + dt * np.arange(n)
+    common, i_ref, i_msr = np.intersect1d(np.round(bcl["t"], 6), np.round(t, 6), return_indices=True)
+    assert len(common) >= len(t) - 1
+    spikes = np.concatenate([*want.values(), *got.values()])
+    quiet = np.all(np.abs(common[:, None] - spikes[None, :]) > 2.0, axis=1)
+    for col, node in enumerate(bcl["node_ids"]):
+        mine = v[i_msr, int(np.flatnonzero(ids == node)[0])]
+        diff = np.abs(mine - bcl["v"][i_ref, col])[quiet]
+        assert diff.max() < 1.0, f"node {node}: soma v differs by up to {diff.max():.3f} mV outside spikes"
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_iclamp_matches_bluecellulab(tmp_path, ranks, cache):
+    _compare(_simulate(tmp_path, REF / "simulation_config_iclamp.json", ranks, cache), REF / "bcl_iclamp")
+
+
+def test_shipped_matches_bluecellulab(tmp_path, cache):
+    _compare(_simulate(tmp_path, ROOT / "simulation_config_mini.json", 2, cache), REF / "bcl_shipped")
