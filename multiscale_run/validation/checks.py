@@ -14,7 +14,6 @@ bounds, output folder) are in :mod:`multiscale_run.config.rules`.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from multiscale_run.config.file_probes import file_problems
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
 from multiscale_run.config.rules import rule_problems
+from multiscale_run.errors import UserError
 from multiscale_run.validation.circuit import check_mesh_coverage, check_ngv, check_ranks
 from multiscale_run.validation.couplings import check_constraints, check_couplings
 from multiscale_run.validation.neuron_circuit import check_neuron_circuit
@@ -38,17 +38,18 @@ def _is_multiple(value: float, step: float) -> bool:
 
 
 def _node_sets(config: Config, problems: list[Problem]) -> dict | None:
+    """The node sets file's rules (None without a readable file: a problem says why), read by the
+    run's one reader (:func:`multiscale_run.circuit.sonata.read_node_sets`)."""
+    from multiscale_run.circuit.sonata import read_node_sets
+
     path = config.node_sets_file
     where = "node_sets_file" if "node_sets_file" in config.data else "network"
     if path is None:
         return None
-    if not path.is_file():
-        problems.append(config.problem(where, f"node sets file not found: {path}", "an existing JSON file"))
-        return None
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        problems.append(config.problem(where, f"node sets file {path} is not valid JSON: {exc}"))
+        return read_node_sets(path, str(config.path), where)
+    except UserError as exc:
+        problems.append(config.problem(where, exc.message))
         return None
 
 
