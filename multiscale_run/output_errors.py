@@ -39,6 +39,8 @@ def describe(exc: OSError | RuntimeError, output_dir: Path) -> str | None:
     text = str(exc)
     if code is None and (found := _H5_ERRNO.search(text)):
         code = int(found.group(1))
+    if code is None and not Path(output_dir).is_dir():
+        code = errno.ENOENT  # HDF5 quoting no errno ("can't retrieve stat info") in a vanished folder
     if code not in STORAGE_ERRNOS:
         return None
     name = getattr(exc, "filename", None) or (m.group(1) if (m := _H5_NAME.search(text)) else output_dir)

@@ -100,9 +100,10 @@ def write_snapshot(
     error = None
     if parallel.is_root:
         try:
+            root.mkdir(exist_ok=True)  # not its parents: a vanished output folder is an error
             for stale in root.glob(f"{_PARTIAL}*"):  # snapshots a crash interrupted
                 shutil.rmtree(stale)
-            partial.mkdir(parents=True)
+            partial.mkdir()
         except OSError as exc:
             error = _why(exc, partial)
     _agree(parallel, error)
