@@ -87,7 +87,7 @@ POINT_MODEL_TYPES = ("point_process", "point_neuron")
 
 def _node_sets(node_set: str, node_sets_file: Path | None, config_file: str | None) -> dict:
     """The node sets file that ``node_set`` needs."""
-    from multiscale_run.circuit.sonata import read_node_sets
+    from multiscale_run.circuit.node_sets import read_node_sets
 
     if node_sets_file is None:
         raise UserError(f"node set {node_set!r} given but no node sets file", config_file, "node_sets_file")

@@ -77,6 +77,27 @@ def rank_pids(mpiexec_pid: int) -> list[int]:
     return sorted(found)
 
 
+def msr_command(*args: str) -> list[str]:
+    """``msr ARGS`` with this interpreter's msr (the console script beside it, else ``-m``)."""
+    script = Path(sys.executable).with_name("msr")
+    return [str(script), *args] if script.is_file() else [sys.executable, "-m", "multiscale_run.cli", *args]
+
+
+def run_checked(cmd: list[str], ranks: int = 1, timeout: float = 600) -> None:
+    """Run ``cmd`` (under mpiexec for several ranks) and fail with its output unless it succeeds."""
+    if ranks == 1:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    else:
+        proc = run_mpi(ranks, cmd, timeout=timeout)
+    assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+
+
+def msr_compute(directory: Path, ranks: int = 1) -> Path:
+    """``msr compute DIRECTORY --overwrite`` on ``ranks`` ranks; returns its output folder."""
+    run_checked(msr_command("compute", str(directory), "--overwrite"), ranks, timeout=900)
+    return directory / "output"
+
+
 def run_mpi_python(n: int, script: list[str] | str, **kwargs):
     """Run a Python script (path or ``-c`` code) under mpiexec with this interpreter."""
     args = [sys.executable, *([script] if isinstance(script, str) else script)]

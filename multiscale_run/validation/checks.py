@@ -39,8 +39,8 @@ def _is_multiple(value: float, step: float) -> bool:
 
 def _node_sets(config: Config, problems: list[Problem]) -> dict | None:
     """The node sets file's rules (None without a readable file: a problem says why), read by the
-    run's one reader (:func:`multiscale_run.circuit.sonata.read_node_sets`)."""
-    from multiscale_run.circuit.sonata import read_node_sets
+    run's one reader (:func:`multiscale_run.circuit.node_sets.read_node_sets`)."""
+    from multiscale_run.circuit.node_sets import read_node_sets
 
     path = config.node_sets_file
     where = "node_sets_file" if "node_sets_file" in config.data else "network"

@@ -14,31 +14,17 @@ Both cases: the same spike count per node, spike times within 0.1 ms, soma v wit
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from conftest import run_mpi
+from conftest import msr_command as msr
+from conftest import run_checked as _run
 
 ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "circuits" / "bbp_sub_mini5"
 REF = ROOT / "reference"
-MSR = Path(sys.executable).with_name("msr")
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="the shared BBP circuit is not installed")
-
-
-def msr(*args: str) -> list[str]:
-    return [str(MSR), *args] if MSR.is_file() else [sys.executable, "-m", "multiscale_run.cli", *args]
-
-
-def _run(cmd: list[str], ranks: int = 1, timeout: float = 600) -> None:
-    if ranks == 1:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    else:
-        proc = run_mpi(ranks, cmd, timeout=timeout)
-    assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ writes (a generated NGV fragment, the nvc simulator on), run by ``msr compute`` 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import h5py
@@ -21,7 +20,8 @@ import libsonata
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import needs_steps, run_mpi
+from conftest import msr_compute as compute
+from conftest import needs_steps
 from nvc_reference import PAPER, boxcar_flow
 
 from multiscale_run.cli import main
@@ -75,16 +75,6 @@ def make_sim(
     config["reports"] = sonata_reports(config)
     path.write_text(json.dumps(config, indent=2))
     return directory
-
-
-def compute(directory: Path, ranks: int = 1) -> Path:
-    proc = run_mpi(
-        ranks,
-        [sys.executable, "-m", "multiscale_run.cli", "compute", str(directory), "--overwrite"],
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return directory / "output"
 
 
 def report(path: Path) -> tuple[np.ndarray, np.ndarray]:

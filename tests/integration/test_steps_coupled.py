@@ -19,7 +19,8 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import needs_steps, run_mpi
+from conftest import msr_compute as compute
+from conftest import needs_steps
 
 from multiscale_run.bloodflow.poiseuille import expected_flow_ratio
 from multiscale_run.circuit.default import INPUT_WINDOW_MS
@@ -51,16 +52,6 @@ def make_sim(
     msr["steps"]["reports"].append({"name": "K_count", "variable": "K_count", "dt_ms": 1.0})
     path.write_text(json.dumps(config, indent=2))
     return directory
-
-
-def compute(directory: Path, ranks: int = 1) -> Path:
-    proc = run_mpi(
-        ranks,
-        [sys.executable, "-m", "multiscale_run.cli", "compute", str(directory), "--overwrite"],
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return directory / "output"
 
 
 def report(path: Path, population: str | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from multiscale_run.circuit.sonata import Circuit, materialize, read_node_sets
+from multiscale_run.circuit.node_sets import read_node_sets
+from multiscale_run.circuit.sonata import Circuit, materialize
 from multiscale_run.errors import UserError
 from multiscale_run.nodes import choose_neurons, point_nodes
 from multiscale_run.simulators.neuron.morphology import LocalMorphology, read_morphology, rotation_matrices
