@@ -98,6 +98,19 @@ def msr_compute(directory: Path, ranks: int = 1) -> Path:
     return directory / "output"
 
 
+def report_frames(path: Path, population: str | None = None):
+    """(frame times ms, data (frames, elements) as float64 with columns in node id order) of a
+    SONATA report, read with h5py."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "r") as f:
+        pop = f["report"][population or next(iter(f["report"]))]
+        data, ids = pop["data"][:].astype(np.float64), pop["mapping/node_ids"][:]
+        start, _, step = pop["mapping/time"][:]
+    return start + step * np.arange(len(data)), data[:, np.argsort(ids, kind="stable")]
+
+
 def run_mpi_python(n: int, script: list[str] | str, **kwargs):
     """Run a Python script (path or ``-c`` code) under mpiexec with this interpreter."""
     args = [sys.executable, *([script] if isinstance(script, str) else script)]

@@ -91,11 +91,11 @@ def circuit_files(config) -> list[Path]:
     if config.node_sets_file is not None:
         paths.append(Path(config.node_sets_file))
     circuit = libsonata.CircuitConfig.from_file(str(config.circuit_config))
-    for name in sorted(circuit.node_populations):
-        props = circuit.node_population_properties(name)
-        paths += [Path(props.elements_path)] + ([Path(props.types_path)] if props.types_path else [])
-    for name in sorted(circuit.edge_populations):
-        props = circuit.edge_population_properties(name)
+    populations = [
+        *(circuit.node_population_properties(n) for n in circuit.node_populations),
+        *(circuit.edge_population_properties(n) for n in circuit.edge_populations),
+    ]
+    for props in populations:
         paths += [Path(props.elements_path)] + ([Path(props.types_path)] if props.types_path else [])
     return sorted({p for p in paths if p.is_file()})
 

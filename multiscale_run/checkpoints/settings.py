@@ -33,13 +33,13 @@ class CheckpointSettings:
 
     @classmethod
     def from_config(cls, config) -> CheckpointSettings:
-        section = config.msr.get("checkpoints", {})
+        section = config.msr["checkpoints"]  # every key filled from the schema's defaults
         return cls(
-            every_ms=section.get("every_ms"),
-            every_minutes=section.get("every_minutes"),
-            at_end=bool(section.get("at_end", True)),
-            on_signal=bool(section.get("on_signal", True)),
-            keep=int(section.get("keep", 2)),
+            every_ms=section["every_ms"],
+            every_minutes=section["every_minutes"],
+            at_end=bool(section["at_end"]),
+            on_signal=bool(section["on_signal"]),
+            keep=int(section["keep"]),
         )
 
     def with_every(self, text: str) -> CheckpointSettings:

@@ -52,10 +52,6 @@ class Snapshot:
         return float(self.manifest["t_ms"])
 
     @property
-    def step(self) -> int:
-        return int(self.manifest["step"])
-
-    @property
     def config(self) -> dict:
         return json.loads((self.path / "config.json").read_text())
 
@@ -184,14 +180,16 @@ def verify(folder: Path) -> tuple[dict | None, str]:
     return manifest, ""
 
 
+def newest_complete(root: Path) -> Snapshot | None:
+    """The newest snapshot under ``root`` whose files verify (the others are skipped, logged)."""
+    for folder in snapshot_folders(root):
+        manifest, why = verify(folder)
+        if manifest is not None:
+            return Snapshot(folder, manifest)
+        log.warning("skipping snapshot %s: %s", folder, why)
+    return None
+
+
 def newest_valid(root: Path, parallel: Parallel) -> Snapshot | None:
-    """The newest snapshot whose files verify (rank 0 checks; every rank gets the answer)."""
-    found = None
-    if parallel.is_root:
-        for folder in snapshot_folders(root):
-            manifest, why = verify(folder)
-            if manifest is not None:
-                found = Snapshot(folder, manifest)
-                break
-            log.warning("skipping snapshot %s: %s", folder, why)
-    return parallel.bcast(found)
+    """:func:`newest_complete`, found by rank 0; every rank gets the answer."""
+    return parallel.bcast(newest_complete(root) if parallel.is_root else None)

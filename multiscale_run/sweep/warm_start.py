@@ -95,7 +95,7 @@ def problems(sweep, base: Config, candidates: list[dict]) -> list[Problem]:
 
 def prepare(sweep, base: Config, executor) -> Path:
     """Run (or find, when it completed before) the warm-up and return its snapshot folder."""
-    from multiscale_run.checkpoints.store import CHECKPOINT_DIR, verify
+    from multiscale_run.checkpoints.store import CHECKPOINT_DIR, newest_complete
     from multiscale_run.sweep.driver import run_batch
     from multiscale_run.sweep.points import COMPLETED, Point, write_point
 
@@ -104,14 +104,11 @@ def prepare(sweep, base: Config, executor) -> Path:
     run_batch(executor, [warm], retry_failed=True, first_alone=False)
     if warm.status != COMPLETED:
         raise UserError(f"the warm-start run failed: {warm.state.get('error')}", str(warm.directory))
-    snapshot = warm.directory / "output" / CHECKPOINT_DIR
-    found = sorted(snapshot.glob("step-*"))
-    manifest, why = verify(found[-1]) if found else (None, "no snapshot")
-    if manifest is None or abs(manifest["t_ms"] - sweep.warm_start_ms) > 1e-9:
-        raise UserError(
-            f"the warm-start run left no snapshot at {sweep.warm_start_ms:g} ms ({why})", str(snapshot)
-        )
-    return found[-1]
+    root = warm.directory / "output" / CHECKPOINT_DIR
+    snapshot = newest_complete(root)
+    if snapshot is None or abs(snapshot.t_ms - sweep.warm_start_ms) > 1e-9:
+        raise UserError(f"the warm-start run left no snapshot at {sweep.warm_start_ms:g} ms", str(root))
+    return snapshot.path
 
 
 def compute_args(sweep, snapshot: Path) -> list[str]:

@@ -245,9 +245,9 @@ def _check_checkpoints(config: Config, problems: list[Problem], warnings: bool) 
     unable = uncheckpointable(config)
     if not unable:
         return
-    section = config.msr.get("checkpoints", {})
-    asked = [k for k in ("every_ms",) if section.get(k)]
-    default = [k for k in ("every_minutes", "at_end", "on_signal") if section.get(k, True)]
+    section = config.msr["checkpoints"]
+    asked = [k for k in ("every_ms",) if section[k]]
+    default = [k for k in ("every_minutes", "at_end", "on_signal") if section[k]]
     if asked and not warnings:
         problems.append(
             config.problem(

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import libsonata
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import msr_compute as compute
 from conftest import needs_steps
+from conftest import report_frames as report
 from nvc_reference import PAPER, boxcar_flow
 
 from multiscale_run.cli import main
@@ -75,15 +75,6 @@ def make_sim(
     config["reports"] = sonata_reports(config)
     path.write_text(json.dumps(config, indent=2))
     return directory
-
-
-def report(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(frame times ms, data (frames, elements) in node id order)."""
-    with h5py.File(path, "r") as f:
-        pop = f["report"][next(iter(f["report"]))]
-        data, ids = pop["data"][:].astype(np.float64), pop["mapping/node_ids"][:]
-        start, _, step = pop["mapping/time"][:]
-    return start + step * np.arange(len(data)), data[:, np.argsort(ids, kind="stable")]
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import msr_compute as compute
 from conftest import needs_steps
+from conftest import report_frames as report
 
 from multiscale_run.bloodflow.poiseuille import expected_flow_ratio
 from multiscale_run.circuit.default import INPUT_WINDOW_MS
@@ -52,15 +52,6 @@ def make_sim(
     msr["steps"]["reports"].append({"name": "K_count", "variable": "K_count", "dt_ms": 1.0})
     path.write_text(json.dumps(config, indent=2))
     return directory
-
-
-def report(path: Path, population: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(times ms, data with columns sorted by node id)."""
-    with h5py.File(path, "r") as f:
-        pop = f["report"][population or next(iter(f["report"]))]
-        data, ids = pop["data"][:].astype(np.float64), pop["mapping/node_ids"][:]
-        start, _, step = pop["mapping/time"][:]
-    return start + step * np.arange(len(data)), data[:, np.argsort(ids, kind="stable")]
 
 
 @pytest.fixture(scope="module")
