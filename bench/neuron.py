@@ -28,7 +28,7 @@ t0 = time.perf_counter()
 c = build_default_circuit(d / "circuit", 50)
 t1 = time.perf_counter()
 sim = NeuronSim.from_settings(NeuronSettings(circuit_config=c.circuit_config, node_set=c.node_set,
-    node_sets_file=c.node_sets_file, inputs=c.inputs, cache_dir=d / "cache",
+    node_sets_file=c.node_sets_file, inputs=c.inputs,
     tstop_ms=tstop), Parallel())
 t2 = time.perf_counter()
 if mode == "msr":

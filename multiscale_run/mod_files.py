@@ -1,10 +1,12 @@
 """NEURON mechanisms (.mod files): compile once per content, load, and copy for editing.
 
-``compile_mechanisms(mod_dir, cache_dir)`` runs ``nrnivmodl`` in
-``cache_dir/mechanisms/<hash of the .mod files' names and contents>/`` unless that folder already
+``compile_mechanisms(mod_dir)`` runs ``nrnivmodl`` in
+``<mechanisms cache>/<hash of the .mod files' names and contents>/`` unless that folder already
 holds a finished build, so a run recompiles exactly when a .mod file changed (and switching back
-to an earlier set of files reuses its build). A file lock makes concurrent processes (MPI ranks,
-parallel tests) wait for one compilation instead of racing. NeuronSim loads the library (this
+to an earlier set of files reuses its build). The cache is the user's, not the simulation's
+(:func:`mechanisms_cache`): every simulation folder with the same mechanisms, and every point of
+a sweep, reuses one build. A file lock makes concurrent processes (MPI ranks, parallel tests,
+sweep points) wait for one compilation instead of racing. NeuronSim loads the library (this
 module does not import NEURON); ``copy_mod_files`` is ``msr edit-mod-files``.
 """
 
@@ -13,8 +15,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.metadata
+import importlib.util
 import logging
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -68,14 +72,31 @@ def circuit_mod_dir(mechanisms_dir: Path | None, given: Path | None = None) -> P
     raise UserError(f"no .mod files in {mechanisms_dir} nor in its modfiles/ (components.mechanisms_dir)")
 
 
-def content_key(mod_dir: Path | list[Path]) -> str:
-    """A hash of the .mod files' names and bytes (and the NEURON version that compiles them)."""
-    digest = hashlib.sha256()
+def mechanisms_cache() -> Path:
+    """The folder of compiled mechanisms: ``$MSR_MECHANISMS_CACHE``, else
+    ``$XDG_CACHE_HOME/multiscale-run/mechanisms`` (``~/.cache/multiscale-run/mechanisms``)."""
+    given = os.environ.get("MSR_MECHANISMS_CACHE")
+    if given:
+        return Path(given).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "multiscale-run" / "mechanisms"
+
+
+def _neuron_build() -> str:
+    """The NEURON that links the library: its version, where it is installed, the machine."""
     try:
-        neuron_version = importlib.metadata.version("neuron")
+        version = importlib.metadata.version("neuron")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - NEURON is a dependency
-        neuron_version = "?"
-    digest.update(neuron_version.encode())
+        version = "?"
+    spec = importlib.util.find_spec("neuron")
+    return f"{version}\0{spec.origin if spec else '?'}\0{platform.machine()}"
+
+
+def content_key(mod_dir: Path | list[Path]) -> str:
+    """A hash of the .mod files' names and bytes and of the NEURON that compiles them (version,
+    installation, machine: a build is never loaded by another NEURON)."""
+    digest = hashlib.sha256()
+    digest.update(_neuron_build().encode())
     for path in mod_files(mod_dir):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:20]
@@ -86,9 +107,9 @@ def mechanism_names(mod_dir: Path | list[Path]) -> list[str]:
     return sorted({m for path in mod_files(mod_dir) for m in _NAME.findall(path.read_text(errors="replace"))})
 
 
-def _library(build_dir: Path) -> Path | None:
+def _library(folder: Path) -> Path | None:
     for pattern in _LIBRARY_GLOBS:
-        found = sorted(build_dir.glob(pattern))
+        found = sorted(folder.glob(pattern))
         if found:
             return found[0]
     return None
@@ -102,26 +123,38 @@ def _nrnivmodl() -> str:
     return found
 
 
-def compile_mechanisms(mod_dir: Path | list[Path], cache_dir: Path) -> Path:
+def build_dir(mod_dir: Path | list[Path], cache: Path | None = None) -> Path:
+    """Where the library of ``mod_dir`` is built, in ``cache`` (default :func:`mechanisms_cache`)."""
+    return Path(cache or mechanisms_cache()).resolve() / content_key(mod_dir)
+
+
+def compile_mechanisms(mod_dir: Path | list[Path], cache: Path | None = None) -> Path:
     """The compiled library of ``mod_dir`` (one folder or several, built together), building it
-    under ``cache_dir`` if needed."""
+    in ``cache`` (default :func:`mechanisms_cache`) if needed."""
     mod_dir = [d.resolve() for d in _dirs(mod_dir)]
     names = [n for path in mod_files(mod_dir) for n in _NAME.findall(path.read_text(errors="replace"))]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UserError(f"mechanisms {twice} are defined twice in {[str(d) for d in mod_dir]}")
-    build_dir = Path(cache_dir).resolve() / "mechanisms" / content_key(mod_dir)
-    library = _library(build_dir)
+    build = build_dir(mod_dir, cache)
+    library = _library(build)
     if library is not None:
         return library
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(build_dir.parent / ".lock", "w") as lock:
+    try:
+        build.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot create the mechanisms cache {build.parent} ({exc.strerror}): "
+            "set MSR_MECHANISMS_CACHE to a writable folder",
+            str(build.parent),
+        ) from exc
+    with open(build.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            library = _library(build_dir)
+            library = _library(build)
             if library is not None:
                 return library
-            staging = build_dir.with_name(build_dir.name + f".tmp{os.getpid()}")
+            staging = build.with_name(build.name + f".tmp{os.getpid()}")
             shutil.rmtree(staging, ignore_errors=True)
             (staging / "mod").mkdir(parents=True)
             for path in mod_files(mod_dir):
@@ -136,10 +169,10 @@ def compile_mechanisms(mod_dir: Path | list[Path], cache_dir: Path) -> Path:
                     f"nrnivmodl failed on {', '.join(map(str, mod_dir))}:\n"
                     f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
                 )
-            staging.rename(build_dir)
+            staging.rename(build)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    return _library(build_dir)  # type: ignore[return-value]
+    return _library(build)  # type: ignore[return-value]
 
 
 def copy_mod_files(directory: Path, overwrite: bool = False) -> Path:

@@ -153,6 +153,15 @@ def metabolism_only(sim: Path, checks: list[dict] | None = None, tstop_ms: float
     return sim
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mechanisms_cache(tmp_path_factory) -> Path:
+    """One mechanisms cache for the session (every test and the runs it starts inherit it), so
+    each set of .mod files is compiled once per session and never from the user's cache."""
+    folder = tmp_path_factory.mktemp("mechanisms")
+    os.environ["MSR_MECHANISMS_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def default_template(tmp_path_factory) -> Path:
     """The embedded default simulation (6 neurons, 300 ms), written once per test session."""

@@ -66,7 +66,9 @@ def _slurm_conf(root: Path, node_line: str, munge_socket: Path) -> str:
             f"SlurmdPort={_free_port()}",
             "AuthType=auth/munge",
             "CredType=cred/munge",
-            f"AuthInfo=socket={munge_socket}",
+            # cred_expire is also how long a requeued job waits before it may start again
+            # (slurm.conf(5); 120 s by default)
+            f"AuthInfo=socket={munge_socket},cred_expire=10",
             f"StateSaveLocation={root / 'state'}",
             f"SlurmdSpoolDir={root / 'spool'}",
             f"SlurmctldPidFile={root / 'slurmctld.pid'}",

@@ -16,6 +16,7 @@ import logging
 import re
 from pathlib import Path
 
+from multiscale_run import mod_files
 from multiscale_run.config import loader
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import ConfigError, Problem
@@ -235,8 +236,6 @@ def _mechanisms(config: Config, problems: list[Problem]) -> None:
     import subprocess
     import tempfile
 
-    from multiscale_run import mod_files
-
     folder = mod_dir(config)
     where = "multiscale_run.neuron.mod_dir"
     if not folder.is_dir():
@@ -244,7 +243,7 @@ def _mechanisms(config: Config, problems: list[Problem]) -> None:
         return
     try:
         files = mod_files.mod_files(folder)
-        built = config.cache_dir / "mechanisms" / mod_files.content_key(folder)
+        built = mod_files.build_dir(folder)
     except (UserError, OSError) as exc:
         problems.append(config.problem(where, str(exc), "a folder of .mod files"))
         return
@@ -274,9 +273,11 @@ def _mechanisms(config: Config, problems: list[Problem]) -> None:
 
 
 def _ascii_paths(config: Config, problems: list[Problem]) -> None:
+    """The folders NEURON's hoc opens: the .mod files and the compiled library (the mechanisms
+    cache, named by the environment: ``MSR_MECHANISMS_CACHE`` or ``XDG_CACHE_HOME``)."""
     paths = {
-        "multiscale_run.cache_dir": config.cache_dir,
         "multiscale_run.neuron.mod_dir": mod_dir(config),
+        "MSR_MECHANISMS_CACHE": mod_files.mechanisms_cache(),
     }
     for key, path in paths.items():
         if not str(path.resolve()).isascii():

@@ -13,7 +13,6 @@ Both cases: the same spike count per node, spike times within 0.1 ms, soma v wit
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import h5py
@@ -27,13 +26,7 @@ REF = ROOT / "reference"
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="the shared BBP circuit is not installed")
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    """One mechanism build (msr's + the circuit's mod files) for every run of this module."""
-    return tmp_path_factory.mktemp("bbp-cache")
-
-
-def _simulate(tmp: Path, config: Path, ranks: int, cache: Path) -> Path:
+def _simulate(tmp: Path, config: Path, ranks: int) -> Path:
     sim = tmp / f"sim{ranks}"
     _run(
         msr(
@@ -46,10 +39,6 @@ def _simulate(tmp: Path, config: Path, ranks: int, cache: Path) -> Path:
             "--no-metabolism",
         )
     )
-    path = sim / "simulation_config.json"
-    data = json.loads(path.read_text())
-    data["multiscale_run"]["cache_dir"] = str(cache)
-    path.write_text(json.dumps(data))
     _run(msr("compute", str(sim)), ranks)
     return sim / "output"
 
@@ -83,9 +72,9 @@ def _compare(out: Path, ref: Path) -> None:
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
-def test_iclamp_matches_bluecellulab(tmp_path, ranks, cache):
-    _compare(_simulate(tmp_path, REF / "simulation_config_iclamp.json", ranks, cache), REF / "bcl_iclamp")
+def test_iclamp_matches_bluecellulab(tmp_path, ranks):
+    _compare(_simulate(tmp_path, REF / "simulation_config_iclamp.json", ranks), REF / "bcl_iclamp")
 
 
-def test_shipped_matches_bluecellulab(tmp_path, cache):
-    _compare(_simulate(tmp_path, ROOT / "simulation_config_mini.json", 2, cache), REF / "bcl_shipped")
+def test_shipped_matches_bluecellulab(tmp_path):
+    _compare(_simulate(tmp_path, ROOT / "simulation_config_mini.json", 2), REF / "bcl_shipped")

@@ -14,7 +14,6 @@ place, never copied.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import h5py
@@ -28,19 +27,9 @@ REF = CIRCUIT / "reference"
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="the shared bmtk circuit is not installed")
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    """One mechanism build (msr's + bmtk's mod files) for every run of this module."""
-    return tmp_path_factory.mktemp("bmtk-cache")
-
-
-def _simulate(tmp: Path, config: Path, ranks: int, cache: Path) -> Path:
+def _simulate(tmp: Path, config: Path, ranks: int) -> Path:
     sim = tmp / f"sim{ranks}"
     _run(msr("init", str(sim), "--circuit", str(config), "--no-metabolism"))
-    path = sim / "simulation_config.json"
-    data = json.loads(path.read_text())
-    data["multiscale_run"]["cache_dir"] = str(cache)
-    path.write_text(json.dumps(data))
     _run(msr("compute", str(sim)), ranks)
     return sim / "output"
 
@@ -70,8 +59,8 @@ def _msr_v(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("ranks", [1, 2, 4])
-def test_iclamp_matches_bionet(tmp_path, ranks, cache):
-    out = _simulate(tmp_path, REF / "config.iclamp.json", ranks, cache)
+def test_iclamp_matches_bionet(tmp_path, ranks):
+    out = _simulate(tmp_path, REF / "config.iclamp.json", ranks)
     got, want = _spikes(out / "spikes.h5"), _spikes(REF / "bionet_iclamp" / "spikes.h5")
     assert {k: len(v) for k, v in got.items()} == {k: len(v) for k, v in want.items()}
     worst = max(np.abs(got[k] - want[k]).max() for k in want)
@@ -89,8 +78,8 @@ def test_iclamp_matches_bionet(tmp_path, ranks, cache):
         assert diff.max() < 1.0, f"node {node}: soma v differs by up to {diff.max():.3f} mV outside spikes"
 
 
-def test_shipped_network_rates_match_bionet(tmp_path, cache):
-    out = _simulate(tmp_path, CIRCUIT / "config.simulation.json", 2, cache)
+def test_shipped_network_rates_match_bionet(tmp_path):
+    out = _simulate(tmp_path, CIRCUIT / "config.simulation.json", 2)
     got = _spikes(out / "spikes.h5")
     want = _spikes(REF / "bionet_shipped" / "spikes.h5")
     report = {k: (len(got.get(k, [])), len(want[k])) for k in sorted(want)}

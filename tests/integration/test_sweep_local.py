@@ -67,7 +67,7 @@ def test_grid_killed_and_resumed(grid):
         assert config["multiscale_run"]["cache_dir"] == str(base / "cache")
         assert not (point / "circuit").exists() and not (point / "cache").exists()
         log = (point / "compute.log").read_text()
-        assert ("compiling NEURON mechanisms" in log) == (name == "p0000")
+        assert name == "p0000" or "compiling NEURON mechanisms" not in log  # one build, if any
         check = msr("check", str(point))
         assert check.returncode == 0 and ": OK:" in check.stdout, check.stderr
     from datetime import datetime

@@ -18,12 +18,12 @@ from multiscale_run.circuit.default import build_default_circuit
 from multiscale_run.circuit.spikes import write_spike_file
 from multiscale_run.simulators.neuron import NeuronSim, NeuronSettings
 
-circuit_dir, cache_dir, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-tstop = float(sys.argv[4])
+circuit_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
+tstop = float(sys.argv[3])
 inputs = dict(np.load(circuit_dir / "inputs.npy", allow_pickle=True).item())
 par = Parallel()
 settings = NeuronSettings(circuit_config=circuit_dir / "circuit_config.json", node_set="neurons",
-                          node_sets_file=circuit_dir / "node_sets.json", inputs=inputs, cache_dir=cache_dir,
+                          node_sets_file=circuit_dir / "node_sets.json", inputs=inputs,
                           tstop_ms=tstop)
 sim = NeuronSim.from_settings(settings, par)
 for t in np.arange(5.0, tstop + 1e-9, 5.0):
@@ -43,20 +43,18 @@ def small_circuit(tmp_path_factory):
     d = tmp_path_factory.mktemp("circuit")
     c = build_default_circuit(d, n_neurons=16, seed=3)
     np.save(d / "inputs.npy", c.inputs, allow_pickle=True)
-    return d, tmp_path_factory.mktemp("cache")
+    return d
 
 
 @pytest.mark.mpi
 def test_spikes_identical_on_1_2_4_ranks(small_circuit, tmp_path):
-    circuit_dir, cache_dir = small_circuit
+    circuit_dir = small_circuit
     script = tmp_path / "run_neuron.py"
     script.write_text(SCRIPT)
     results = {}
     for n in (1, 2, 4):
         out = tmp_path / f"spikes_{n}.h5"
-        proc = run_mpi_python(
-            n, [str(script), str(circuit_dir), str(cache_dir), str(out), "250"], timeout=600
-        )
+        proc = run_mpi_python(n, [str(script), str(circuit_dir), str(out), "250"], timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "CELLS 16" in proc.stdout
         pop = libsonata.SpikeReader(str(out))["neurons"]
@@ -72,12 +70,11 @@ def test_spikes_identical_on_1_2_4_ranks(small_circuit, tmp_path):
 @pytest.mark.mpi
 def test_more_ranks_than_cells(tmp_path, small_circuit):
     """A rank that owns no cell must not crash NEURON (install-notes: segfault in psolve)."""
-    _, cache_dir = small_circuit
     d = tmp_path / "tiny"
     c = build_default_circuit(d, n_neurons=2, seed=5)
     np.save(d / "inputs.npy", c.inputs, allow_pickle=True)
     script = tmp_path / "run_neuron.py"
     script.write_text(SCRIPT)
-    proc = run_mpi_python(4, [str(script), str(d), str(cache_dir), str(tmp_path / "s.h5"), "20"], timeout=300)
+    proc = run_mpi_python(4, [str(script), str(d), str(tmp_path / "s.h5"), "20"], timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "CELLS 2" in proc.stdout

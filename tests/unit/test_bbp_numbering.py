@@ -24,8 +24,8 @@ from pathlib import Path
 from neuron import h
 from multiscale_run import mod_files
 from multiscale_run.simulators.neuron import bbp
-root, cache = Path(sys.argv[1]), Path(sys.argv[2])
-h.nrn_load_dll(str(mod_files.compile_mechanisms(root / "mod", cache)))
+root = Path(sys.argv[1])
+h.nrn_load_dll(str(mod_files.compile_mechanisms(root / "mod")))
 h.load_file("stdrun.hoc")
 h.load_file(str(root / "sub_mini5" / "biophysical_model_templates" / "bNAC219.hoc"))
 cell = h.bNAC219(1, str(root / "sub_mini5" / "morphologies"), "sm080902a3-2.asc")
@@ -38,10 +38,9 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def numbered(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("bbp-cache")
+def numbered():
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(ROOT), str(cache)], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", SCRIPT, str(ROOT)], capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

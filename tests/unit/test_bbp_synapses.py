@@ -21,7 +21,7 @@ SCRIPT = """
 import json, sys
 from pathlib import Path
 import h5py, numpy as np
-root, cache, out, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+root, out, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 TSTOP, SEED = %(tstop)r, %(seed)r
 stim = {"input_type": "current_clamp", "module": "linear", "amp_start": 0.6, "delay": 10.0,
         "duration": 100.0, "node_set": {"population": "default", "node_id": [3]}}
@@ -30,7 +30,7 @@ if mode == "msr":
     from multiscale_run.simulators.neuron import NeuronSettings, NeuronSim
     sim = NeuronSim.from_settings(NeuronSettings(
         circuit_config=root / "sub_mini5" / "circuit_config.json", tstop_ms=TSTOP,
-        inputs={"drive": stim}, cache_dir=cache, circuit_mod_dir=root / "mod", v_init_mV=-65.0,
+        inputs={"drive": stim}, circuit_mod_dir=root / "mod", v_init_mV=-65.0,
         random_seed=SEED, spike_threshold_mV=-30.0, calibrate_ion_leaks=False), Parallel())
     from neuron import h
     soma = {c.gid: c for c in sim.cells}[1].soma
@@ -40,7 +40,7 @@ if mode == "msr":
     raise SystemExit
 from neuron import h
 from multiscale_run import mod_files
-h.nrn_load_dll(str(mod_files.compile_mechanisms([mod_files.shipped_mod_dir(), root / "mod"], cache)))
+h.nrn_load_dll(str(mod_files.compile_mechanisms([mod_files.shipped_mod_dir(), root / "mod"])))
 h.load_file("stdrun.hoc")
 h.celsius, h.dt = 34.0, 0.025
 with h5py.File(root / "sub_mini5" / "default" / "nodes.h5") as f:
@@ -78,10 +78,10 @@ np.save(out, np.array(v))
 """ % {"tstop": TSTOP, "seed": SEED}  # noqa: UP031 - placeholders in a script template
 
 
-def _run(mode: str, tmp: Path, cache: Path) -> np.ndarray:
+def _run(mode: str, tmp: Path) -> np.ndarray:
     out = tmp / f"{mode}.npy"
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(ROOT), str(cache), str(out), mode],
+        [sys.executable, "-c", SCRIPT, str(ROOT), str(out), mode],
         capture_output=True,
         text=True,
         timeout=900,
@@ -91,9 +91,8 @@ def _run(mode: str, tmp: Path, cache: Path) -> np.ndarray:
 
 
 def test_inhibition_of_node_1_as_built_by_hand(tmp_path):
-    cache = tmp_path / "cache"
-    by_hand, bare = _run("hand", tmp_path, cache), _run("bare", tmp_path, cache)
-    mine = _run("msr", tmp_path, cache)
+    by_hand, bare = _run("hand", tmp_path), _run("bare", tmp_path)
+    mine = _run("msr", tmp_path)
     assert len(by_hand) == round(TSTOP / 0.025) + 1
     # node 3 spikes and its synapses move node 1 (the drive is on node 3 only)
     assert np.abs(by_hand - bare).max() > 1.0

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 from multiscale_run.parallel import Parallel
 from multiscale_run.simulators.neuron import NeuronSim, NeuronSettings
-d, cache, out = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-stim = json.loads(sys.argv[4])
+d, out = Path(sys.argv[1]), sys.argv[2]
+stim = json.loads(sys.argv[3])
 sim = NeuronSim.from_settings(NeuronSettings(circuit_config=d / "circuit_config.json", node_set="neurons",
-    node_sets_file=d / "node_sets.json", inputs={"stim": stim}, cache_dir=cache,
+    node_sets_file=d / "node_sets.json", inputs={"stim": stim},
     soma_reports=(("soma_v", "v"), ("soma_ik", "ik_nA"))), Parallel())
 soma = sim.soma_segment_index()[0]
 trace = [sim.get("v")[soma]]
@@ -55,9 +55,9 @@ from pathlib import Path
 import numpy as np, libsonata, morphio
 from neuron import h
 from multiscale_run import mod_files
-d, cache, out = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-stim = json.loads(sys.argv[4])
-h.nrn_load_dll(str(mod_files.compile_mechanisms(mod_files.shipped_mod_dir(), cache)))
+d, out = Path(sys.argv[1]), sys.argv[2]
+stim = json.loads(sys.argv[3])
+h.nrn_load_dll(str(mod_files.compile_mechanisms(mod_files.shipped_mod_dir())))
 h.load_file("stdrun.hoc")
 h.celsius, h.dt = 34.0, 0.025
 h.nai0_na_ion, h.ki0_k_ion, h.nao0_na_ion, h.ko0_k_ion = 7.9717478717769090, 140.0, 140.0, 3.0
@@ -124,12 +124,12 @@ np.save(out, np.array(rec))
 def one_cell(tmp_path_factory):
     d = tmp_path_factory.mktemp("one_cell")
     build_default_circuit(d, n_neurons=1, seed=2)
-    return d, tmp_path_factory.mktemp("cache")
+    return d
 
 
-def _run(code: str, d, cache, out) -> np.ndarray:
+def _run(code: str, d, out) -> np.ndarray:
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(d), str(cache), str(out), json.dumps(STIMULUS)],
+        [sys.executable, "-c", code, str(d), str(out), json.dumps(STIMULUS)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -140,9 +140,8 @@ def _run(code: str, d, cache, out) -> np.ndarray:
 
 
 def test_somatic_voltage_matches_plain_neuron(one_cell, tmp_path):
-    d, cache = one_cell
-    msr = _run(MSR, d, cache, tmp_path / "msr.npy")
-    by_hand = _run(BY_HAND, d, cache, tmp_path / "hand.npy")
+    msr = _run(MSR, one_cell, tmp_path / "msr.npy")
+    by_hand = _run(BY_HAND, one_cell, tmp_path / "hand.npy")
     assert msr.shape == by_hand.shape == (round(TSTOP / SAMPLE) + 1,)
     assert msr.max() > 0, "the stimulus must make the cell spike for the comparison to cover active currents"
     np.testing.assert_allclose(msr, by_hand, rtol=0, atol=1e-6)

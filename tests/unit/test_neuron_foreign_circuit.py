@@ -84,7 +84,6 @@ def test_allen_circuit(tmp_path, allen_morphologies):
             node_set="All",
             node_sets_file=tmp_path / "node_sets.json",
             inputs={"drive": stim},
-            cache_dir=tmp_path / "cache",
             tstop_ms=80.0,
         ),
         Parallel(),
@@ -117,9 +116,7 @@ def test_emodel_reversal_potentials_hold_through_the_run(tmp_path, allen_morphol
     emodel["sections"]["somatic"]["reversal_potentials"] = {"ena": 53.0, "ek": -107.0}
     (tmp_path / "emodels" / "RS.json").write_text(json.dumps(emodel))
     sim = NeuronSim.from_settings(
-        NeuronSettings(
-            circuit_config=tmp_path / "circuit_config.json", cache_dir=tmp_path / "cache", tstop_ms=5.0
-        ),
+        NeuronSettings(circuit_config=tmp_path / "circuit_config.json", tstop_ms=5.0),
         Parallel(),
     )
     sim.advance(5.0)

@@ -1,4 +1,5 @@
-"""mod_files: content keys, copies for editing, and a clear error for a broken .mod file."""
+"""mod_files: content keys, the user's mechanisms cache, copies for editing, and clear errors for
+a broken .mod file and an unusable cache."""
 
 from __future__ import annotations
 
@@ -24,7 +25,26 @@ def test_broken_mod_file_is_a_user_error(tmp_path):
     (tmp_path / "mod" / "bad.mod").write_text("NEURON { SUFFIX bad }\nBREAKPOINT { this is not nmodl }\n")
     with pytest.raises(UserError, match="nrnivmodl failed"):
         mod_files.compile_mechanisms(tmp_path / "mod", tmp_path / "cache")
-    assert not list((tmp_path / "cache" / "mechanisms").glob("*/x86_64"))
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [".lock"]  # no half build left
+
+
+def test_the_cache_is_the_users_unless_the_environment_names_one(monkeypatch, tmp_path):
+    monkeypatch.delenv("MSR_MECHANISMS_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert mod_files.mechanisms_cache() == tmp_path / "xdg" / "multiscale-run" / "mechanisms"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert mod_files.mechanisms_cache() == tmp_path / "home" / ".cache" / "multiscale-run" / "mechanisms"
+    monkeypatch.setenv("MSR_MECHANISMS_CACHE", str(tmp_path / "mine"))
+    shipped = mod_files.shipped_mod_dir()
+    assert mod_files.build_dir(shipped) == tmp_path / "mine" / mod_files.content_key(shipped)
+
+
+def test_an_unusable_cache_names_the_variable(monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("MSR_MECHANISMS_CACHE", str(tmp_path / "a-file" / "mechanisms"))
+    with pytest.raises(UserError, match="set MSR_MECHANISMS_CACHE to a writable folder"):
+        mod_files.compile_mechanisms(mod_files.shipped_mod_dir())
 
 
 def test_empty_folder(tmp_path):

@@ -36,6 +36,7 @@ class Case:
     words: str  # words the message must contain
     file: str = "config"  # "config": the simulation config; "circuit": the circuit config
     args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # environment of the check
 
 
 # ----------------------------------------------------------------------------- editing helpers
@@ -583,11 +584,12 @@ CASES = [
     ),
     # paths NEURON opens
     Case(
-        "non-ASCII cache folder",
+        "non-ASCII mechanisms cache",
         "ascii-paths",
-        edit(lambda d: msr(d).__setitem__("cache_dir", "cäche")),
-        "multiscale_run.cache_dir",
+        lambda sim: None,
+        "MSR_MECHANISMS_CACHE",
         "ASCII paths only",
+        env=(("MSR_MECHANISMS_CACHE", "/tmp/méchanismes"),),
     ),
     Case(
         "non-ASCII mod folder",
@@ -1003,7 +1005,7 @@ def test_broken_input(template, tmp_path, case):
     before = (snapshot(tmp_path, skip=sim), snapshot(template), snapshot(data_path("templates")))
     temporaries = _mod_temporaries()
 
-    result = CliRunner().invoke(main, ["check", str(sim), *case.args])
+    result = CliRunner().invoke(main, ["check", str(sim), *case.args], env=dict(case.env))
 
     assert result.exit_code == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr

@@ -126,7 +126,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             return  # an earlier NeuronSim in this process loaded them already
         if present:
             raise UserError(f"mechanisms {present} of {mod_dir} are already loaded from another library")
-        h.nrn_load_dll(str(mod_files.compile_mechanisms(mod_dir, self.settings.cache_dir)))
+        h.nrn_load_dll(str(mod_files.compile_mechanisms(mod_dir)))
 
     def _calibrate_ion_leaks(self) -> int:
         """Set msr_ionleak's gna, gk so that at v_init the net Na+ and K+ currents are zero.

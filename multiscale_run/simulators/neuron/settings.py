@@ -57,7 +57,6 @@ class NeuronSettings:
     mod_dir: Path | None = None
     #: the circuit's own .mod folder (None: its components.mechanisms_dir)
     circuit_mod_dir: Path | None = None
-    cache_dir: Path = Path("cache")
     max_segment_length_um: float = 50.0
     #: section length of bmtk's segment rule ``nseg = 1 + 2·int(L/(2·dL))`` (SONATA/bmtk
     #: ``run.dL``; bmtk's default 20 µm), used by the cell models that follow BioNet
@@ -103,7 +102,6 @@ def settings_from_config(config) -> NeuronSettings:
         spike_threshold_mV=config.run.spike_threshold_mV,
         mod_dir=Path(mod_dir) if mod_dir else None,
         circuit_mod_dir=Path(section["circuit_mod_dir"]) if section.get("circuit_mod_dir") else None,
-        cache_dir=Path(config.cache_dir),
         max_segment_length_um=float(section.get("max_segment_length_um", 50.0)),
         dL_um=float(config.get("run.dL", 20.0)),
         calibrate_ion_leaks=bool(section.get("calibrate_ion_leaks", True)),
