@@ -25,6 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from multiscale_run.circuit.rows import indexed_edges, read_dataset, read_rows
 from multiscale_run.errors import UserError
 
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
@@ -124,17 +125,6 @@ class TypesTable:
         return out
 
 
-def _read_dataset(group: h5py.Group, name: str) -> np.ndarray:
-    ds = group[name]
-    library = group.get(f"@library/{name}")
-    if library is not None:
-        strings = np.asarray(library.asstr()[()], dtype=object)
-        return strings[ds[()]]
-    if h5py.check_string_dtype(ds.dtype) is not None:
-        return np.asarray(ds.asstr()[()], dtype=object)
-    return ds[()]
-
-
 def _tidy(values: np.ndarray) -> np.ndarray:
     """An object array as float when every value is a number (ints stay ints)."""
     if values.dtype != object or not len(values):
@@ -147,26 +137,38 @@ def _tidy(values: np.ndarray) -> np.ndarray:
 
 
 class _Groups:
-    """The groups of one node or edge population, merged with its types CSV."""
+    """The groups of one node or edge population, merged with its types CSV.
 
-    def __init__(self, h5: h5py.Group, kind: str, types: TypesTable, file: str, types_file: str | None):
-        self.file, self.types_file, self.types = file, types_file, types
-        self.type_id = h5[f"{kind}_type_id"][()].astype(np.int64)
-        self.size = len(self.type_id)
-        gid_name, gidx_name = f"{kind}_group_id", f"{kind}_group_index"
-        if gid_name in h5:
-            self.group_id = h5[gid_name][()].astype(np.int64)
-            self.group_index = h5[gidx_name][()].astype(np.int64)
-        else:  # one implicit group "0"
-            self.group_id = np.zeros(self.size, np.int64)
-            self.group_index = np.arange(self.size, dtype=np.int64)
+    ``whole``: a column is read whole once and kept (nodes); else ``get`` of given ids reads
+    only their rows (edges: a rank reads the edges onto its own cells).
+    """
+
+    def __init__(
+        self, h5: h5py.Group, kind: str, types: TypesTable, file: str, types_file: str | None, whole: bool
+    ):
+        self.file, self.types_file, self.types, self.whole = file, types_file, types, whole
+        self._h5, self._kind = h5, kind
+        self.size = int(h5[f"{kind}_type_id"].shape[0])
         self.groups = {int(k): h5[k] for k in h5 if k.isdigit() and isinstance(h5[k], h5py.Group)}
-        missing = set(np.unique(self.group_id).tolist()) - set(self.groups)
+        self._cache: dict[tuple[int, str], np.ndarray] = {}
+
+    def _index(self, name: str, ids: np.ndarray, rows: bool) -> np.ndarray:
+        """Column ``<kind>_<name>`` (type_id, group_id, group_index) at ``ids``: only those rows
+        read (``rows``), else the whole column once (kept)."""
+        if not rows:
+            if (-1, name) not in self._cache:
+                self._cache[-1, name] = self._index(name, np.arange(self.size), True)
+            return self._cache[-1, name][ids]
+        key = f"{self._kind}_{name}"
+        if key not in self._h5:  # no group columns: one implicit group "0"
+            return ids if name == "group_index" else np.zeros(len(ids), np.int64)
+        values = read_rows(self._h5[key], ids).astype(np.int64)
+        missing = set(np.unique(values).tolist()) - set(self.groups) if name == "group_id" else None
         if missing:
             raise UserError(
-                f"{h5.name}: {kind}_group_id names groups {sorted(missing)} that do not exist", file
+                f"{self._h5.name}: {key} names groups {sorted(missing)} that do not exist", self.file
             )
-        self._cache: dict[tuple[int, str], np.ndarray] = {}
+        return values
 
     def _group_names(self, g: int) -> set[str]:
         group = self.groups[g]
@@ -179,31 +181,37 @@ class _Groups:
     def names(self) -> set[str]:
         return set().union(*(self._group_names(g) for g in self.groups), self.types.columns)
 
-    def _values(self, g: int, name: str) -> np.ndarray:
-        key = (g, name)
-        if key not in self._cache:
-            group = self.groups[g]
-            if name.startswith("@dynamics:"):
-                self._cache[key] = _read_dataset(group["dynamics_params"], name.split(":", 1)[1])
-            else:
-                self._cache[key] = _read_dataset(group, name)
-        return self._cache[key]
+    def _values(self, g: int, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Attribute ``name`` of group ``g``: at ``rows`` only, else the whole column (kept)."""
+        group, dataset = self.groups[g], name
+        if name.startswith("@dynamics:"):
+            group, dataset = group["dynamics_params"], name.split(":", 1)[1]
+        if rows is not None:
+            return read_dataset(group, dataset, rows)
+        if (g, name) not in self._cache:
+            self._cache[g, name] = read_dataset(group, dataset)
+        return self._cache[g, name]
 
     def get(self, name: str, ids: np.ndarray | None = None, default=None) -> np.ndarray:
         """Attribute ``name`` of ``ids``: the group's value, else the types CSV's; None where neither
         has one (``default`` fills those when given)."""
+        rows = not self.whole and ids is not None
         ids = np.arange(self.size) if ids is None else np.asarray(ids, dtype=np.int64)
         out = np.full(len(ids), None, dtype=object)
         have = np.zeros(len(ids), bool)
-        gid, gidx = self.group_id[ids], self.group_index[ids]
+        gid, gidx = self._index("group_id", ids, rows), self._index("group_index", ids, rows)
         for g in np.unique(gid):
             if name in self._group_names(int(g)):
                 m = gid == g
-                out[m] = self._values(int(g), name)[gidx[m]]
+                values = self._values(int(g), name, gidx[m]) if rows else self._values(int(g), name)[gidx[m]]
+                if m.all() and len(ids) and values.dtype.kind in "iuf":  # what _tidy makes of it
+                    return values.astype(np.int64 if values.dtype.kind in "iu" else float)
+                out[m] = values
                 have[m] = True
         if not have.all() and name in self.types.columns:
             rest = ~have
-            out[rest] = self.types.column(name, self.type_id[ids[rest]], self.types_file or self.file)
+            type_id = self._index("type_id", ids[rest], rows)
+            out[rest] = self.types.column(name, type_id, self.types_file or self.file)
         if default is not None:
             out[np.array([v is None for v in out], dtype=bool)] = default
         return _tidy(out)
@@ -214,7 +222,7 @@ class NodePopulation:
 
     def __init__(self, name: str, h5: h5py.Group, types: TypesTable, properties: dict, file: str):
         self.name, self.properties, self.file = name, properties, file
-        self._groups = _Groups(h5, "node", types, file, properties.get("node_types_file"))
+        self._groups = _Groups(h5, "node", types, file, properties.get("node_types_file"), whole=True)
         self.size = self._groups.size
         if "node_id" in h5 and not np.array_equal(h5["node_id"][()], np.arange(self.size)):
             raise UserError(f"population {name}: node_id is not 0..n-1 (SONATA ids are positions)", file)
@@ -250,7 +258,7 @@ class EdgePopulation:
         self.source = str(h5["source_node_id"].attrs["node_population"])
         self.target = str(h5["target_node_id"].attrs["node_population"])
         self._h5 = h5
-        self._groups = _Groups(h5, "edge", types, file, properties.get("edge_types_file"))
+        self._groups = _Groups(h5, "edge", types, file, properties.get("edge_types_file"), whole=False)
         self.size = self._groups.size
 
     @property
@@ -270,12 +278,23 @@ class EdgePopulation:
         return self._groups.names
 
     def afferent(self, targets: np.ndarray) -> dict[str, np.ndarray]:
-        """``edge_id``, ``source``, ``target`` and every attribute of the edges onto ``targets``."""
-        ids = np.flatnonzero(np.isin(self.target_ids, np.asarray(targets, dtype=np.int64)))
-        out = {"edge_id": ids, "source": self.source_ids[ids], "target": self.target_ids[ids]}
+        """``edge_id``, ``source``, ``target`` and every attribute of the edges onto ``targets``
+        (ascending edge ids), reading only those edges' rows."""
+        ids = self._afferent_ids(np.unique(np.asarray(targets, dtype=np.int64)))
+        out = {
+            "edge_id": ids,
+            "source": read_rows(self._h5["source_node_id"], ids).astype(np.int64),
+            "target": read_rows(self._h5["target_node_id"], ids).astype(np.int64),
+        }
         for name in sorted(self.attribute_names):
             out[name] = self._groups.get(name, ids)
         return out
+
+    def _afferent_ids(self, targets: np.ndarray) -> np.ndarray:
+        """Sorted ids of the edges onto sorted ``targets``: through the file's SONATA index
+        when it has one, else from every edge's target."""
+        ids = indexed_edges(self._h5.get("indices/target_to_source"), targets)
+        return np.flatnonzero(np.isin(self.target_ids, targets)) if ids is None else ids
 
 
 class Circuit:

@@ -57,9 +57,7 @@ def add_points(h, sections: list, points: list[np.ndarray], diameters: list[np.n
     keep = [k for k, p in enumerate(points) if len(p)]
     if not keep:
         return
-    chosen = h.SectionList()
-    for k in keep:
-        chosen.append(sec=sections[k])
+    chosen = h.SectionList([sections[k] for k in keep])
     xyz = np.ascontiguousarray(np.concatenate([points[k] for k in keep]).T)
     d = np.concatenate([diameters[k] for k in keep]).astype(np.float64)
     offsets = np.concatenate([[0], np.cumsum([len(points[k]) for k in keep])]).astype(np.float64)
@@ -99,10 +97,77 @@ def apply_group(h, sections: list, settings: dict) -> None:
         name = f"msr_emodel_group_{len(_GROUP_PROCS)}"
         h(_HOC_GROUP.format(name=name, body=body))
         _GROUP_PROCS[body] = name
-    chosen = h.SectionList()
-    for sec in sections:
-        chosen.append(sec=sec)
-    getattr(h, _GROUP_PROCS[body])(chosen)
+    getattr(h, _GROUP_PROCS[body])(h.SectionList(sections))
+
+
+_HOC_POINT_PROCESSES = """
+objref msr_pp_list_, msr_pp_x_, msr_pp_values_, msr_pp_out_, msr_pp_
+proc {name}() {{ local k
+    msr_pp_list_ = $o1
+    msr_pp_x_ = $o2
+    msr_pp_values_ = $o3
+    msr_pp_out_ = $o4
+    k = 0
+    forsec msr_pp_list_ {{
+        msr_pp_ = new {mechanism}(msr_pp_x_.x[k])
+{body}
+        msr_pp_out_.append(msr_pp_)
+        k += 1
+    }}
+    objref msr_pp_list_, msr_pp_x_, msr_pp_values_, msr_pp_out_, msr_pp_
+}}
+"""
+_POINT_PROCS: dict[tuple[str, tuple[str, ...]], str] = {}  # (mechanism, parameters) -> procedure
+
+
+def point_processes(h, mechanism: str, sections: list, x: np.ndarray, parameters: dict) -> list:
+    """One point process ``mechanism`` at ``sections[k](x[k])`` for each k, in order, with
+    parameter ``name`` = ``parameters[name][k]`` (set in the dict's order), as
+    ``h.<mechanism>(sec(x))`` and ``setattr`` on each would."""
+    if not len(sections):
+        return []
+    names = tuple(parameters)
+    if (mechanism, names) not in _POINT_PROCS:
+        name = f"msr_point_processes_{len(_POINT_PROCS)}"
+        stride = len(names)
+        body = "\n".join(
+            f"        msr_pp_.{p} = msr_pp_values_.x[k * {stride} + {j}]" for j, p in enumerate(names)
+        )
+        h(_HOC_POINT_PROCESSES.format(name=name, mechanism=mechanism, body=body))
+        _POINT_PROCS[mechanism, names] = name
+    values = np.column_stack([np.asarray(parameters[p], dtype=np.float64) for p in names]).ravel()
+    out = h.List()
+    getattr(h, _POINT_PROCS[mechanism, names])(
+        h.SectionList(sections), h.Vector(np.asarray(x, dtype=np.float64)), h.Vector(values), out
+    )
+    return list(out)
+
+
+_HOC_CONNECT = """
+objref msr_nc_
+proc msr_gid_connect() { local k
+    for k = 0, $o3.size() - 1 {
+        msr_nc_ = $o1.gid_connect($o3.x[k], $o2.o(k))
+        msr_nc_.weight[0] = $o4.x[k]
+        msr_nc_.delay = $o5.x[k]
+        $o6.append(msr_nc_)
+    }
+    objref msr_nc_
+}
+"""
+
+
+def gid_connect(h, pc, targets: list, sources: np.ndarray, weights: np.ndarray, delays: np.ndarray):
+    """``pc.gid_connect(sources[k], targets[k])`` with weight ``weights[k]`` and delay
+    ``delays[k]`` (ms) for each k, in order; returns the NetCons (a hoc List)."""
+    if not h.name_declared("msr_gid_connect"):
+        h(_HOC_CONNECT)
+    chosen, out = h.List(), h.List()
+    for target in targets:
+        chosen.append(target)
+    vectors = (h.Vector(np.asarray(v, dtype=np.float64)) for v in (sources, weights, delays))
+    h.msr_gid_connect(pc, chosen, *vectors, out)
+    return out
 
 
 #: hoc: msr_ionleak's gna, gk of each segment of SectionList $o1 set so that the net Na+ and K+

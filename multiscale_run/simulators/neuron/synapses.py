@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 
 from multiscale_run.errors import UserError
-from multiscale_run.simulators.neuron import bbp, synapse_models
+from multiscale_run.simulators.neuron import bbp, hoc_batch, synapse_models
 from multiscale_run.simulators.neuron.cells import _Cell
 
 
@@ -48,16 +48,6 @@ class SynapseWiring:
             self._detectors.append(nc)
         pc.spike_record(-1, self._spike_t, self._spike_gid)
 
-    def _synapse(self, seg, attrs: dict, k: int, excitatory: bool):
-        h = self.h
-        syn = h.Exp2Syn(seg)
-        rise = float(attrs["rise_time"][k]) if "rise_time" in attrs else (0.2 if excitatory else 1.0)
-        decay = float(attrs["decay_time"][k]) if "decay_time" in attrs else (1.7 if excitatory else 8.0)
-        syn.tau1, syn.tau2 = rise, max(decay, rise * 1.001)
-        syn.e = 0.0 if excitatory else -80.0
-        self._synapses.append(syn)
-        return syn
-
     @staticmethod
     def _section(cell: _Cell, section_id: int):
         if cell.numbering is not None:
@@ -74,16 +64,28 @@ class SynapseWiring:
         return cell.sections[section_id]
 
     @staticmethod
-    def _explicit_position(cell: _Cell, attrs: dict, k: int, edge_name: str) -> tuple[object, float]:
-        """(section, x) of edge ``k`` from ``afferent_section_id`` with ``afferent_section_pos``,
-        or with ``afferent_segment_id`` + ``afferent_segment_offset`` (BBP)."""
-        sec = SynapseWiring._section(cell, int(attrs["afferent_section_id"][k]))
+    def _explicit_positions(cell_of: dict, attrs: dict, edge_name: str, rows=None) -> tuple[list, np.ndarray]:
+        """(sections, x) of edges ``rows`` (all without) from ``afferent_section_id`` with
+        ``afferent_section_pos`` clipped to [0, 1], or with ``afferent_segment_id`` +
+        ``afferent_segment_offset`` (BBP)."""
+        rows = np.arange(len(attrs["target"])) if rows is None else np.asarray(rows, dtype=np.int64)
+        targets, ids = attrs["target"][rows].tolist(), attrs["afferent_section_id"][rows].tolist()
+        sections = [SynapseWiring._section(cell_of[t], int(i)) for t, i in zip(targets, ids, strict=True)]
         if "afferent_section_pos" in attrs:
-            return sec, min(max(float(attrs["afferent_section_pos"][k]), 0.0), 1.0)
+            x = np.asarray(attrs["afferent_section_pos"][rows], dtype=float)
+            x = np.where(x < 0.0, 0.0, x)  # = min(max(x, 0.0), 1.0), signed zeros included
+            return sections, np.where(x > 1.0, 1.0, x)
         if "afferent_segment_id" in attrs and "afferent_segment_offset" in attrs:
-            where = f"edge {int(attrs['edge_id'][k])} of {edge_name}"
-            segment, offset = int(attrs["afferent_segment_id"][k]), float(attrs["afferent_segment_offset"][k])
-            return sec, bbp.segment_position(sec, segment, offset, where)
+            x = [
+                bbp.segment_position(
+                    sec,
+                    int(attrs["afferent_segment_id"][k]),
+                    float(attrs["afferent_segment_offset"][k]),
+                    f"edge {int(attrs['edge_id'][k])} of {edge_name}",
+                )
+                for sec, k in zip(sections, rows.tolist(), strict=True)
+            ]
+            return sections, np.array(x, dtype=float)
         raise UserError(
             f"edges {edge_name}: afferent_section_id without afferent_section_pos or "
             "afferent_segment_id/offset"
@@ -121,10 +123,10 @@ class SynapseWiring:
         if "delay" not in attrs:
             raise UserError(f"edges {edge_name} have no delay", edges.file)
         delay = np.maximum(np.asarray(attrs["delay"], dtype=float), self.settings.min_delay_ms)
+        sections, xs = self._explicit_positions(cell_of, attrs, edge_name)
         out = []
-        for k in range(len(attrs["source"])):
+        for k, (sec, x) in enumerate(zip(sections, xs.tolist(), strict=True)):
             tgt = int(attrs["target"][k])
-            sec, x = self._explicit_position(cell_of[tgt], attrs, k, edge_name)
             stream = (self.settings.random_seed, tgt, int(attrs["edge_id"][k]))
             syn = synapse_models.bbp_synapse(self.h, sec(x), attrs, k, stream, edges.file)
             self._synapses.append(syn)
@@ -175,7 +177,8 @@ class SynapseWiring:
                 )
             cell = cell_of[tgt]
             if "afferent_section_id" in attrs:
-                positions = [self._explicit_position(cell, attrs, k, edge_name)]
+                secs, xs = self._explicit_positions(cell_of, attrs, edge_name, [k])
+                positions = [(secs[0], float(xs[0]))]
             else:
                 positions = self._placement(cell).draw(
                     self._placement_rng(edge_name, tgt),
@@ -220,28 +223,42 @@ class SynapseWiring:
         weight = attrs.get("syn_weight", attrs.get("conductance", np.full(n, 0.001))).astype(float)
         delay = np.maximum(attrs.get("delay", np.ones(n)).astype(float), self.settings.min_delay_ms)
         cell_of = {cell.gid: cell for cell in self.cells}
-        out = []
-        for k in range(n):
-            cell = cell_of[int(attrs["target"][k])]
-            sec, x = (
-                self._explicit_position(cell, attrs, k, edge_name)
-                if "afferent_section_id" in attrs
-                else (cell.soma, 0.5)
+        if "afferent_section_id" in attrs:
+            sections, x = self._explicit_positions(cell_of, attrs, edge_name)
+        else:
+            sections, x = [cell_of[t].soma for t in attrs["target"].tolist()], np.full(n, 0.5)
+        rise = attrs["rise_time"].astype(float) if "rise_time" in attrs else np.where(exc, 0.2, 1.0)
+        decay = attrs["decay_time"].astype(float) if "decay_time" in attrs else np.where(exc, 1.7, 8.0)
+        slow = rise * 1.001
+        parameters = {
+            "tau1": rise,
+            "tau2": np.where(slow > decay, slow, decay),  # = max(decay, slow)
+            "e": np.where(exc, 0.0, -80.0),
+        }
+        synapses = hoc_batch.point_processes(self.h, "Exp2Syn", sections, x, parameters)
+        self._synapses += synapses
+        return list(
+            zip(
+                synapses,
+                attrs["source"].tolist(),
+                weight.tolist(),
+                delay.tolist(),
+                attrs["target"].tolist(),
+                strict=True,
             )
-            syn = self._synapse(sec(x), attrs, k, bool(exc[k]))
-            out.append(
-                (syn, int(attrs["source"][k]), float(weight[k]), float(delay[k]), int(attrs["target"][k]))
-            )
-        return out
+        )
 
     def _connect(self) -> None:
+        """NetCons from the simulated cells' gids onto their synapses, one hoc call per edge
+        population (``_netcons`` holds their hoc Lists)."""
         pop = self.population.name
         simulated = np.concatenate([self.node_ids, self.reader.point_ids])
         for edge_name, source in self.reader.incoming_populations():
             if source != pop:
                 continue
-            for syn, src, w, d, _ in self._edge_synapses(edge_name, lambda s, t: np.isin(s, simulated)):
-                nc = self.pc.gid_connect(src, syn)
-                nc.weight[0] = w
-                nc.delay = d
-                self._netcons.append(nc)
+            made = self._edge_synapses(edge_name, lambda s, t: np.isin(s, simulated))
+            if made:
+                targets, sources, weights, delays, _ = zip(*made, strict=True)
+                self._netcons.append(
+                    hoc_batch.gid_connect(self.h, self.pc, targets, sources, weights, delays)
+                )
