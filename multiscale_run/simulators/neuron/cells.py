@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +112,9 @@ class CellBuilder:
         # along the cell's own y axis, as NEURON's Import3d does for single-point somata.
         r = morph.soma_radius
         local = [morph.soma_center + np.array([[0.0, -r, 0.0], [0.0, r, 0.0]]), *morph.points]
-        sizes = np.cumsum([len(p) for p in local])[:-1]
-        points = np.split((np.concatenate(local) - morph.soma_center) @ rot.T + pos, sizes)
+        bounds = np.cumsum([0, *(len(p) for p in local)]).tolist()
+        placed = (np.concatenate(local) - morph.soma_center) @ rot.T + pos
+        points = [placed[a:b] for a, b in pairwise(bounds)]  # the views np.split makes
         soma = h.Section(name=f"cell{gid}.soma")
         sections, kinds = [soma], ["somatic"]
         for k, (t, parent) in enumerate(zip(morph.types, morph.parents, strict=True)):

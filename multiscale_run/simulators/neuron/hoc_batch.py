@@ -143,31 +143,55 @@ def point_processes(h, mechanism: str, sections: list, x: np.ndarray, parameters
     return list(out)
 
 
-_HOC_CONNECT = """
-objref msr_nc_
+#: hoc: a NetCon onto each object of List $o1 with weight $o2.x[k], appended to List $o3 in
+#: order: ``msr_gid_connect`` from gid $o5.x[k] through ParallelContext $o4 with delay $o6.x[k]
+#: ms; ``msr_netcons`` without a source (events are given to it).
+_HOC_NETCONS = """
+objref msr_nc_, msr_nc_nil_
 proc msr_gid_connect() { local k
-    for k = 0, $o3.size() - 1 {
-        msr_nc_ = $o1.gid_connect($o3.x[k], $o2.o(k))
-        msr_nc_.weight[0] = $o4.x[k]
-        msr_nc_.delay = $o5.x[k]
-        $o6.append(msr_nc_)
+    for k = 0, $o1.count() - 1 {
+        msr_nc_ = $o4.gid_connect($o5.x[k], $o1.o(k))
+        msr_nc_.weight[0] = $o2.x[k]
+        msr_nc_.delay = $o6.x[k]
+        $o3.append(msr_nc_)
+    }
+    objref msr_nc_
+}
+proc msr_netcons() { local k
+    for k = 0, $o1.count() - 1 {
+        msr_nc_ = new NetCon(msr_nc_nil_, $o1.o(k))
+        msr_nc_.weight[0] = $o2.x[k]
+        $o3.append(msr_nc_)
     }
     objref msr_nc_
 }
 """
 
 
-def gid_connect(h, pc, targets: list, sources: np.ndarray, weights: np.ndarray, delays: np.ndarray):
-    """``pc.gid_connect(sources[k], targets[k])`` with weight ``weights[k]`` and delay
-    ``delays[k]`` (ms) for each k, in order; returns the NetCons (a hoc List)."""
-    if not h.name_declared("msr_gid_connect"):
-        h(_HOC_CONNECT)
+def _vector(h, values):
+    return h.Vector(np.asarray(values, dtype=np.float64))
+
+
+def _netcons(h, proc: str, targets: list, weights, *more) -> object:
+    """hoc procedure ``proc`` of :data:`_HOC_NETCONS` on ``targets`` (a List made here)."""
+    if not h.name_declared("msr_netcons"):
+        h(_HOC_NETCONS)
     chosen, out = h.List(), h.List()
     for target in targets:
         chosen.append(target)
-    vectors = (h.Vector(np.asarray(v, dtype=np.float64)) for v in (sources, weights, delays))
-    h.msr_gid_connect(pc, chosen, *vectors, out)
+    getattr(h, proc)(chosen, _vector(h, weights), out, *more)
     return out
+
+
+def gid_connect(h, pc, targets: list, sources, weights, delays):
+    """``pc.gid_connect(sources[k], targets[k])`` with weight ``weights[k]`` and delay
+    ``delays[k]`` (ms) for each k, in order; returns the NetCons (a hoc List)."""
+    return _netcons(h, "msr_gid_connect", targets, weights, pc, _vector(h, sources), _vector(h, delays))
+
+
+def netcons(h, targets: list, weights) -> list:
+    """``h.NetCon(None, targets[k])`` with weight ``weights[k]`` for each k, in order."""
+    return list(_netcons(h, "msr_netcons", targets, weights))
 
 
 #: hoc: msr_ionleak's gna, gk of each segment of SectionList $o1 set so that the net Na+ and K+

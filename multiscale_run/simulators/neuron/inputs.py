@@ -20,6 +20,7 @@ import numpy as np
 
 from multiscale_run.circuit.spikes import read_spikes
 from multiscale_run.errors import UserError
+from multiscale_run.simulators.neuron import hoc_batch
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +181,13 @@ class InputStimuli:
             order = np.argsort(ids, kind="stable")
             ids, times = ids[order], times[order]
             starts = np.searchsorted(ids, np.arange(int(ids.max(initial=-1)) + 2))
-            for syn, src, w, d, _ in synapses:
-                if src + 1 >= len(starts):
-                    continue
-                spikes = times[starts[src] : starts[src + 1]]
-                if len(spikes):
-                    nc = self.h.NetCon(None, syn)
-                    nc.weight[0] = w
-                    self._replay.append((nc, np.sort(spikes) + d))
+            fed = [
+                (syn, w, np.sort(times[starts[src] : starts[src + 1]]) + d)
+                for syn, src, w, d, _ in synapses
+                if src + 1 < len(starts) and starts[src + 1] > starts[src]
+            ]
+            replay = hoc_batch.netcons(self.h, [f[0] for f in fed], [f[1] for f in fed])
+            self._replay += list(zip(replay, [f[2] for f in fed], strict=True))
 
 
 def clamp_waveform(spec: dict, currents: dict, settings, draw=None) -> tuple[list, list]:
