@@ -62,13 +62,19 @@ def check_inputs(config: Config, circuit, population: str, ids: np.ndarray, prob
             values = (
                 pop.get(attribute, targets) if attribute in pop.attribute_names else [None] * len(targets)
             )
-            bad = [int(n) for n, v in zip(targets, values, strict=True) if v is None or not math.isfinite(v)]
+            zero = key[1] == "relative_shot_noise"  # its mean would be 0: no shot noise has one
+            bad = [
+                int(n)
+                for n, v in zip(targets, values, strict=True)
+                if v is None or not math.isfinite(v) or (zero and v == 0)
+            ]
             if bad:
                 problems.append(
                     config.problem(
                         at,
-                        f"{key[1]} reads each target's dynamics_params/{need}: population {population} "
-                        f"node {bad[0]} has none ({len(bad)} of {len(targets)} targets)",
+                        f"{key[1]} reads each target's dynamics_params/{need}: population "
+                        f"{population} node {bad[0]} has none (or 0 for a shot noise; {len(bad)} "
+                        f"of {len(targets)} targets)",
                         f"nodes with @dynamics:{need}, or an input in nA",
                     )
                 )

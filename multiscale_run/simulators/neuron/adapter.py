@@ -246,12 +246,15 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             path = Path(tmp) / "state.bin"
             saved.fwrite(h.File(str(path)))
             blob = np.frombuffer(path.read_bytes(), dtype=np.uint8).copy()
-        if any(hasattr(syn, "setRNG") for syn in self._synapses) and not getattr(self, "_warned_rng", False):
+        streams = any(hasattr(syn, "setRNG") for syn in self._synapses) or any(
+            s[0].hname().startswith("NetStim") for s in self._stimuli
+        )
+        if streams and not getattr(self, "_warned_rng", False):
             self._warned_rng = True
             log.warning(
-                "the release streams of BBP's stochastic synapses (Random123, inside their mod "
-                "files) are not in NEURON's SaveState: a run resumed from this snapshot restarts "
-                "them from their seeds (reproducible, not bit-identical to an uninterrupted run)"
+                "the Random123 streams of BBP's stochastic synapses and of spontaneous minis are "
+                "not in NEURON's SaveState: a run resumed from this snapshot restarts them from "
+                "their seeds (reproducible, not bit-identical to an uninterrupted run)"
             )
         ids, times = self.spikes()
         state = {"savestate": blob, "spike_ids": ids, "spike_times": times}

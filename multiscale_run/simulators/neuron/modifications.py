@@ -156,7 +156,12 @@ def apply_modification(h, path: str, spec: dict, cells: list) -> None:
         for cell in cells:
             for sec in cell_sections(cell):
                 sec.insert("TTXDynamicsSwitch")
-                sec.ttxo_level_TTXDynamicsSwitch = 1.0
+                try:
+                    sec.ttxo_level_TTXDynamicsSwitch = 1.0
+                except (AttributeError, NameError):
+                    raise UserError(
+                        "the circuit's TTXDynamicsSwitch has no RANGE ttxo_level", path=f"{path}.type"
+                    ) from None
         return
     statements = parse_statements(spec["section_configure"])
     for cell in cells:
