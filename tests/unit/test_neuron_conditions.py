@@ -39,9 +39,9 @@ MODIFICATIONS = [{"name": "halve", "type": "ConfigureAllSections", "node_set": "
 OVERRIDES = [
     {"name": "from0", "source": "n0", "target": "All", "weight": 2.0, "synapse_delay_override": 3.0},
     {"name": "onto2", "source": "All", "target": "n2", "weight": 0.5, "synapse_configure": "%s.tau2 = 7"},
-    {"name": "minis", "source": "n0", "target": "n2", "spont_minis": 100.0},
+    {"name": "minis", "source": "n0", "target": "n2", "spont_minis": 200.0},
 ]
-TSTOP = 1000.0
+TSTOP = 500.0
 
 
 def _write_circuit(d, names):
@@ -102,6 +102,7 @@ def run(tmp_path_factory):
         probe = h.NetCon(stim, None)
         probe.record(events[-1])
         sim._stimuli.append((probe,))
+    h.finitialize(E_PAS)  # records start at an initialisation: the one NeuronSim made (no calibration)
     sim.advance(250.0)  # 25 membrane time constants: the clamped cell is at steady state
     out = {"v": sim.get("v"), "seclamp_i": clamps["SEClamp"].i, "area": sim.segment_geometry().area_um2}
     out["soma"] = sim.soma_segment_index()
@@ -131,6 +132,7 @@ def test_seclamp_current_is_the_whole_cell_leak(run):
 
 def test_sinusoidal_and_subthreshold_currents(run):
     t = run["t"]
+    assert len(t) == round(TSTOP / 0.025) + 1
     sub, wave = run["iclamp"]  # in input-name order
     on = (t > 10.0) & (t < 70.0)
     expected = 0.2 * np.sin(2 * np.pi * 20.0 * (t - 10.0) / 1000.0)
@@ -156,5 +158,5 @@ def test_overrides_apply_in_order(run):
 
 def test_spont_minis_are_poisson(run):
     assert len(run["minis"]) == 1  # the one synapse from node 0 onto node 2
-    expected = 100.0 * TSTOP / 1000.0
+    expected = 200.0 * TSTOP / 1000.0
     assert abs(run["minis"][0] - expected) < 4 * math.sqrt(expected)

@@ -49,7 +49,11 @@ def _minimal(name: str) -> dict:
 
 def _libsonata_refuses(spec: dict, tmp_path) -> bool:
     (tmp_path / "circuit.json").write_text('{"networks": {"nodes": [], "edges": []}}')
-    config = {"network": "circuit.json", "run": {"tstop": 10, "dt": 0.025}, "inputs": {"a": spec}}
+    config = {
+        "network": "circuit.json",
+        "run": {"tstop": 10, "dt": 0.025, "random_seed": 1},
+        "inputs": {"a": spec},
+    }
     try:
         libsonata.SimulationConfig(json.dumps(config), str(tmp_path)).input("a")
     except libsonata.SonataError:
@@ -67,7 +71,11 @@ def test_required_parameters_are_the_ones_libsonata_requires(name, tmp_path):
         assert _libsonata_refuses(without, tmp_path), key
         assert [k for k, _ in parameter_problems(without)] == [key]
     optional = [k for k, (d, _) in CLAMPS[name].params.items() if d not in (None, OPTIONAL)]
-    config = {"network": "circuit.json", "run": {"tstop": 10, "dt": 0.025}, "inputs": {"a": spec}}
+    config = {
+        "network": "circuit.json",
+        "run": {"tstop": 10, "dt": 0.025, "random_seed": 1},
+        "inputs": {"a": spec},
+    }
     parsed = libsonata.SimulationConfig(json.dumps(config), str(tmp_path)).input("a")
     for key in (k for k in optional if hasattr(parsed, k)):  # the defaults libsonata fills in
         assert getattr(parsed, key) == pytest.approx(CLAMPS[name].params[key][0]), key
