@@ -88,7 +88,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         templates = self.reader.population.get("model_template", self.reader.node_ids)
         msr_cells = any(t is None or str(t).startswith("msr:") for t in templates)
         for name, value in s.concentrations_mM.items():
-            if not msr_cells and name not in s.concentrations_given:
+            if not (msr_cells or s.homeostasis) and name not in s.concentrations_given:
                 continue
             ion = name[:-1]
             if hasattr(h, f"{name}0_{ion}_ion"):
