@@ -93,7 +93,10 @@ def _keep_servable(config: dict, config_path: Path) -> None:
         msr["neuron"]["homeostasis"] = True
         config_path.write_text(json.dumps(config, indent=2) + "\n")
         found = cell_mechanisms(load(config_path), [])
-        log.info("the circuit's cells get msr's Na+/K+ homeostasis (neuron.homeostasis) for the couplings")
+        log.warning(
+            "the circuit's cells get msr's Na+/K+ homeostasis (neuron.homeostasis: true) for the "
+            "metabolism couplings; their ena/ek stay as the cell models set them"
+        )
     kept = []
     for c in msr["couplings"]:
         why = _unserved_end(c, found)

@@ -5,12 +5,13 @@ the references beside the circuits (BioNet, bluecellulab; /work/shared/data/circ
 
 Protocols (the clamp references, shortened): bmtk ``reference/config.iclamp.json`` (0.25 nA
 from 100 ms) to 300 ms; BBP ``reference/simulation_config_iclamp.json`` (0.3 nA from 20 ms) to
-120 ms. In these windows metabolism barely moves the concentrations the cells feel (ena/ek are
-held at the fitted values; nai moves by < 1 mM), so the only electrical change is the pump's
-net outward current (one charge per ATP: ~0.1 µA/cm², :mod:`multiscale_run.simulators.neuron
-.homeostasis`). That slows the first spike slightly and shifts later ones; over a clamp of
-tens of spikes it may cost a spike: per node the count must stay within
-``max(1, 10 %)`` of the reference (the same count where the reference fires < 10 times).
+120 ms. ena/ek are held at the fitted values and the pump's resting current is returned
+(``msr_pumprest``: the fitted leak holds it already), so at rest the cells are the fitted ones;
+what remains is the pump current's growth with nai (~ nai³, Hill 3 around J15's 7.97 mM), an
+activity-dependent hyperpolarisation. Measured on bmtk: soma nai 7.97 -> 8.54 mM after 20
+spikes of the fast-spiking PV cell (+23 % pump current, +0.17 µA/cm² over its whole
+membrane), which then fires 17 times instead of 20; cells firing ~10 times lose at most one
+spike. Hence per node: within ``max(1, 20 %)`` of the reference.
 The ATP and Na reports (NEURON's atpi/nai, metabolism's ATP_n/Na_n) must be finite and
 respond: Na+ rises and ATP falls in the cells that fire, from the clamp onset to the end.
 """
@@ -86,7 +87,7 @@ def test_spike_counts_stay_close_to_the_reference(run):
     want = _spike_counts(reference, population, tstop)
     for node in sorted(set(got) | set(want)):
         n_got, n_want = got.get(node, 0), want.get(node, 0)
-        assert abs(n_got - n_want) <= max(1, 0.1 * n_want) if n_want >= 10 else n_got == n_want, (
+        assert abs(n_got - n_want) <= max(1, 0.2 * n_want), (
             f"{name} node {node}: {n_got} vs {n_want} spikes ({got} vs {want})"
         )
 

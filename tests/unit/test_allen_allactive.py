@@ -49,11 +49,9 @@ else:  # by hand: Import3d, then BioNet's all-active rule
     h.Import3d_GUI(reader, 0).instantiate(cell)
     kind = lambda s: s.name().split(".")[-1][:4]
     diams = [cell.axon[0].diam, cell.axon[0].diam]
-    h.distance(0, 0.5, sec=cell.soma[0])
-    for sec in cell.axon:
-        if h.distance(0.5, sec=sec) > 60:
+    for sec in cell.all:
+        if kind(sec) == "axon":
             diams[1] = sec.diam
-            break
     kept = [s for s in cell.all if kind(s) != "axon"]
     for sec in list(cell.axon):
         h.delete_section(sec=sec)

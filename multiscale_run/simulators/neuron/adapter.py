@@ -24,6 +24,7 @@ import numpy as np
 from multiscale_run import mod_files
 from multiscale_run.errors import UserError
 from multiscale_run.simulators.base import Simulator
+from multiscale_run.simulators.neuron import homeostasis
 from multiscale_run.simulators.neuron import settings as neuron_settings
 from multiscale_run.simulators.neuron.cells import CellBuilder
 from multiscale_run.simulators.neuron.circuit import SonataCells
@@ -146,6 +147,9 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         self.pc.set_maxstep(10)
         self._record_somata()
         h.finitialize(self.settings.v_init_mV)
+        if self.settings.homeostasis:
+            homeostasis.hold_resting_pump(h, self._section_list)
+            h.finitialize(self.settings.v_init_mV)
         if self.settings.calibrate_ion_leaks:
             self._calibrate_ion_leaks()
             h.finitialize(self.settings.v_init_mV)

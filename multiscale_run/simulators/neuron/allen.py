@@ -17,12 +17,11 @@ template does: ``Import3d_SWC_read`` then ``Import3d_GUI.instantiate``), then th
 rule for it does (bmtk ``default_setters/cell_models.py``):
 
 - the stubs keep the original axon's calibre: ``axon[0]`` the diameter of the first axon
-  section, ``axon[1]`` that of the first axon section whose middle lies more than 60 µm (path
-  distance) from the soma, else the first's; ``axon[0](0)`` joins ``soma[0](1)``;
+  section, ``axon[1]`` that of the last one; ``axon[0](0)`` joins ``soma[0](1)``;
 - ``passive`` entries are each optional (``e_pas``, ``ra``, ``cm`` per section type; the fit
   usually gives ``g_pas``/``e_pas`` per section type in ``genome``); a ``genome`` entry of
   section ``glob`` is an old format BioNet skips;
-- ``conditions.erev`` sets ``ena``/``ek`` only on sections that have the ion.
+- ``conditions.erev`` (required) sets ``ena``/``ek`` only on sections that have the ion.
 
 The section count of every section is then set by the run's rule (``run.dL``:
 ``nseg = 1 + 2·int(L/(2·dL))``, as BioNet does).
@@ -131,26 +130,19 @@ def _reversals(h, cell: ImportedCell, erev: list[dict], where_present: bool = Fa
                     setattr(sec, ion, float(entry[ion]))
 
 
-def _allactive_axon_diameters(h, cell: ImportedCell) -> tuple[float, float]:
+def _allactive_axon_diameters(cell: ImportedCell) -> tuple[float, float]:
     if not cell.axon:
         raise UserError(f"cell {cell.gid}: aibs_allactive needs an axon in the morphology")
-    first = far = cell.axon[0].diam
-    h.distance(0, 0.5, sec=cell.soma[0])
-    for sec in cell.axon:
-        if h.distance(0.5, sec=sec) > 60.0:
-            far = sec.diam
-            break
-    return first, far
+    return cell.axon[0].diam, cell.axon[-1].diam
 
 
 def aibs_allactive(h, cell: ImportedCell, fit: dict, file: str) -> None:
     """Apply an Allen all-active fit (see the module docstring)."""
     try:
-        passive, genome = fit["passive"][0], fit["genome"]
-        erev = fit.get("conditions", [{}])[0].get("erev", [])
+        passive, genome, erev = fit["passive"][0], fit["genome"], fit["conditions"][0]["erev"]
     except (KeyError, IndexError, TypeError) as exc:
         raise UserError(f"not an Allen all-active fit (missing {exc})", file) from None
-    _replace_axon(h, cell, _allactive_axon_diameters(h, cell), on_soma_at=1.0)
+    _replace_axon(h, cell, _allactive_axon_diameters(cell), on_soma_at=1.0)
     cm = {entry["section"]: float(entry["cm"]) for entry in passive.get("cm", [])}
     for sec in cell.all:
         sec.insert("pas")

@@ -2,11 +2,15 @@
 what couples a foreign circuit to metabolism (``multiscale_run.neuron.homeostasis``).
 
 Into every section of such a cell go ``msr_nakdyn`` (nai, ki integrated from the total Na+ and K+
-currents of all the cell's mechanisms) and ``msr_nakpump`` (the electrogenic Na+/K+-ATPase
+currents of all the cell's mechanisms), ``msr_nakpump`` (the electrogenic Na+/K+-ATPase
 consuming atpi, producing adpi; templates/mod, docs/neuron.md), so that atpi, adpi and nai exist
-and move, and metabolism can merge them. ``msr_ionleak`` is not inserted: the cell's own channels
-carry its resting Na+ and K+ fluxes, and a leak calibrated at ``v_init`` (msr's e-models rest
-there; these cells do not) would change the fitted electrical behaviour.
+and move, and metabolism can merge them, and ``msr_pumprest``, which returns the pump's net
+current at initialisation (:func:`hold_resting_pump`): a fitted cell's leak already holds its
+resting pump current, which would otherwise be counted twice (measured: -4.4 mV at the soma of
+a bmtk PV cell, whose clamp response fell from 20 spikes to 5). ``msr_ionleak`` is not
+inserted: the cell's own channels carry its resting Na+ and K+ fluxes, and a leak calibrated
+at ``v_init`` (msr's e-models rest there; these cells do not) would change the fitted
+electrical behaviour.
 
 - The pump density is set per cell as the default circuit does it
   (:func:`~multiscale_run.circuit.emodels.pump_density_for` of the cell's membrane area over
@@ -17,15 +21,17 @@ there; these cells do not) would change the fitted electrical behaviour.
   nai/ki, NEURON would otherwise recompute them from the Nernst equation at every step
   (ion_style), and the cell would no longer be the one that was fitted.
 
-What changes electrically is the pump's net outward current, one charge per ATP: at J15's rate,
-F·2.2e-6·2.5/(A/V)·atpi/(1 + atpi/0.5) ≈ 0.05-0.2 µA/cm² — a few per cent of a fitted cell's
-resting leak current at 1 mV from rest.
+What changes electrically is the pump current's departure from its resting value (one net
+outward charge per ATP; ~0.75 µA/cm² at rest for A/V = 2.3 /µm), growing ~ nai³ as nai rises
+with firing: an activity-dependent hyperpolarisation (measured: the bmtk PV cell's 20 spikes
+in 100-300 ms become 17 as its soma nai rises 7.97 -> 8.54 mM; the other cells keep their
+counts).
 """
 
 from __future__ import annotations
 
 #: the mechanisms inserted, in order
-MECHANISMS = ("msr_nakdyn", "msr_nakpump")
+MECHANISMS = ("msr_nakdyn", "msr_nakpump", "msr_pumprest")
 #: the reversal potentials held
 _HELD = ("ena", "ek")
 
@@ -61,3 +67,12 @@ def insert(h, sections: list) -> None:
         sec.k_pump_msr_nakpump = k_pump
         for ion, value in values.items():
             fix_reversal(h, sec, ion, value)
+
+
+def hold_resting_pump(h, sections) -> None:
+    """After ``finitialize``: set each msr_pumprest segment's ``i_rest`` to the pump current there
+    (then initialise again)."""
+    for sec in sections:
+        if h.ismembrane("msr_pumprest", sec=sec):
+            for seg in sec:
+                seg.msr_pumprest.i_rest = seg.msr_nakpump.ipump
