@@ -106,7 +106,7 @@ if [ $full = 1 ]; then
     stage "    present"
   else
     if ! ls "$WHEELS"/h5py-mpi/h5py-$H5PY_VERSION-*.whl >/dev/null 2>&1; then
-      stage "    building (about 5 minutes)"
+      stage "    building (about 3-4 minutes)"
       (export CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi CFLAGS="-O2 -g0"
        "${PIP[@]}" wheel -q --no-build-isolation --no-binary h5py --no-deps -w "$WHEELS/h5py-mpi" "h5py==$H5PY_VERSION")
     fi
@@ -118,7 +118,7 @@ if [ $full = 1 ]; then
     stage "    present"
   else
     if ! ls "$WHEELS"/petsc4py-*.whl >/dev/null 2>&1; then
-      stage "    building (about 3 minutes)"
+      stage "    building (about 2-3 minutes)"
       # petsc4py 3.18's setup script fails with setuptools >= 70, so it is built in its own
       # throwaway environment, against the numpy of the project's environment.
       build_venv=$(mktemp -d)/venv
@@ -138,7 +138,7 @@ if [ $full = 1 ]; then
   else
     if ! ls "$WHEELS"/steps-*.whl >/dev/null 2>&1; then
       log=$(mktemp -t steps-build.XXXXXX.log)
-      stage "    building: about 20-25 minutes on 2 idle cores (longer while other work runs), ~3 GB of memory"
+      stage "    building: about 19-25 minutes on 2 idle cores (longer while other work runs), ~3 GB of memory"
       stage "    full build log: $log"
       # -g0 stops STEPS adding -ggdb3 to every target (its UseDebugSymbols.cmake adds it unless a
       # -g flag is already set); the launcher compiles the one Cython translation unit (the Python

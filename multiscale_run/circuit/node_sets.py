@@ -42,3 +42,17 @@ def read_node_sets(path: Path | None, config_file: str | None = None, key: str |
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"libsonata cannot read the node sets {path}: {first}", *where) from None
     return rules
+
+
+def resolve_node_set(rule, circuit, node_sets_file: Path | None, where: str) -> dict:
+    """{population: node ids} of a node set in ``circuit``: a name in the node sets file (the
+    circuit's when ``node_sets_file`` is None), an inline rule, or (bmtk's convention for spike
+    inputs) the name of a population, meaning all its nodes."""
+    import numpy as np
+
+    from multiscale_run.circuit.sonata import materialize
+
+    sets = read_node_sets(node_sets_file or circuit.node_sets_file)
+    if isinstance(rule, str) and rule not in sets and rule in circuit.nodes:
+        return {rule: np.arange(circuit.nodes[rule].size, dtype=np.int64)}
+    return materialize(rule, circuit, sets, where)

@@ -33,6 +33,14 @@ RULES: tuple[tuple[str, str], ...] = (
         "ASCII: NEURON's hoc cannot decode other characters. Spaces are fine.",
     ),
     ("node-sets", "`node_set` and every report's `node_set` name a node set of the node sets file."),
+    (
+        "inputs-conditions",
+        "Every input is of a supported `input_type`/`module` with the parameters SONATA defines "
+        "for it (required ones present, values in range); the targets of a relative clamp have "
+        "the `threshold_current`/`holding_current` it reads; `conditions.modifications` and "
+        "`connection_overrides` are of supported kinds with valid parameters and node sets, and "
+        "TTX finds TTXDynamicsSwitch and channels that read ttx (docs/circuits.md).",
+    ),
     ("some-simulator", "At least one simulator is enabled."),
     (
         "simulator-available",

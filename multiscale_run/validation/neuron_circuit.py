@@ -1,6 +1,7 @@
 """What NEURON will build from the circuit, checked without NEURON (``msr check``): every node's
 cell model (:mod:`~multiscale_run.simulators.neuron.cell_models`) and the files and mechanisms
-it needs, every afferent edge type's synapse model, every input, and whether the cells'
+it needs, every afferent edge type's synapse model, every input and condition
+(:mod:`~multiscale_run.validation.neuron_inputs`), and whether the cells'
 mechanisms can serve the concentrations the couplings exchange (metabolism needs ``atpi``,
 ``nai``, ... written by a mechanism, e.g. msr's ion homeostasis)."""
 
@@ -15,6 +16,7 @@ import numpy as np
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
 from multiscale_run.errors import UserError
+from multiscale_run.validation.neuron_inputs import check_conditions, check_inputs
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +80,10 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
     from multiscale_run.simulators.neuron.homeostasis import MECHANISMS as HOMEOSTASIS
 
     try:
-        population, ids = simulated_nodes(config)
+        population, cells = simulated_nodes(config)
         circuit = Circuit(config.circuit_config)
         ids = np.concatenate(
-            [ids, point_nodes(config.circuit_config, population, config.node_set, config.node_sets_file)]
+            [cells, point_nodes(config.circuit_config, population, config.node_set, config.node_sets_file)]
         )
         mech_files = _mechanism_sources(config, circuit)
     except UserError as exc:  # other checks name the file or node set
@@ -130,7 +132,13 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
         if not model.point:
             inserted[f"{where} ({row['model_template']})"] = mechanisms
     _check_edges(config, circuit, pop, available, problems)
-    _check_inputs(config, problems)
+    check_inputs(config, circuit, population, cells, problems)
+    used = {
+        "available": available,
+        "inserted": set().union(*inserted.values()),
+        "ions": {m: ions for m, (ions, _) in ion_use.items()},
+    }
+    check_conditions(config, circuit, population, cells, used, problems)
     return inserted, ion_use
 
 
@@ -253,21 +261,6 @@ def _first_of_each(templates, targets: np.ndarray, point_ids: set[int]):
         value = templates[edge] if templates is not None else None
         seen.setdefault(value, edge)
     return sorted(seen.items(), key=lambda kv: kv[1])
-
-
-def _check_inputs(config: Config, problems: list[Problem]) -> None:
-    from multiscale_run.simulators.neuron.inputs import SUPPORTED_INPUTS
-
-    for name, spec in config.inputs.items():
-        key = (spec.get("input_type"), spec.get("module"))
-        if key not in SUPPORTED_INPUTS:
-            problems.append(
-                config.problem(
-                    f"inputs.{name}",
-                    f"unsupported input_type/module {key}",
-                    f"one of {sorted(SUPPORTED_INPUTS)}",
-                )
-            )
 
 
 def unserved(variable: str, read: bool, inserted: dict, ion_use: dict) -> str | None:

@@ -109,12 +109,12 @@ def test_stimulus_raises_flow_with_the_models_time_course(stimulated):
     # the model's response to a 2-s boxcar of activity, scaled to the same peak (it is linear)
     model = boxcar_flow((t - STIMULUS_MS[0]) * 1e-3, PAPER, 1.0, 2.0) - 1.0
     model *= rise.max() / model.max()
-    assert 0.1 < rise.max() < 1.0, "a peak inflow rise of 10-100 % (in vivo: 20-60 %)"
+    assert 0.1 < rise.max() < 0.6, "a peak inflow rise of 10-60 % (in vivo: up to 60 %, Marota et al. 1999)"
     got, expected = _time_course(t, rise), _time_course(t, model)
     np.testing.assert_allclose(got, expected, atol=0.2)  # onset, peak, return within 0.2 s
     assert np.abs(rise - model).max() < 0.15 * model.max()  # the whole trace within 15 % of the peak
-    # in vivo (tests/unit/test_nvc_model.py): onset 0.3-1 s, peak 2-5 s, back within 10 s
-    assert 0.3 <= got[0] <= 1.0 and 2.0 <= got[1] <= 5.0 and got[2] <= 10.0
+    # in vivo (tests/unit/test_nvc_model.py): onset 0.42-1.7 s; peak 2-5 s and back within 10 s (our bounds)
+    assert 0.42 <= got[0] <= 1.70 and 2.0 <= got[1] <= 5.0 and got[2] <= 10.0
 
 
 def test_flow_rises_near_the_stimulated_population_and_less_far_away(stimulated):

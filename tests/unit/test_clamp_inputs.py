@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from multiscale_run.errors import UserError
-from multiscale_run.simulators.neuron.inputs import clamp_waveform
+from multiscale_run.simulators.neuron.clamps import clamp_waveform
 
 SETTINGS = SimpleNamespace(tstop_ms=100.0, random_seed=7)
 CELL = {"holding_current": -0.05, "threshold_current": 0.2}

@@ -51,9 +51,12 @@ def test_two_second_stimulus_time_course_is_in_the_range_measured_in_vivo():
     noticeably up (10 % of its peak) within 1 s, peaks after the stimulus ends (3 s after onset)
     and is back within 10 % of its peak rise about 4 s after the stimulus, with a small undershoot.
 
-    In vivo (rat somatosensory cortex, forepaw stimulation): CBF onset 0.6 ± 0.3 s (Silva &
-    Koretsky 2002, PNAS 99:15182), peak 2-5 s after onset for stimuli of a few seconds and return
-    within ~10 s (Silva et al. 2000, J Cereb Blood Flow Metab 20:201). Our bounds are those ranges.
+    Measured in vivo (rat somatosensory cortex, forepaw stimulation): fMRI onset 0.59 ± 0.17 s in
+    layer IV and 1.27 ± 0.43 s in layers I-III (Silva & Koretsky 2002, PNAS 99:15182), BOLD
+    lagging the flow (Marota et al. 1999, Magn Reson Med 41:247), so the flow's onset bound is
+    [0.59 - 0.17, 1.27 + 0.43] s; after a 2-s stimulus the flow rises, returns and undershoots
+    (Khan et al. 2011, Open Neuroimaging J 5:96, laser speckle imaging). The peak (3 s) and
+    return (6.4 s) are the model's own; their bounds here (2-5 s, within 10 s) are ours, loose.
     """
     step_s = 1e-3
     n = round(12.0 / step_s)
@@ -63,7 +66,7 @@ def test_two_second_stimulus_time_course_is_in_the_range_measured_in_vivo():
     peak = int(np.argmax(rise))
     onset = t[np.argmax(rise > 0.1 * rise[peak])]
     back = t[peak + np.argmax(rise[peak:] < 0.1 * rise[peak])]
-    assert 0.3 <= onset <= 1.0
+    assert 0.42 <= onset <= 1.70
     assert 2.0 <= t[peak] <= 5.0
     assert back <= 10.0
     assert -0.25 * rise[peak] < rise.min() < 0  # a post-stimulus undershoot smaller than the rise

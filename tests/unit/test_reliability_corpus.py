@@ -182,6 +182,23 @@ def output_is_a_file(sim: Path) -> None:
     (sim / "output").write_text("not a folder")
 
 
+def add_input(name: str, **spec):
+    return edit(lambda d: d["inputs"].__setitem__(name, {"node_set": "Excitatory", **spec}))
+
+
+def condition(key: str, value):
+    """Set the top-level ``connection_overrides`` or ``conditions.modifications`` to ``value``."""
+    if key == "modifications":
+        return edit(lambda d: d.setdefault("conditions", {}).__setitem__("modifications", value))
+    return edit(lambda d: d.__setitem__(key, value))
+
+
+SHOT = {"input_type": "current_clamp", "module": "shot_noise", "rise_time": 0.5, "decay_time": 4.0,
+        "rate": 100.0, "amp_mean": 0.01, "amp_var": 1e-5, "delay": 0.0, "duration": 100.0}  # fmt: skip
+TTX = {"name": "block", "type": "TTX", "node_set": "Excitatory"}
+OVERRIDE = {"name": "o", "source": "Excitatory", "target": "Inhibitory", "weight": 0.5}
+
+
 NOT_HDF5 = b"this is not an HDF5 file\n" * 20
 NEURON_MOD_ERROR = "NEURON { SUFFIX broken }\nBREAKPOINT { x = = 1 }\n"
 
@@ -946,6 +963,145 @@ CASES = [
         value_check(1, drop=("hb",), heb=0.5),
         "multiscale_run.checks[1].lb",
         "lb 1 and heb 0.5",
+    ),
+    # SONATA inputs and conditions
+    Case(
+        "shot noise without rate",
+        "inputs-conditions",
+        add_input("shot", **{k: v for k, v in SHOT.items() if k != "rate"}),
+        "inputs.shot.rate",
+        "shot_noise needs rate",
+    ),
+    Case(
+        "shot noise decay before rise",
+        "inputs-conditions",
+        add_input("shot", **{**SHOT, "decay_time": 0.2}),
+        "inputs.shot.decay_time",
+        "must exceed rise_time",
+    ),
+    Case(
+        "relative shot noise skew 1",
+        "inputs-conditions",
+        add_input(
+            "shot",
+            **{
+                **SHOT,
+                "module": "relative_shot_noise",
+                "mean_percent": 50.0,
+                "sd_percent": 10.0,
+                "relative_skew": 1.0,
+            },
+        ),
+        "inputs.shot.relative_skew",
+        "[0, 1)",
+    ),
+    Case(
+        "relative input on cells without threshold_current",
+        "inputs-conditions",
+        add_input("sub", input_type="current_clamp", module="subthreshold", percent_less=10.0),
+        "inputs.sub",
+        "dynamics_params/threshold_current: population neurons node",
+    ),
+    Case(
+        "ornstein-uhlenbeck negative tau",
+        "inputs-conditions",
+        add_input(
+            "ou", input_type="current_clamp", module="ornstein_uhlenbeck", tau=-1.0, mean=0.1, sigma=0.01
+        ),
+        "inputs.ou.tau",
+        "tau must be a number > 0",
+    ),
+    Case(
+        "sinusoidal without frequency",
+        "inputs-conditions",
+        add_input("wave", input_type="current_clamp", module="sinusoidal", amp_start=0.1),
+        "inputs.wave.frequency",
+        "sinusoidal needs frequency",
+    ),
+    Case(
+        "seclamp with a delay",
+        "inputs-conditions",
+        add_input("hold", input_type="voltage_clamp", module="seclamp", voltage=-60.0, delay=5.0),
+        "inputs.hold.delay",
+        "delay must be 0",
+    ),
+    Case(
+        "conductance shot noise",
+        "inputs-conditions",
+        add_input("shot", **{**SHOT, "input_type": "conductance"}),
+        "inputs.shot",
+        "unsupported input_type/module ('conductance', 'shot_noise')",
+    ),
+    Case(
+        "TTX without TTXDynamicsSwitch",
+        "inputs-conditions",
+        condition("modifications", [TTX]),
+        "conditions.modifications[0].type",
+        "TTX needs the TTXDynamicsSwitch mechanism",
+    ),
+    Case(
+        "section_configure not an assignment",
+        "inputs-conditions",
+        condition(
+            "modifications", [{**TTX, "type": "ConfigureAllSections", "section_configure": "print(%s.L)"}]
+        ),
+        "conditions.modifications[0].section_configure",
+        "is not an assignment to %s.<attribute>",
+    ),
+    Case(
+        "section_configure calls a function",
+        "inputs-conditions",
+        condition(
+            "modifications",
+            [{**TTX, "type": "ConfigureAllSections", "section_configure": "%s.g_pas = __import__('os')"}],
+        ),
+        "conditions.modifications[0].section_configure",
+        "only numbers",
+    ),
+    Case(
+        "modification of an unknown node set",
+        "inputs-conditions",
+        condition(
+            "modifications",
+            [{**TTX, "type": "ConfigureAllSections", "node_set": "Nobody", "section_configure": "%s.cm = 2"}],
+        ),
+        "conditions.modifications[0].node_set",
+        "node set 'Nobody' is not defined",
+    ),
+    Case(
+        "modification of an unsupported type",
+        "inputs-conditions",
+        condition("modifications", [{**TTX, "type": "SectionList"}]),
+        "conditions.modifications[0].type",
+        "modification type 'SectionList' unsupported",
+    ),
+    Case(
+        "override negative weight",
+        "inputs-conditions",
+        condition("connection_overrides", [{**OVERRIDE, "weight": -1}]),
+        "connection_overrides[0].weight",
+        "weight must be a number >= 0",
+    ),
+    Case(
+        "override onto an unknown node set",
+        "inputs-conditions",
+        condition("connection_overrides", [{**OVERRIDE, "target": "Nobody"}]),
+        "connection_overrides[0].target",
+        "node set 'Nobody' is not defined",
+    ),
+    Case(
+        "override from a time on",
+        "inputs-conditions",
+        condition("connection_overrides", [{**OVERRIDE, "delay": 100.0}]),
+        "connection_overrides[0].delay",
+        "delay other than 0",
+    ),
+    Case(
+        "override synapse_configure without %s",
+        "inputs-conditions",
+        condition("connection_overrides", [{**OVERRIDE, "synapse_configure": "tau2 = 5"}]),
+        "connection_overrides[0].synapse_configure",
+        "hoc code with %s",
     ),
     # output
     Case("output folder is a file", "output-dir", output_is_a_file, "output.output_dir", "is a file"),

@@ -30,6 +30,7 @@ from multiscale_run.simulators.neuron.cells import CellBuilder
 from multiscale_run.simulators.neuron.circuit import SonataCells
 from multiscale_run.simulators.neuron.hoc_batch import calibrate_ion_leaks
 from multiscale_run.simulators.neuron.inputs import InputStimuli
+from multiscale_run.simulators.neuron.modifications import apply_modification, modification_problems
 from multiscale_run.simulators.neuron.pointers import SegmentPointers
 from multiscale_run.simulators.neuron.settings import (
     SEGMENT_CURRENTS,
@@ -105,6 +106,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         self.point_cells = dict(
             zip(self.point_gids.tolist(), self._build_cells(self.point_gids, point=True), strict=True)
         )
+        self._modify_cells()
         self._place_segments()
         self._netcons: list = []
         self._synapses: list = []
@@ -118,6 +120,16 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         self._add_inputs()
         self._make_pointers()
         self._initialize()
+
+    def _modify_cells(self) -> None:
+        """SONATA ``conditions.modifications`` on this rank's cells of each one's node set, in order
+        (:mod:`~multiscale_run.simulators.neuron.modifications`)."""
+        for path, spec in self.settings.modifications:
+            for key, message in modification_problems(spec):
+                raise UserError(message, path=f"{path}.{key}" if key else path)
+            ids = self.reader.node_set(spec["node_set"], f"{path}.node_set").get(self.population.name, [])
+            chosen = set(np.asarray(ids).tolist())
+            apply_modification(self.h, path, spec, [c for c in self.cells if c.gid in chosen])
 
     def _load_mechanisms(self, mod_dir: Path | list[Path]) -> None:
         h = self.h
@@ -238,12 +250,15 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             path = Path(tmp) / "state.bin"
             saved.fwrite(h.File(str(path)))
             blob = np.frombuffer(path.read_bytes(), dtype=np.uint8).copy()
-        if any(hasattr(syn, "setRNG") for syn in self._synapses) and not getattr(self, "_warned_rng", False):
+        streams = any(hasattr(syn, "setRNG") for syn in self._synapses) or any(
+            s[0].hname().startswith("NetStim") for s in self._stimuli
+        )
+        if streams and not getattr(self, "_warned_rng", False):
             self._warned_rng = True
             log.warning(
-                "the release streams of BBP's stochastic synapses (Random123, inside their mod "
-                "files) are not in NEURON's SaveState: a run resumed from this snapshot restarts "
-                "them from their seeds (reproducible, not bit-identical to an uninterrupted run)"
+                "the Random123 streams of BBP's stochastic synapses and of spontaneous minis are "
+                "not in NEURON's SaveState: a run resumed from this snapshot restarts them from "
+                "their seeds (reproducible, not bit-identical to an uninterrupted run)"
             )
         ids, times = self.spikes()
         state = {"savestate": blob, "spike_ids": ids, "spike_times": times}

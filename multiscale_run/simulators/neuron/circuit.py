@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from multiscale_run.circuit.node_sets import read_node_sets
-from multiscale_run.circuit.sonata import Circuit, materialize
+from multiscale_run.circuit.node_sets import resolve_node_set
+from multiscale_run.circuit.sonata import Circuit
 from multiscale_run.errors import UserError
 from multiscale_run.nodes import choose_neurons, point_nodes
 from multiscale_run.simulators.neuron.morphology import LocalMorphology, read_morphology, rotation_matrices
@@ -68,10 +68,7 @@ class SonataCells:
     def node_set(self, rule, where: str) -> dict[str, np.ndarray]:
         """{population: node ids} of a node set: a name in the node sets file, an inline rule, or
         (bmtk's convention for spike inputs) the name of a population, meaning all its nodes."""
-        sets = read_node_sets(self.settings.node_sets_file or self.circuit.node_sets_file)
-        if isinstance(rule, str) and rule not in sets and rule in self.circuit.nodes:
-            return {rule: np.arange(self.circuit.nodes[rule].size, dtype=np.int64)}
-        return materialize(rule, self.circuit, sets, where)
+        return resolve_node_set(rule, self.circuit, self.settings.node_sets_file, where)
 
     def afferent(self, edge_name: str, targets: np.ndarray) -> dict[str, np.ndarray]:
         """Attributes of the edges of ``edge_name`` whose target is in ``targets``."""

@@ -1,8 +1,10 @@
-"""The SONATA ``inputs``: current clamps and spikes.
+"""The SONATA ``inputs``: current and voltage clamps, and spikes.
 
-- ``current_clamp`` at the soma centre: ``linear``, ``relative_linear``, ``pulse``,
-  ``hyperpolarizing``, ``noise`` (:func:`clamp_waveform`), ``IClamp`` (bmtk: amp from delay for
-  duration);
+- ``current_clamp`` at the soma centre: the modules of
+  :data:`~multiscale_run.simulators.neuron.clamps.CLAMPS` (waveforms played into an IClamp),
+  ``IClamp`` (bmtk: amp from delay for duration);
+- ``voltage_clamp`` ``seclamp``: a SEClamp at the soma centre holding ``voltage`` (mV) through
+  ``series_resistance`` (MΩ, default 0.01) from 0 for ``duration`` ms;
 - ``spikes``: ``synapse_replay`` (SONATA: ``spike_file`` replayed onto the synapses of the
   ``node_set``'s cells from the file's populations) and bmtk's ``sonata``/``h5``/``csv``
   (``input_file``; ``node_set`` names the source nodes, usually their population).
@@ -20,17 +22,15 @@ import numpy as np
 
 from multiscale_run.circuit.spikes import read_spikes
 from multiscale_run.errors import UserError
+from multiscale_run.simulators.neuron.clamps import CLAMPS, clamp_waveform, parameters, stream
+from multiscale_run.simulators.neuron.seclamp import seclamp_parameters
 
 log = logging.getLogger(__name__)
 
 #: (input_type, module) of every supported input
-SUPPORTED_INPUTS = {
-    ("current_clamp", "linear"),
-    ("current_clamp", "relative_linear"),
-    ("current_clamp", "pulse"),
-    ("current_clamp", "hyperpolarizing"),
-    ("current_clamp", "noise"),
+SUPPORTED_INPUTS = {("current_clamp", name) for name in CLAMPS} | {
     ("current_clamp", "IClamp"),
+    ("voltage_clamp", "seclamp"),
     ("spikes", "synapse_replay"),
     ("spikes", "sonata"),
     ("spikes", "h5"),
@@ -59,6 +59,8 @@ class InputStimuli:
                 )
             if key[0] == "current_clamp":
                 self._current_clamp(name, spec, self._input_targets(name, spec))
+            elif key[0] == "voltage_clamp":
+                self._seclamp(name, spec, self._input_targets(name, spec))
             elif key[1] == "synapse_replay":
                 self._synapse_replay(name, spec)
             else:
@@ -76,19 +78,40 @@ class InputStimuli:
                 self._stimuli.append((clamp,))
             return
         noise = [n for n, sp in self.settings.inputs.items() if sp.get("module") == "noise"]
+        module, where = CLAMPS[spec["module"]], f"inputs.{name}"
+        parameters(spec, where)  # a bad parameter is named once, before any cell
         for gid in targets:
-            draw = None
+            gid = int(gid)
+            rng = None
             if spec["module"] == "noise":
-                draw = lambda *args, g=int(gid): self._noise_draws(g, noise.index(name), *args)  # noqa: E731
-            times, amps = clamp_waveform(spec, self._node_currents(int(gid)), self.settings, draw)
+                rng = lambda *args, g=gid: self._noise_draws(g, noise.index(name), *args)  # noqa: E731
+            elif module.random:
+                seed = spec.get("random_seed", self.settings.stimulus_seed)
+                rng = stream(self.settings.random_seed, seed, name, gid)
+            currents = self._node_currents(gid)
+            try:
+                times, amps = clamp_waveform(spec, currents, self.settings, rng, where)
+            except UserError as exc:
+                who = f"population {self.population.name} node {gid}"
+                raise UserError(f"{who}: {exc.message}", path=exc.path) from None
             # Vector.play interpolates, and holds the mean of two values given at the same last
             # time: one more point makes the current exactly 0 after the stimulus.
             times, amps = [*times, times[-1] + 1.0], [*amps, 0.0]
-            clamp = h.IClamp(cell_of[int(gid)].soma(0.5))
+            clamp = h.IClamp(cell_of[gid].soma(0.5))
             clamp.delay, clamp.dur = 0.0, 1e9
             tvec, avec = h.Vector(times), h.Vector(amps)
             avec.play(clamp._ref_amp, tvec, 1)
             self._stimuli.append((clamp, tvec, avec))
+
+    def _seclamp(self, name: str, spec: dict, targets: np.ndarray) -> None:
+        """SONATA seclamp: NEURON's SEClamp at the soma centre, on from t = 0 for ``duration``."""
+        voltage, resistance, duration = seclamp_parameters(spec, self.settings.tstop_ms, f"inputs.{name}")
+        cell_of = {cell.gid: cell for cell in self.cells}
+        for gid in targets:
+            clamp = self.h.SEClamp(cell_of[int(gid)].soma(0.5))
+            clamp.dur1, clamp.amp1, clamp.rs = duration, voltage, resistance
+            clamp.dur2 = clamp.dur3 = 0.0
+            self._stimuli.append((clamp,))
 
     def _noise_draws(self, gid: int, count: int, t0: float, end: float, step: float, mean, variance, n: int):
         """The first ``n`` values of the noise input number ``count`` (0-based, in config order) on
@@ -188,72 +211,3 @@ class InputStimuli:
                     nc = self.h.NetCon(None, syn)
                     nc.weight[0] = w
                     self._replay.append((nc, np.sort(spikes) + d))
-
-
-def clamp_waveform(spec: dict, currents: dict, settings, draw=None) -> tuple[list, list]:
-    """(times ms, amplitudes nA) of a SONATA current clamp on one cell, as the specification
-    defines the modules (SONATA simulation config, "inputs"): the current is 0 outside
-    [delay, delay + duration);
-
-    - ``linear``: amp_start → amp_end (default amp_start) ramp;
-    - ``relative_linear``: the same with percent_start/percent_end of the cell's threshold_current;
-    - ``pulse``: amp_start for ``width`` ms at ``frequency`` Hz;
-    - ``hyperpolarizing``: the cell's holding_current;
-    - ``noise``: values every ``dt`` (default 0.5 ms), linearly interpolated, drawn from a normal
-      distribution of mean ``mean`` and variance ``variance`` (nA²), or with ``mean_percent``,
-      mean and variance in % of threshold_current (as neurodamus and bluecellulab read it);
-      ``draw(t0, end, dt, mean, variance, n)`` gives the first ``n`` values
-      (:meth:`InputStimuli._noise_draws`: BBP's stream).
-    """
-    t0 = float(spec.get("delay", 0.0))
-    t1 = min(t0 + float(spec.get("duration", settings.tstop_ms)), max(settings.tstop_ms, t0))
-    module = spec["module"]
-
-    def threshold() -> float:
-        if currents.get("threshold_current") is None:
-            raise UserError(f"current_clamp {module} needs the node's dynamics_params/threshold_current")
-        return float(currents["threshold_current"])
-
-    if module in ("linear", "relative_linear"):
-        if module == "linear":
-            a0 = float(spec.get("amp_start", 0.0))
-            a1 = float(spec.get("amp_end", a0))
-        else:
-            a0 = float(spec["percent_start"]) / 100.0 * threshold()
-            a1 = float(spec.get("percent_end", spec["percent_start"])) / 100.0 * threshold()
-        return [0.0, t0, t0, t1, t1], [0.0, 0.0, a0, a1, 0.0]
-    if module == "hyperpolarizing":
-        if currents.get("holding_current") is None:
-            raise UserError("current_clamp hyperpolarizing needs the node's dynamics_params/holding_current")
-        amp = float(currents["holding_current"])
-        return [0.0, t0, t0, t1, t1], [0.0, 0.0, amp, amp, 0.0]
-    if module == "pulse":
-        amp0, width = float(spec.get("amp_start", 0.0)), float(spec["width"])
-        period = 1000.0 / float(spec["frequency"])
-        times, amps = [0.0], [0.0]
-        for start in np.arange(t0, t1, period):
-            end = min(start + width, t1)
-            times += [start, start, end, end]
-            amps += [0.0, amp0, amp0, 0.0]
-        return times, amps
-    if module == "noise":
-        if "mean" in spec:
-            mean, variance = float(spec["mean"]), float(spec["variance"])
-        else:  # relative to the threshold current, the variance too (neurodamus, bluecellulab)
-            mean = float(spec["mean_percent"]) / 100.0 * threshold()
-            variance = float(spec["variance"]) / 100.0 * threshold()
-        step = float(spec.get("dt", 0.5))
-        end = t0 + float(spec.get("duration", settings.tstop_ms))
-        times = np.arange(t0, min(end, settings.tstop_ms + step) + step / 2, step)
-        values = np.asarray(draw(t0, end, step, mean, variance, len(times)), dtype=float)
-        if t0 > 0:
-            values[0] = 0.0  # 0 nA until the first step after a delay
-        if end < settings.tstop_ms and times[-1] >= end:
-            values[-1] = 0.0
-        times, values = times.tolist(), values.tolist()
-        if t0 > 0:
-            times, values = [0.0, *times], [0.0, *values]
-        if end < settings.tstop_ms:
-            times, values = [*times, end], [*values, 0.0]
-        return times, values
-    raise UserError(f"current_clamp module {module!r} unsupported")

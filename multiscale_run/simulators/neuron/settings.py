@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from multiscale_run.simulators.neuron.connection_overrides import override_list
+from multiscale_run.simulators.neuron.modifications import modification_list
 from multiscale_run.spaces import Kind, Space, Variable
 
 DEFAULT_CONCENTRATIONS_MM = {
@@ -73,6 +75,10 @@ class NeuronSettings:
     random_seed: int = 1
     #: ``run.stimulus_seed`` (SONATA): seeds the noise inputs with random_seed
     stimulus_seed: int = 0
+    #: SONATA ``conditions.modifications`` as (JSON path, modification), in config order
+    modifications: tuple = ()
+    #: SONATA ``connection_overrides`` as (JSON path, override), in config order
+    connection_overrides: tuple = ()
     #: ``(report name, variable)`` of each soma report: NEURON records the variable at every local
     #: soma, every step (one record per report, read by :meth:`NeuronSim.soma_samples`)
     soma_reports: tuple[tuple[str, str], ...] = ()
@@ -113,6 +119,8 @@ def settings_from_config(config) -> NeuronSettings:
         soma_reports=soma_reports(section),
         random_seed=config.run.random_seed,
         stimulus_seed=int(config.get("run.stimulus_seed", 0)),
+        modifications=tuple(modification_list(conditions)),
+        connection_overrides=tuple(override_list(config.get("connection_overrides"))),
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from multiscale_run.errors import UserError
 from multiscale_run.simulators.neuron import bbp, synapse_models
 from multiscale_run.simulators.neuron.cells import _Cell
+from multiscale_run.simulators.neuron.connection_overrides import override_problems
 
 
 class SynapseWiring:
@@ -108,10 +109,69 @@ class SynapseWiring:
         if not len(attrs["source"]):
             return []
         if any(k in attrs for k in ("model_template", "dynamics_params", "weight_function", "nsyns")):
-            return self._typed_synapses(edge_name, attrs)
-        if "u_syn" in attrs and "syn_type_id" in attrs and "conductance" in attrs:
-            return self._bbp_synapses(edge_name, attrs)
-        return self._msr_synapses(edge_name, attrs)
+            made = self._typed_synapses(edge_name, attrs)
+        elif "u_syn" in attrs and "syn_type_id" in attrs and "conductance" in attrs:
+            made = self._bbp_synapses(edge_name, attrs)
+        else:
+            made = self._msr_synapses(edge_name, attrs)
+        return self._overridden(edge_name, made)
+
+    def _overridden(self, edge_name: str, synapses: list) -> list:
+        """``synapses`` of edge population ``edge_name`` after the connection overrides
+        (:mod:`~multiscale_run.simulators.neuron.connection_overrides`), in config order."""
+        overrides = self.settings.connection_overrides
+        if not overrides or not synapses:
+            return synapses
+        source_pop = self.reader.circuit.edges[edge_name].source
+        src, tgt = np.array([s[1] for s in synapses]), np.array([s[4] for s in synapses])
+        factor, delay = np.ones(len(synapses)), np.array([s[3] for s in synapses], dtype=float)
+        minis, configure = np.zeros(len(synapses)), [[] for _ in synapses]
+        for path, spec in overrides:
+            for key, message in override_problems(spec):
+                raise UserError(message, path=f"{path}.{key}" if key else path)
+            sources = self.reader.node_set(spec["source"], f"{path}.source").get(source_pop, [])
+            targets = self.reader.node_set(spec["target"], f"{path}.target").get(self.population.name, [])
+            hit = np.isin(src, sources) & np.isin(tgt, targets)
+            if spec.get("weight") is not None:
+                factor[hit] = float(spec["weight"])
+            if spec.get("synapse_delay_override") is not None:
+                delay[hit] = max(float(spec["synapse_delay_override"]), self.settings.min_delay_ms)
+            if spec.get("spont_minis") is not None:
+                minis[hit] = float(spec["spont_minis"])
+            for i in np.flatnonzero(hit) if spec.get("synapse_configure") else ():
+                configure[i].append((path, spec["synapse_configure"]))
+        out, rank = [], {}
+        for i, (syn, s, w, _, t) in enumerate(synapses):
+            for path, code in configure[i]:
+                self._configure_synapse(syn, code, path)
+            rank[t] = rank.get(t, -1) + 1
+            if minis[i] > 0:
+                self._spont_minis(syn, w * factor[i], minis[i], (zlib.crc32(edge_name.encode()), t, rank[t]))
+            out.append((syn, s, w * factor[i], float(delay[i]), t))
+        return out
+
+    def _configure_synapse(self, syn, code: str, path: str) -> None:
+        """Run hoc ``code`` with ``%s`` standing for ``syn`` (SONATA synapse_configure)."""
+        command = code.replace("%s", syn.hname())
+        try:
+            ok = self.h(command)
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise UserError(
+                f"synapse_configure {command!r} fails on {syn.hname()}", path=f"{path}.synapse_configure"
+            )
+
+    def _spont_minis(self, syn, weight: float, rate_hz: float, ids: tuple[int, int, int]) -> None:
+        """Spontaneous releases onto ``syn``: Poisson events at ``rate_hz`` from a NetStim whose
+        Random123 stream is ``ids`` (under the global index ``run.random_seed``)."""
+        h = self.h
+        stim = h.NetStim()
+        stim.interval, stim.number, stim.start, stim.noise = 1000.0 / rate_hz, 1e9, 0.0, 1.0
+        stim.noiseFromRandom123(*ids)
+        nc = h.NetCon(stim, syn)
+        nc.weight[0], nc.delay = weight, self.settings.min_delay_ms
+        self._stimuli.append((stim, nc))
 
     def _bbp_synapses(self, edge_name: str, attrs: dict) -> list:
         """BBP edges: ProbAMPANMDA_EMS / ProbGABAAB_EMS at explicit positions, weight =

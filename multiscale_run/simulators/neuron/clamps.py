@@ -1,0 +1,329 @@
+"""The SONATA current clamps (``input_type`` ``current_clamp``): one registry entry per module,
+its parameters (SONATA simulation config, "inputs"; names, defaults and required ones as
+libsonata reads them) and its waveform, without NEURON.
+
+A waveform is (times ms, amplitudes nA) on one cell, played into an IClamp at the soma centre with
+linear interpolation (a repeated time is a jump); the current is 0 outside [delay, delay +
+duration). Relative modules read the cell's ``threshold_current`` or ``holding_current`` (nA,
+BBP's ``dynamics_params``). :mod:`~multiscale_run.simulators.neuron.noise_processes` has the
+stochastic processes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from multiscale_run.errors import UserError
+from multiscale_run.simulators.neuron import noise_processes
+
+#: parameter rules: (test, what a value must be)
+RULES = {
+    "": (lambda v: True, "a number"),
+    "positive": (lambda v: v > 0, "a number > 0"),
+    "non-negative": (lambda v: v >= 0, "a number >= 0"),
+    "non-zero": (lambda v: v != 0, "a non-zero number"),
+    "skew": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "percent": (lambda v: v <= 100, "a percentage <= 100"),
+}
+
+
+#: a parameter that may be absent, without a default
+OPTIONAL = "optional"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The clamp's time window: on from ``t0`` (delay) to ``t1`` (``end`` = delay + duration, at
+    most ``tstop``)."""
+
+    t0: float
+    t1: float
+    end: float
+    tstop: float
+
+
+@dataclass(frozen=True)
+class ClampModule:
+    """One SONATA current-clamp module: ``params`` {name: (default, None if required, or
+    :data:`OPTIONAL`; rule)},
+    ``waveform(p, window, cell, rng)`` → (times, amps) with ``p`` the parameters as floats,
+    ``cell`` {attribute: nA} and ``rng`` the input's random source on this cell."""
+
+    params: dict
+    waveform: Callable
+    #: the node attributes a spec needs: ``needs(spec)`` → names
+    needs: Callable[[dict], tuple] = lambda spec: ()
+    #: exactly one of each of these parameter pairs is given
+    one_of: tuple = ()
+    #: a random stream seeded per (seed, input, node), see :func:`stream`
+    random: bool = False
+    #: parameters SONATA defines that msr refuses (name: why)
+    refused: dict = field(default_factory=dict)
+
+
+def _step(a: float, w: Window) -> tuple[list, list]:
+    return [0.0, w.t0, w.t0, w.t1, w.t1], [0.0, 0.0, a, a, 0.0]
+
+
+def _ramp(a0: float, a1: float, w: Window) -> tuple[list, list]:
+    return [0.0, w.t0, w.t0, w.t1, w.t1], [0.0, 0.0, a0, a1, 0.0]
+
+
+def _sampled(values: np.ndarray, step: float, w: Window) -> tuple[list, list]:
+    """``values`` at t0, t0 + step, ... (the last at t1 or the first grid time past it), 0 outside."""
+    times = w.t0 + step * np.arange(len(values))
+    times[-1] = min(times[-1], w.t1)
+    return [0.0, w.t0, *times.tolist(), w.t1], [0.0, 0.0, *values.tolist(), 0.0]
+
+
+def _grid(step: float, w: Window) -> int:
+    """Number of samples at t0 + k·step covering [t0, t1]."""
+    return math.ceil((w.t1 - w.t0) / step - 1e-9) + 1
+
+
+def _pulse(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
+    amp, width, period = p["amp_start"], p["width"], 1000.0 / p["frequency"]
+    times, amps = [0.0], [0.0]
+    for start in np.arange(w.t0, w.t1, period):
+        end = min(start + width, w.t1)
+        times += [start, start, end, end]
+        amps += [0.0, amp, amp, 0.0]
+    return times, amps
+
+
+def _sinusoidal(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
+    """amp_start·sin(2π·frequency·(t − delay)), sampled every dt."""
+    t = p["dt"] * np.arange(_grid(p["dt"], w))
+    t[-1] = min(t[-1], w.t1 - w.t0)
+    return _sampled(p["amp_start"] * np.sin(2 * np.pi * p["frequency"] * t / 1000.0), p["dt"], w)
+
+
+def _noise(p: dict, w: Window, cell: dict, draw) -> tuple[list, list]:
+    """neurodamus's TStim.noise: values every dt from the delay, 0 at the first one after a delay
+    and at the end (see :meth:`InputStimuli._noise_draws` for ``draw``)."""
+    if "mean" in p:
+        mean, variance = p["mean"], p["variance"]
+    else:  # relative to the threshold current, the variance too (neurodamus, bluecellulab)
+        mean = p["mean_percent"] / 100.0 * cell["threshold_current"]
+        variance = p["variance"] / 100.0 * cell["threshold_current"]
+    step, tstop, end = p["dt"], w.tstop, w.end
+    times = np.arange(w.t0, min(end, tstop + step) + step / 2, step)
+    values = np.asarray(draw(w.t0, end, step, mean, variance, len(times)), dtype=float)
+    if w.t0 > 0:
+        values[0] = 0.0  # 0 nA until the first step after a delay
+    if end < tstop and times[-1] >= end:
+        values[-1] = 0.0
+    times, values = times.tolist(), values.tolist()
+    if w.t0 > 0:
+        times, values = [0.0, *times], [0.0, *values]
+    if end < tstop:
+        times, values = [*times, end], [*values, 0.0]
+    return times, values
+
+
+def _ou(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
+    mean, sigma = _mean_sd(p, cell, ("mean", "sigma"))
+    n = _grid(p["dt"], w)
+    return _sampled(mean + noise_processes.ornstein_uhlenbeck(p["tau"], sigma, p["dt"], n, rng), p["dt"], w)
+
+
+def _shot(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
+    if "amp_mean" in p:
+        rate, amp_mean, amp_var = p["rate"], p["amp_mean"], p["amp_var"]
+    else:
+        mean, sd = _mean_sd(p, cell, ("mean", "sigma"))
+        rate, amp_mean, amp_var = noise_processes.params_from_moments(
+            mean, sd, p["relative_skew"], p["rise_time"], p["decay_time"]
+        )
+    n = _grid(p["dt"], w)
+    values = noise_processes.signal(p["rise_time"], p["decay_time"], rate, amp_mean, amp_var, p["dt"], n, rng)
+    return _sampled(values, p["dt"], w)
+
+
+def _mean_sd(p: dict, cell: dict, absolute: tuple[str, str]) -> tuple[float, float]:
+    """(mean, standard deviation) nA: given, or ``mean_percent``/``sd_percent`` of threshold_current."""
+    if absolute[0] in p:
+        return p[absolute[0]], p[absolute[1]]
+    threshold = cell["threshold_current"]
+    return p["mean_percent"] / 100.0 * threshold, p["sd_percent"] / 100.0 * threshold
+
+
+_THRESHOLD = ("threshold_current",)
+_RANDOM = {"dt": (0.25, "positive"), "random_seed": (OPTIONAL, "non-negative")}
+_SHOT = {"rise_time": (None, "positive"), "decay_time": (None, "positive"), **_RANDOM}
+_SKEW = {"relative_skew": (0.5, "skew")}
+_CONDUCTANCE = {"reversal": "conductance inputs (input_type conductance) are not supported"}
+
+#: every supported current-clamp module
+CLAMPS: dict[str, ClampModule] = {
+    "linear": ClampModule(
+        {"amp_start": (None, ""), "amp_end": (OPTIONAL, "")},
+        lambda p, w, c, r: _ramp(p["amp_start"], p.get("amp_end", p["amp_start"]), w),
+    ),
+    "relative_linear": ClampModule(
+        {"percent_start": (None, ""), "percent_end": (OPTIONAL, "")},
+        lambda p, w, c, r: _ramp(
+            p["percent_start"] / 100.0 * c["threshold_current"],
+            p.get("percent_end", p["percent_start"]) / 100.0 * c["threshold_current"],
+            w,
+        ),
+        needs=lambda spec: _THRESHOLD,
+    ),
+    "pulse": ClampModule(
+        {"amp_start": (None, ""), "width": (None, "positive"), "frequency": (None, "positive")}, _pulse
+    ),
+    "sinusoidal": ClampModule(
+        {"amp_start": (None, ""), "frequency": (None, "positive"), "dt": (0.025, "positive")}, _sinusoidal
+    ),
+    "hyperpolarizing": ClampModule(
+        {}, lambda p, w, c, r: _step(c["holding_current"], w), needs=lambda spec: ("holding_current",)
+    ),
+    "subthreshold": ClampModule(
+        {"percent_less": (None, "percent")},
+        lambda p, w, c, r: _step((100.0 - p["percent_less"]) / 100.0 * c["threshold_current"], w),
+        needs=lambda spec: _THRESHOLD,
+    ),
+    "noise": ClampModule(
+        {
+            "mean": (OPTIONAL, ""),
+            "mean_percent": (OPTIONAL, ""),
+            "variance": (0.0, "non-negative"),
+            "dt": (0.5, "positive"),
+        },
+        _noise,
+        needs=lambda spec: _THRESHOLD if "mean_percent" in spec else (),
+        one_of=(("mean", "mean_percent"),),
+    ),
+    "shot_noise": ClampModule(
+        {
+            **_SHOT,
+            "rate": (None, "positive"),
+            "amp_mean": (None, "non-zero"),
+            "amp_var": (None, "non-negative"),
+        },
+        _shot,
+        random=True,
+        refused=_CONDUCTANCE,
+    ),
+    "absolute_shot_noise": ClampModule(
+        {**_SHOT, **_SKEW, "mean": (None, "non-zero"), "sigma": (None, "positive")},
+        _shot,
+        random=True,
+        refused=_CONDUCTANCE,
+    ),
+    "relative_shot_noise": ClampModule(
+        {**_SHOT, **_SKEW, "mean_percent": (None, "non-zero"), "sd_percent": (None, "positive")},
+        _shot,
+        needs=lambda spec: _THRESHOLD,
+        random=True,
+        refused=_CONDUCTANCE,
+    ),
+    "ornstein_uhlenbeck": ClampModule(
+        {"tau": (None, "positive"), "mean": (None, ""), "sigma": (None, "non-negative"), **_RANDOM},
+        _ou,
+        random=True,
+        refused=_CONDUCTANCE,
+    ),
+    "relative_ornstein_uhlenbeck": ClampModule(
+        {
+            "tau": (None, "positive"),
+            "mean_percent": (None, ""),
+            "sd_percent": (None, "non-negative"),
+            **_RANDOM,
+        },
+        _ou,
+        needs=lambda spec: _THRESHOLD,
+        random=True,
+        refused=_CONDUCTANCE,
+    ),
+}
+
+
+#: the window parameters of every module (ms; no duration: until tstop)
+WINDOW = {"delay": (0.0, "non-negative"), "duration": (OPTIONAL, "positive")}
+
+
+def parameter_problems(spec: dict) -> list[tuple[str, str]]:
+    """(parameter, what is wrong) of a current clamp's parameters (module known)."""
+    module = CLAMPS[spec["module"]]
+    out = []
+    given = {k for k in module.params if k in spec}
+    params = {**WINDOW, **module.params}
+    for pair in module.one_of:
+        found = [k for k in pair if k in spec]
+        if len(found) != 1:
+            out.append((pair[0], f"{spec['module']} needs exactly one of {' or '.join(pair)}, given {found}"))
+    for name, (default, rule) in params.items():
+        if name not in spec:
+            if default is None:
+                out.append((name, f"{spec['module']} needs {name}"))
+            continue
+        test, what = RULES[rule]
+        value = spec[name]
+        number = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+        if not number or not test(float(value)):
+            out.append((name, f"{name} must be {what}, got {value!r}"))
+    for name, why in module.refused.items():
+        if name in spec:
+            out.append((name, f"{name}: {why}"))
+    if "rise_time" in given and "decay_time" in given and not _ordered(spec):
+        out.append(("decay_time", f"decay_time must exceed rise_time ({spec['rise_time']!r})"))
+    return out
+
+
+def _ordered(spec: dict) -> bool:
+    try:
+        return float(spec["decay_time"]) > float(spec["rise_time"])
+    except (TypeError, ValueError):
+        return True  # the type problem is named already
+
+
+def parameters(spec: dict, where: str) -> dict:
+    """The module's parameters of ``spec`` as floats, defaults filled in; the first problem
+    raises a UserError at ``where``.<parameter>."""
+    problems = parameter_problems(spec)
+    if problems:
+        key, message = problems[0]
+        raise UserError(message, path=f"{where}.{key}")
+    params = {**WINDOW, **CLAMPS[spec["module"]].params}
+    out = {k: float(spec[k]) for k in params if k in spec}
+    for k, (default, _) in params.items():
+        if k not in out and default not in (None, OPTIONAL):
+            out[k] = float(default)
+    return out
+
+
+def stream(run_seed: int, seed: int, input_name: str, gid: int) -> np.random.Generator:
+    """The random stream of input ``input_name`` on node ``gid``: numpy's Philox (a Random123
+    counter-based generator) keyed by a SeedSequence of (``run.random_seed``, the input's
+    ``random_seed`` else ``run.stimulus_seed``, CRC-32 of the input's name, node id): the same
+    whatever the rank count or the other inputs, not neurodamus's streams."""
+    import zlib
+
+    entropy = [int(run_seed), int(seed), zlib.crc32(input_name.encode()), int(gid)]
+    return np.random.Generator(np.random.Philox(np.random.SeedSequence(entropy)))
+
+
+def clamp_waveform(spec: dict, currents: dict, settings, rng=None, where: str = "inputs") -> tuple:
+    """(times ms, amplitudes nA) of current clamp ``spec`` on a cell whose attributes are
+    ``currents`` (``holding_current``, ``threshold_current`` nA; a missing one the module needs
+    is an error); ``rng``: the input's random source on this cell (``noise``: a draw function,
+    :meth:`InputStimuli._noise_draws`; the other random modules: :func:`stream`)."""
+    name = spec["module"]
+    if name not in CLAMPS:
+        raise UserError(f"current_clamp module {name!r} unsupported ({sorted(CLAMPS)})", path=where)
+    module, p = CLAMPS[name], parameters(spec, where)
+    for need in module.needs(spec):
+        if currents.get(need) is None or not math.isfinite(currents[need]):
+            raise UserError(f"current_clamp {name} needs the node's dynamics_params/{need}", path=where)
+    t0 = p["delay"]
+    end = t0 + p.get("duration", settings.tstop_ms)
+    window = Window(t0, min(end, max(settings.tstop_ms, t0)), end, settings.tstop_ms)
+    try:
+        return module.waveform(p, window, currents, rng)
+    except ValueError as exc:  # e.g. a relative shot noise on a cell of threshold current 0
+        raise UserError(f"current_clamp {name}: {exc}", path=where) from None
