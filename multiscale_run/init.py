@@ -81,8 +81,9 @@ def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
 
 
 def _keep_servable(config: dict, config_path: Path) -> None:
-    """Drop the couplings and NEURON reports of concentrations the circuit's cells cannot serve
-    (no mechanism uses or writes them), saying which and how to serve them."""
+    """Insert msr's homeostasis (``neuron.homeostasis``) into the circuit's cells when a coupling
+    needs a concentration they do not serve, then drop the couplings and NEURON reports that
+    still cannot be served (no mechanism uses or writes them), saying which and how to fix it."""
     from multiscale_run.config import load
     from multiscale_run.validation.neuron_circuit import SERVE_FIX, cell_mechanisms, unserved
 
@@ -90,18 +91,19 @@ def _keep_servable(config: dict, config_path: Path) -> None:
     if found is None:
         return
     msr = config["multiscale_run"]
+    couples = [c for c in msr["couplings"] if "neuron" in (c["src"], c["dest"])]
+    if any(_unserved_end(c, found) for c in couples):
+        # the circuit's cells lack msr's homeostasis: insert it (docs/circuits.md)
+        msr["neuron"]["homeostasis"] = True
+        config_path.write_text(json.dumps(config, indent=2) + "\n")
+        found = cell_mechanisms(load(config_path), [])
+        log.warning(
+            "the circuit's cells get msr's Na+/K+ homeostasis (neuron.homeostasis: true) for the "
+            "metabolism couplings; their ena/ek stay as the cell models set them"
+        )
     kept = []
     for c in msr["couplings"]:
-        why = next(
-            (
-                w
-                for end in ("src", "dest")
-                if c[end] == "neuron"
-                for w in [unserved(c[f"{end}_variable"], end == "src", *found)]
-                if w
-            ),
-            None,
-        )
+        why = _unserved_end(c, found)
         if why:
             log.warning("coupling %r left out: %s; to couple it: %s", c["name"], why, SERVE_FIX)
         else:
@@ -119,6 +121,18 @@ def _keep_servable(config: dict, config_path: Path) -> None:
 
     config["reports"] = sonata_reports(config)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _unserved_end(coupling: dict, found: tuple[dict, dict]) -> str | None:
+    """Why the circuit's cells cannot serve a NEURON end of ``coupling`` (None: they can)."""
+    from multiscale_run.validation.neuron_circuit import unserved
+
+    for end in ("src", "dest"):
+        if coupling[end] == "neuron":
+            why = unserved(coupling[f"{end}_variable"], end == "src", *found)
+            if why:
+                return why
+    return None
 
 
 def _has_endfeet(circuit: Path) -> bool:

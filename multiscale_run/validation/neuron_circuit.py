@@ -77,6 +77,7 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
     from multiscale_run.circuit.sonata import Circuit
     from multiscale_run.nodes import point_nodes, simulated_nodes
     from multiscale_run.simulators.neuron.cell_models import model_of
+    from multiscale_run.simulators.neuron.homeostasis import MECHANISMS as HOMEOSTASIS
 
     try:
         population, cells = simulated_nodes(config)
@@ -97,6 +98,7 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
         n: pop.get(n, ids) for n in ("model_template", "model_processing", "dynamics_params", "morphology")
     }
     types = pop.model_types(ids)
+    homeostasis = bool(config.simulator("neuron").get("homeostasis", False))
     inserted: dict[str, set[str]] = {}
     seen = set()
     for i, node in enumerate(ids):
@@ -112,6 +114,8 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
             problems.append(Problem(file, "networks.nodes", exc.message))
             continue
         found, mechanisms = model.needs(row, comps)
+        if homeostasis and not model.point:
+            mechanisms = mechanisms | set(HOMEOSTASIS)
         problems.extend(Problem(file, "networks.nodes", f"{where}: {p}") for p in found)
         missing = sorted(mechanisms - available)
         if missing:
@@ -277,8 +281,9 @@ def unserved(variable: str, read: bool, inserted: dict, ion_use: dict) -> str | 
 
 #: how to serve a concentration the cells do not
 SERVE_FIX = (
-    f"a cell model with msr's ion homeostasis ({_HOMEOSTASIS}), or metabolism disabled "
-    "(msr init --no-metabolism)"
+    "multiscale_run.neuron.homeostasis: true (inserts msr_nakdyn and msr_nakpump into every "
+    f"section of the cells lacking them), or a cell model with msr's ion homeostasis "
+    f"({_HOMEOSTASIS}), or metabolism disabled (msr init --no-metabolism)"
 )
 
 

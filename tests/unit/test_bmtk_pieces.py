@@ -83,16 +83,19 @@ def test_init_from_a_bmtk_simulation_config_adopts_its_protocol(tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_init_leaves_out_the_couplings_allen_cells_cannot_serve(tmp_path, caplog):
-    result = CliRunner().invoke(
-        main, ["init", str(tmp_path / "sim"), "--circuit", str(BMTK / "config.circuit.json")]
-    )
+def test_init_couples_allen_cells_to_metabolism_through_msr_homeostasis(tmp_path, caplog):
+    """With metabolism on, ``msr init --circuit`` inserts msr's homeostasis into the Allen cells
+    (they insert none) and keeps the atpi/nai couplings, which ``msr check`` then accepts."""
+    sim = tmp_path / "sim"
+    result = CliRunner().invoke(main, ["init", str(sim), "--circuit", str(BMTK / "config.circuit.json")])
     assert result.exit_code == 0, result.output
-    config = json.loads((tmp_path / "sim" / "simulation_config.json").read_text())
+    config = json.loads((sim / "simulation_config.json").read_text())
+    assert config["multiscale_run"]["neuron"]["homeostasis"] is True
     variables = {c["src_variable"] for c in config["multiscale_run"]["couplings"] if c["src"] == "neuron"}
-    assert not variables & {"atpi", "nai"}
-    said = caplog.text + result.output
-    assert "left out: no mechanism of population v1 node 0" in said and "msr_nakpump" in said
+    assert {"atpi", "nai"} <= variables
+    assert "homeostasis" in caplog.text + result.output
+    result = CliRunner().invoke(main, ["check", str(sim)])
+    assert result.exit_code == 0, result.output
 
 
 def test_check_names_the_coupling_the_cells_cannot_serve(tmp_path):
@@ -109,6 +112,7 @@ def test_check_names_the_coupling_the_cells_cannot_serve(tmp_path):
     i = next(i for i, c in enumerate(couplings) if c["src"] == "neuron" and c["src_variable"] == "atpi")
     line = next(x for x in result.output.splitlines() if f"couplings[{i}].src_variable" in x)
     assert "no mechanism of population v1 node 0 (ctdb:Biophys1.hoc)" in line and "atp ion" in line
+    assert "multiscale_run.neuron.homeostasis: true" in line
 
 
 def test_check_finds_an_unknown_template_and_an_unsupported_input(tmp_path):

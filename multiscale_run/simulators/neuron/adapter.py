@@ -24,6 +24,7 @@ import numpy as np
 from multiscale_run import mod_files
 from multiscale_run.errors import UserError
 from multiscale_run.simulators.base import Simulator
+from multiscale_run.simulators.neuron import homeostasis
 from multiscale_run.simulators.neuron import settings as neuron_settings
 from multiscale_run.simulators.neuron.cells import CellBuilder
 from multiscale_run.simulators.neuron.circuit import SonataCells
@@ -89,7 +90,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         templates = self.reader.population.get("model_template", self.reader.node_ids)
         msr_cells = any(t is None or str(t).startswith("msr:") for t in templates)
         for name, value in s.concentrations_mM.items():
-            if not msr_cells and name not in s.concentrations_given:
+            if not (msr_cells or s.homeostasis) and name not in s.concentrations_given:
                 continue
             ion = name[:-1]
             if hasattr(h, f"{name}0_{ion}_ion"):
@@ -158,6 +159,9 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         self.pc.set_maxstep(10)
         self._record_somata()
         h.finitialize(self.settings.v_init_mV)
+        if self.settings.homeostasis:
+            homeostasis.hold_resting_pump(h, self._section_list)
+            h.finitialize(self.settings.v_init_mV)
         if self.settings.calibrate_ion_leaks:
             self._calibrate_ion_leaks()
             h.finitialize(self.settings.v_init_mV)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from multiscale_run.errors import UserError
-from multiscale_run.simulators.neuron import bbp
+from multiscale_run.simulators.neuron import bbp, homeostasis
 from multiscale_run.simulators.neuron.cell_models import Node, model_of
 from multiscale_run.simulators.neuron.hoc_batch import add_points, apply_group
 from multiscale_run.simulators.neuron.morphology import (
@@ -79,7 +79,10 @@ class CellBuilder:
             model = model_of(model_type, node.attrs.get("model_template"), where)
             if model.point != point:
                 raise UserError(f"{where}: a {model.description} cannot be a {model_type} node")
-            cells.append(model.build(self, node))
+            cell = model.build(self, node)
+            if self.settings.homeostasis and not model.point:
+                homeostasis.insert(self.h, cell.sections)
+            cells.append(cell)
         return cells
 
     def msr_cell(self, node: Node, path: Path) -> _Cell:
@@ -157,16 +160,9 @@ class CellBuilder:
                     self._fix_reversal(cell.sections[i], ion, float(value))
 
     def _fix_reversal(self, sec, ion: str, value: float) -> None:
-        """``sec``'s reversal potential ``ion`` (ena, ek, ...) held at ``value``: the ion's
-        e_style becomes a parameter neither initialised nor advanced from the concentrations
-        (NEURON's ion_style; its concentration style is kept), so a mechanism writing the
-        concentration does not move it."""
-        name = f"{ion[1:]}_ion"
-        if not hasattr(sec(0.5), name):
+        if not hasattr(sec(0.5), f"{ion[1:]}_ion"):
             raise UserError(f"e-model sets {ion} on {sec.name()}, which has no {ion[1:]} mechanism")
-        style = int(self.h.ion_style(name, sec=sec))  # c + 4 e + 16 einit + 32 eadvance + 64 cinit
-        self.h.ion_style(name, style & 3, 1, 0, 0, (style >> 6) & 1, sec=sec)
-        setattr(sec, ion, value)
+        homeostasis.fix_reversal(self.h, sec, ion, value)
 
     def hoc_cell(self, node: Node, name: str, path: Path) -> _Cell:
         """A BBP-style hoc template ``Name(gid, morphology_dir, morphology_file, *extra)``

@@ -64,6 +64,8 @@ class NeuronSettings:
     #: ``run.dL``; bmtk's default 20 µm), used by the cell models that follow BioNet
     dL_um: float = 20.0
     calibrate_ion_leaks: bool = True
+    #: insert msr's Na+/K+ homeostasis into cells whose model lacks it (:mod:`.homeostasis`)
+    homeostasis: bool = False
     concentrations_mM: dict = field(default_factory=lambda: dict(DEFAULT_CONCENTRATIONS_MM))
     #: the concentrations the config sets itself: the only ones applied to circuits without msr
     #: e-models (their cells were fitted with NEURON's defaults)
@@ -111,6 +113,7 @@ def settings_from_config(config) -> NeuronSettings:
         max_segment_length_um=float(section.get("max_segment_length_um", 50.0)),
         dL_um=float(config.get("run.dL", 20.0)),
         calibrate_ion_leaks=bool(section.get("calibrate_ion_leaks", True)),
+        homeostasis=bool(section.get("homeostasis", False)),
         concentrations_mM={**DEFAULT_CONCENTRATIONS_MM, **section.get("initial_concentrations_mM", {})},
         concentrations_given=frozenset(section.get("initial_concentrations_mM", {})),
         soma_reports=soma_reports(section),
