@@ -111,6 +111,25 @@ def report_frames(path: Path, population: str | None = None):
     return start + step * np.arange(len(data)), data[:, np.argsort(ids, kind="stable")]
 
 
+def write_cortex_nodes(f, names: list[str], template: str, spacing_um: float) -> object:
+    """A ``cortex`` node population in the open h5py file ``f``: one cell per morphology name,
+    on the x axis every ``spacing_um``, all with ``model_template`` = ``template``; returns the
+    attribute group for more attributes."""
+    import h5py
+    import numpy as np
+
+    n = len(names)
+    g = f.create_group("nodes/cortex")
+    g["node_type_id"] = np.full(n, -1, dtype=np.int64)
+    g["node_group_id"] = np.zeros(n, dtype=np.uint32)
+    g["node_group_index"] = np.arange(n, dtype=np.uint64)
+    a = g.create_group("0")
+    a["x"], a["y"], a["z"] = np.arange(n) * spacing_um, np.zeros(n), np.zeros(n)
+    a.create_dataset("morphology", data=[s.encode() for s in names], dtype=h5py.string_dtype())
+    a.create_dataset("model_template", data=[template.encode()] * n, dtype=h5py.string_dtype())
+    return a
+
+
 def run_mpi_python(n: int, script: list[str] | str, **kwargs):
     """Run a Python script (path or ``-c`` code) under mpiexec with this interpreter."""
     args = [sys.executable, *([script] if isinstance(script, str) else script)]

@@ -18,7 +18,7 @@ import h5py
 import libsonata
 import numpy as np
 import pytest
-from conftest import ALLEN_MORPHOLOGIES
+from conftest import ALLEN_MORPHOLOGIES, write_cortex_nodes
 
 from multiscale_run.parallel import Parallel
 from multiscale_run.simulators.neuron import NeuronSettings, NeuronSim
@@ -47,14 +47,7 @@ TSTOP = 500.0
 def _write_circuit(d, names):
     n = len(names)
     with h5py.File(d / "nodes.h5", "w") as f:
-        g = f.create_group("nodes/cortex")
-        g["node_type_id"] = np.full(n, -1, dtype=np.int64)
-        g["node_group_id"] = np.zeros(n, dtype=np.uint32)
-        g["node_group_index"] = np.arange(n, dtype=np.uint64)
-        a = g.create_group("0")
-        a["x"], a["y"], a["z"] = np.arange(n) * 300.0, np.zeros(n), np.zeros(n)
-        a.create_dataset("morphology", data=[s.encode() for s in names], dtype=h5py.string_dtype())
-        a.create_dataset("model_template", data=[b"msr:P"] * n, dtype=h5py.string_dtype())
+        a = write_cortex_nodes(f, names, "msr:P", 300.0)
         a["dynamics_params/threshold_current"] = np.full(n, THRESHOLD)
     with h5py.File(d / "edges.h5", "w") as f:
         g = f.create_group("edges/cortex__cortex")
@@ -114,7 +107,8 @@ def run(tmp_path_factory):
     owner = {sec.hname(): c.gid for c in sim.cells for sec in c.sections}
     out["netcons"] = {
         (int(nc.srcgid()), owner[nc.syn().get_segment().sec.hname()]): (nc.weight[0], nc.delay, nc.syn().tau2)
-        for nc in sim._netcons
+        for made in sim._netcons  # one hoc List of NetCons per edge population
+        for nc in made
     }
     out["minis"] = [len(e) for e in events]
     sim.close()

@@ -12,6 +12,7 @@ import libsonata
 import morphio
 import numpy as np
 import pytest
+from conftest import write_cortex_nodes
 
 from multiscale_run.circuit.emodels import EMODELS
 from multiscale_run.parallel import Parallel
@@ -21,15 +22,8 @@ from multiscale_run.simulators.neuron import NeuronSettings, NeuronSim
 def _write_circuit(d, morph_dir, names):
     n = len(names)
     with h5py.File(d / "nodes.h5", "w") as f:
-        g = f.create_group("nodes/cortex")
-        g["node_type_id"] = np.full(n, -1, dtype=np.int64)
-        g["node_group_id"] = np.zeros(n, dtype=np.uint32)
-        g["node_group_index"] = np.arange(n, dtype=np.uint64)
-        a = g.create_group("0")
-        a["x"], a["y"], a["z"] = np.arange(n) * 100.0, np.zeros(n), np.zeros(n)
+        a = write_cortex_nodes(f, names, "msr:RS", 100.0)
         a["rotation_angle_yaxis"] = np.linspace(0, 1, n)
-        a.create_dataset("morphology", data=[s.encode() for s in names], dtype=h5py.string_dtype())
-        a.create_dataset("model_template", data=[b"msr:RS"] * n, dtype=h5py.string_dtype())
     with h5py.File(d / "edges.h5", "w") as f:
         g = f.create_group("edges/cortex__cortex")
         src = g.create_dataset("source_node_id", data=np.array([0, 0, 1], dtype=np.uint64))
