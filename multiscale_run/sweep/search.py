@@ -71,11 +71,15 @@ def run_search(sweep: Sweep, base: Config, executor: Executor, compute_args: tup
         left = sweep.method.trials - sum(t.state.is_finished() for t in trials)
         if left <= 0:
             break
-        # trials a killed sweep left running come first, with the values they were given
-        batch = [(t.number, t.params) for t in trials if t.state == state.RUNNING][:left]
-        while len(batch) < min(left, executor.concurrency):
-            trial = study.ask()
-            batch.append((trial.number, {p.path: space.suggest(trial, p) for p in sweep.parameters}))
+        # trials a killed sweep left running come first, with the values they were given (and
+        # those it had not drawn yet when it was killed between ``ask`` and the draw: drawn now)
+        stale = [optuna.trial.Trial(study, t._trial_id) for t in trials if t.state == state.RUNNING]
+        asked = stale[:left]
+        while len(asked) < min(left, executor.concurrency):
+            asked.append(study.ask())
+        batch = [
+            (trial.number, {p.path: space.suggest(trial, p) for p in sweep.parameters}) for trial in asked
+        ]
         points = [_point(sweep, number, parameters) for number, parameters in batch]
         for point in points:
             write_point(point, base, sweep.executor, compute_args)

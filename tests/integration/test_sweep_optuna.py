@@ -71,3 +71,31 @@ def test_search_finds_the_optimum_and_resumes(tmp_path):
     assert float(best[ATP0]) == pytest.approx(study.best_params[ATP0])
     html = (sweep_dir / "results.html").read_text()
     assert "Best trials (minimize err)" in html and 'alt="err by trial"' in html
+
+
+def test_a_trial_killed_before_its_values_were_drawn_is_given_them_on_resume(tmp_path):
+    """A sweep killed between Optuna's ``ask`` and the draw of the values leaves a RUNNING trial
+    without parameters in the storage; the resumed sweep draws them and runs it, not the base."""
+    init_simulation(tmp_path / "base", neurons=4)
+    metabolism_only(tmp_path / "base")
+    spec = {
+        "base": "base",
+        "parameters": {ATP0: {"low": 1.0, "high": 2.1}},
+        "method": {"name": "optuna", "trials": 2, "objective": "err", "seed": 3, "startup_trials": 2},
+        "metrics": {"err": {"kind": "python", "function": "sweep_objective:atp0_error"}},
+        "executor": {"name": "local", "workers": 1},
+    }
+    sweep_file = write_sweep(tmp_path / "search.json", spec)
+    sweep_dir = tmp_path / "search"
+    sweep_dir.mkdir()
+    storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
+    optuna.create_study(study_name="msr-sweep", storage=storage, direction="minimize").ask()
+
+    result = msr("sweep", str(sweep_file))
+    assert result.returncode == 0, result.stderr
+    trials = optuna.load_study(study_name="msr-sweep", storage=storage).get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    for t in trials:
+        point = sweep_dir / "points" / f"t{t.number:04d}"
+        assert 1.0 <= t.params[ATP0] <= 2.1
+        assert atp0(point) == pytest.approx(t.params[ATP0], rel=1e-6)
