@@ -30,19 +30,30 @@ def metabolism_only(sim):
     path.write_text(json.dumps(config))
 
 
-def test_search_finds_the_optimum_and_resumes(tmp_path):
+def search(tmp_path, trials: int, seed: int, startup_trials: int) -> dict:
+    """A metabolism-only base in ``tmp_path/base`` and the spec of an Optuna search of ATP0."""
     init_simulation(tmp_path / "base", neurons=4)
     metabolism_only(tmp_path / "base")
-    spec = {
+    return {
         "base": "base",
         "parameters": {ATP0: {"low": 1.0, "high": 2.1}},
-        "method": {"name": "optuna", "trials": 8, "objective": "err", "seed": 1, "startup_trials": 3},
+        "method": {
+            "name": "optuna",
+            "trials": trials,
+            "objective": "err",
+            "seed": seed,
+            "startup_trials": startup_trials,
+        },
         "metrics": {
             "err": {"kind": "python", "function": "sweep_objective:atp0_error"},
             "atp0": {"kind": "python", "function": "sweep_objective:atp0"},
         },
         "executor": {"name": "local", "workers": 1},
     }
+
+
+def test_search_finds_the_optimum_and_resumes(tmp_path):
+    spec = search(tmp_path, trials=8, seed=1, startup_trials=3)
     sweep_file = write_sweep(tmp_path / "search.json", spec)
     sweep_dir = tmp_path / "search"
     before, _ = run_and_kill(["sweep", str(sweep_file)], sweep_dir, completed=3, sig=signal.SIGKILL)
@@ -76,15 +87,7 @@ def test_search_finds_the_optimum_and_resumes(tmp_path):
 def test_a_trial_killed_before_its_values_were_drawn_is_given_them_on_resume(tmp_path):
     """A sweep killed between Optuna's ``ask`` and the draw of the values leaves a RUNNING trial
     without parameters in the storage; the resumed sweep draws them and runs it, not the base."""
-    init_simulation(tmp_path / "base", neurons=4)
-    metabolism_only(tmp_path / "base")
-    spec = {
-        "base": "base",
-        "parameters": {ATP0: {"low": 1.0, "high": 2.1}},
-        "method": {"name": "optuna", "trials": 2, "objective": "err", "seed": 3, "startup_trials": 2},
-        "metrics": {"err": {"kind": "python", "function": "sweep_objective:atp0_error"}},
-        "executor": {"name": "local", "workers": 1},
-    }
+    spec = search(tmp_path, trials=2, seed=3, startup_trials=2)
     sweep_file = write_sweep(tmp_path / "search.json", spec)
     sweep_dir = tmp_path / "search"
     sweep_dir.mkdir()
