@@ -30,7 +30,7 @@ TSTOP_RANKS_MS = 400.0
 REPORTS = ("ATP_n", "Na_n", "ADP_n", "atpi", "nai", "soma_v")
 
 
-def _init(directory: Path, cache: Path, tstop_ms: float) -> None:
+def _init(directory: Path, tstop_ms: float) -> None:
     from click.testing import CliRunner
 
     from multiscale_run.cli import main
@@ -41,7 +41,6 @@ def _init(directory: Path, cache: Path, tstop_ms: float) -> None:
     assert result.exit_code == 0, result.output
     path = directory / "simulation_config.json"
     config = json.loads(path.read_text())
-    config["multiscale_run"]["cache_dir"] = str(cache)  # one nrnivmodl build for all runs
     config["multiscale_run"]["progress"] = False
     path.write_text(json.dumps(config, indent=2))
 
@@ -65,11 +64,10 @@ def _spikes(path: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[int, Path]:
     """The same simulation computed on 1 (to TSTOP_MS), 2 and 4 ranks (to TSTOP_RANKS_MS)."""
-    cache = tmp_path_factory.mktemp("cache")
     out = {}
     for n in (1, 2, 4):
         d = tmp_path_factory.mktemp(f"sim{n}")
-        _init(d, cache, TSTOP_MS if n == 1 else TSTOP_RANKS_MS)
+        _init(d, TSTOP_MS if n == 1 else TSTOP_RANKS_MS)
         proc = run_mpi(n, [sys.executable, "-m", "multiscale_run.cli", "compute", str(d)], timeout=900)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
         out[n] = d / "output"
