@@ -1,9 +1,9 @@
 """A real one-node SLURM cluster for the tests that submit jobs (Debian's slurm-wlm and munge).
 
 The session fixture :func:`slurm_cluster` writes a slurm.conf for this machine (``slurmd -C``
-gives the real hostname, CPUs and memory), a munge key, and the state, spool and log folders
-under a temporary folder; starts munged, slurmctld and slurmd on free ports; waits until the node
-is idle; and stops the daemons at the end. The environment it returns points the SLURM commands
+gives the real hostname, CPUs and memory), a munge key, and the state, spool, PMIx (mpi.conf) and
+log folders under a temporary folder; starts munged, slurmctld and slurmd on free ports; waits
+until the node is idle; and stops the daemons at the end. The environment it returns points the SLURM commands
 at this cluster (``SLURM_CONF``). It skips, naming what is missing, only when the packages are
 absent.
 """
@@ -136,6 +136,10 @@ def slurm_cluster(tmp_path_factory):
     node_line = node_line.splitlines()[0]
     conf = root / "slurm.conf"
     conf.write_text(_slurm_conf(root, node_line, munge_socket))
+    # PMIx's per-step folders (spmix_appdir_UID_JOB.STEP) go to /tmp by default, where a step of an
+    # earlier test cluster with the same job id may have left its own: the launch then fails
+    (root / "pmix").mkdir()
+    (root / "mpi.conf").write_text(f"PMIxCliTmpDirBase={root / 'pmix'}\n")
     # Open MPI ranks started by srun run as root here, like the tests' mpiexec runs
     env = {
         **os.environ,

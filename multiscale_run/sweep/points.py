@@ -26,6 +26,8 @@ from multiscale_run.sweep import paths
 from multiscale_run.validation import semantic_problems
 
 POINT_FILE = "point.json"
+#: a point's results folder, inside the point's folder
+OUTPUT_DIR = "output"
 CONFIG_NAME = "simulation_config.json"
 PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
 
@@ -68,7 +70,7 @@ def point_config(base: Config, parameters: dict) -> dict:
     data = copy.deepcopy(base.data)
     for dotted, value in parameters.items():
         paths.assign(data, dotted, value)
-    data["output"]["output_dir"] = "output"
+    data["output"]["output_dir"] = OUTPUT_DIR
     data["output"]["log_file"] = "msr.log"
     neuron = data["multiscale_run"].get("neuron", {})
     if neuron.get("enabled") and neuron.get("mod_dir") is None and (base.base_dir / "mod").is_dir():

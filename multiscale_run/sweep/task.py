@@ -8,6 +8,7 @@ means the same whatever ran it.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -19,7 +20,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from multiscale_run.sweep.points import COMPLETED, FAILED, RUNNING, read_state, update_state
+from multiscale_run.sweep.points import COMPLETED, FAILED, OUTPUT_DIR, RUNNING, read_state, update_state
 
 INTERRUPTED = "interrupted"
 #: a run ended by these was stopped (Ctrl-C, kill, the sweep's own stop), not failed
@@ -61,6 +62,15 @@ def _error(log: Path, returncode: int) -> str:
     return f"{cause}: {text[:500]}"
 
 
+def _recorded_status(directory: Path) -> str | None:
+    """The status the run wrote in its ``run.json`` (``completed`` only once every result is
+    flushed), None if it wrote none."""
+    try:
+        return json.loads((directory / OUTPUT_DIR / "run.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError):
+        return None
+
+
 def _wait(proc: subprocess.Popen, cancelled: threading.Event | None) -> int:
     """The exit status of ``proc``, terminated (then killed after 30 s) once ``cancelled`` is set."""
     if cancelled is None:
@@ -92,7 +102,7 @@ def run_point(directory: Path, command: list[str], cancelled: threading.Event | 
         host=platform.node(),
         slurm_job=_slurm_job(),
     )
-    shutil.rmtree(directory / "output", ignore_errors=True)  # a killed attempt's partial outputs
+    shutil.rmtree(directory / OUTPUT_DIR, ignore_errors=True)  # a killed attempt's partial outputs
     start = time.monotonic()
     log = directory / LOG_NAME
     with open(log, "w") as out:
@@ -103,8 +113,13 @@ def run_point(directory: Path, command: list[str], cancelled: threading.Event | 
         )
         returncode = _wait(proc, cancelled)
     wall = round(time.monotonic() - start, 3)
-    if returncode == 0:
+    recorded = _recorded_status(directory)
+    if returncode == 0 and recorded == "completed":
         status, error = COMPLETED, None
+    elif returncode == 0:
+        # seen on SLURM: srun exits 0 after "task 0 launch failed", the simulation never ran
+        status = FAILED
+        error = f"exited 0 but {OUTPUT_DIR}/run.json says {recorded or 'nothing'}: " + _error(log, 0)
     elif (cancelled is not None and cancelled.is_set()) or -returncode in _STOP_SIGNALS:
         status, error = INTERRUPTED, "interrupted: the sweep was stopped"
     else:

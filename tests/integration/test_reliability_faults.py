@@ -304,7 +304,10 @@ def test_a_vanished_output_folder_is_one_line(sim):
     before = outside(sim)
     proc = subprocess.Popen([*MSR, "compute", str(sim)], stderr=subprocess.PIPE, text=True)
     wait_for(lambda: started(sim))
-    shutil.rmtree(sim / "output")
+    # renamed away in one step, then deleted: a plain rmtree races the files the run still creates
+    gone = sim.parent / "gone"
+    (sim / "output").rename(gone)
+    shutil.rmtree(gone)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 4, stderr[-3000:]
     line = one_error_line(stderr, "msr: output error: ")

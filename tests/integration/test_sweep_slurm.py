@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import subprocess
 import time
@@ -127,5 +128,34 @@ def test_slurm_executor_runs_a_job_array_within_its_limit(slurm_cluster, tmp_pat
         assert start >= end  # %1: never two points at once, though the node has room for two
     for row in read_csv(sweep_dir / "results.csv"):
         point = sweep_dir / "points" / row["point"]
+        assert row["atp"] and not row["error"], row
         assert float(row["atp"]) == pytest.approx(report_values(point, "ATP_n", 5, 45).mean(), rel=1e-12)
     assert len(list((sweep_dir / "slurm").glob("*.log"))) == 4
+
+
+def test_a_task_whose_launch_failed_is_failed_not_completed(slurm_cluster, tmp_path):
+    """srun exits 0 after "task 0 launch failed": here PMIx finds its folder for the step taken,
+    as a step of an earlier cluster that reused the job id can leave it. The point is failed with
+    srun's line, and no metric is read from outputs it never wrote."""
+    init_simulation(tmp_path / "base", neurons=2, tstop=5.0)
+    held = slurm_cluster.run("sbatch", "--hold", "--parsable", "--wrap=true")
+    assert held.returncode == 0, held.stderr
+    job = int(held.stdout.strip().split(";")[0])
+    slurm_cluster.run("scancel", str(job))
+    (slurm_cluster.root / "pmix" / f"spmix_appdir_{os.getuid()}_{job + 1}.0").mkdir()
+    spec = {
+        "base": "base",
+        "parameters": {ATP: {"values": [0.1]}},
+        "metrics": {"atp": {"kind": "mean", "report": "ATP_n"}},
+        "executor": {"name": "slurm", "ranks": 1, "time": "00:10:00"},
+    }
+    result = msr(
+        "sweep", str(write_sweep(tmp_path / "launch.json", spec)), extra_env=slurm_env(slurm_cluster)
+    )
+    assert result.returncode == 0, result.stderr
+    state = states(tmp_path / "launch")["p0000"]
+    assert state["slurm_job"] == f"{job + 1}_0", state
+    assert state["status"] == "failed" and state["returncode"] == 0, state
+    assert "output/run.json says nothing" in state["error"] and "launch failed" in state["error"], state
+    [row] = read_csv(tmp_path / "launch" / "results.csv")
+    assert row["status"] == "failed" and row["atp"] == "" and "launch failed" in row["error"]
