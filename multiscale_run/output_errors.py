@@ -53,6 +53,23 @@ def describe(exc: OSError | RuntimeError, output_dir: Path) -> str | None:
     return f"{name}: {cause}"
 
 
+def folder_identity(path: Path) -> tuple[int, int]:
+    """(device, inode) of the folder ``path``: a folder deleted and made again has another."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def check_folder(path: Path, identity: tuple[int, int]) -> None:
+    """Raise :class:`OutputError` unless ``path`` is still the folder of ``identity``: results
+    written since it was deleted went with it, even if a writer has made the folder again."""
+    try:
+        same = folder_identity(path) == identity
+    except FileNotFoundError:
+        same = False
+    if not same:
+        raise OutputError(f"{path}: {os.strerror(errno.ENOENT)} (the output folder vanished during the run)")
+
+
 @contextlib.contextmanager
 def output_errors(output_dir: Path) -> Iterator[None]:
     """Raise storage failures inside the block as :class:`OutputError`."""

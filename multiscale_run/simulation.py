@@ -30,11 +30,12 @@ from multiscale_run.config import Config
 from multiscale_run.coupling.manager import ConnectionManager
 from multiscale_run.coupling.operators import Geometry
 from multiscale_run.coupling.setup import build_operators, couplings_from_config
-from multiscale_run.errors import SimulationAborted
+from multiscale_run.errors import OutputError, SimulationAborted
 from multiscale_run.faults import inject_fault
 from multiscale_run.interrupt import RunInterrupted, StopRequest
 from multiscale_run.output import run_files
 from multiscale_run.output.recorders import build_recorders
+from multiscale_run.output_errors import check_folder, folder_identity
 from multiscale_run.parallel import Parallel
 from multiscale_run.progress import Progress
 from multiscale_run.provenance import RunRecord
@@ -111,6 +112,7 @@ class Simulation:
             with self.timings.measure("couplings:initial exchange"):
                 self.manager.initialize()
         config.output_dir.mkdir(parents=True, exist_ok=True)
+        self.output_identity = folder_identity(config.output_dir)
         if self.parallel.is_root:
             run_files.write_json(config.output_dir / "config_as_run.json", config.data)
         with self.timings.measure("reports:create"):
@@ -171,6 +173,7 @@ class Simulation:
                 self.checkpointer.after_step(k, t_prev, t_ms)
                 self._stop_if_asked(k, t_ms)
                 bar.update(t_ms)
+            self._check_output_folder()
             if self.checkpoints.at_end and self.checkpointer.last_step != k:
                 self.checkpointer.take(k)
             self.status = "completed"
@@ -201,6 +204,20 @@ class Simulation:
             if self.checkpoints.on_signal and hasattr(self, "checkpointer"):
                 snapshot = self.checkpointer.take(self.start_step if step is None else step)
             raise RunInterrupted(signum, t_ms, snapshot)
+
+    def _check_output_folder(self) -> None:
+        """The output folder is still the one the reports were created in (rank 0 looks, every
+        rank learns the verdict), else :class:`~multiscale_run.errors.OutputError`."""
+        problem = None
+        if self.parallel.is_root:
+            try:
+                check_folder(self.config.output_dir, self.output_identity)
+            except OutputError as exc:
+                problem = str(exc)
+        if self.parallel.size > 1:
+            problem = self.parallel.bcast(problem)
+        if problem:
+            raise OutputError(problem)
 
     # ------------------------------------------------------------------ end
     def finish(self) -> None:

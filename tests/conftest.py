@@ -175,8 +175,14 @@ def metabolism_only(sim: Path, checks: list[dict] | None = None, tstop_ms: float
 @pytest.fixture(scope="session", autouse=True)
 def mechanisms_cache(tmp_path_factory) -> Path:
     """One mechanisms cache for the session (every test and the runs it starts inherit it), so
-    each set of .mod files is compiled once per session and never from the user's cache."""
-    folder = tmp_path_factory.mktemp("mechanisms")
+    each set of .mod files is compiled once per session and never from the user's cache. The
+    pytest-xdist workers share it (their temporary folders have one parent; the cache's file
+    lock serialises their builds)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "mechanisms"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("mechanisms")
     os.environ["MSR_MECHANISMS_CACHE"] = str(folder)
     return folder
 

@@ -1153,7 +1153,10 @@ def _mod_temporaries() -> set[str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_broken_input(template, tmp_path, case):
+def test_broken_input(template, tmp_path, case, monkeypatch):
+    # check's temporaries go to a folder of this test's own: other tests' runs create theirs in /tmp
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     sim = tmp_path / "sim"
     shutil.copytree(template, sim)
     case.change(sim)
