@@ -27,8 +27,8 @@ import numpy as np
 from multiscale_run.checkpoints import CheckpointSettings
 from multiscale_run.checkpoints import run_state as checkpoint
 from multiscale_run.config import Config
+from multiscale_run.coupling.geometry import Geometry
 from multiscale_run.coupling.manager import ConnectionManager
-from multiscale_run.coupling.operators import Geometry
 from multiscale_run.coupling.setup import build_operators, couplings_from_config
 from multiscale_run.errors import SimulationAborted
 from multiscale_run.faults import inject_fault
