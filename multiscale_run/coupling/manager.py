@@ -211,6 +211,10 @@ class ConnectionManager:
             if f"{i}/previous" in state:
                 b.previous = state[f"{i}/previous"].copy()
 
+    def couples(self, name: str) -> bool:
+        """Whether a coupling reads from or writes into simulator ``name``."""
+        return any(name in (b.coupling.src, b.coupling.dest) for b in self._bound)
+
     def due(self, dest: str, step_index: int) -> list[_Bound]:
         """Couplings into ``dest`` that run at base-step index ``step_index`` (in units of run.dt)."""
         into = self._into.get(dest, ())
