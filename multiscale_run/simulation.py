@@ -8,6 +8,12 @@ Main loop, per base step Δ = gcd(all simulator dt) (DESIGN.md §1):
    is that simulator, in config order;
 3. record the reports that are due; update the progress bar.
 
+A run of one simulator that can advance several steps in one call (NEURON) and that nothing
+couples or checks is advanced in stretches instead: one advance up to the next step at which
+something is due (a report frame, a snapshot by simulated time, the ranks' agreement on signals
+every :data:`~multiscale_run.interrupt.AGREE_EVERY` steps, tstop), the same steps as one advance
+per base step without the per-step bookkeeping.
+
 Coupling is explicit: a simulator with a long step (metabolism, 100 ms) integrates the interval
 the others just finished with the inputs of the previous exchange.
 
@@ -27,12 +33,12 @@ import numpy as np
 from multiscale_run.checkpoints import CheckpointSettings
 from multiscale_run.checkpoints import run_state as checkpoint
 from multiscale_run.config import Config
+from multiscale_run.coupling.geometry import Geometry
 from multiscale_run.coupling.manager import ConnectionManager
-from multiscale_run.coupling.operators import Geometry
 from multiscale_run.coupling.setup import build_operators, couplings_from_config
 from multiscale_run.errors import OutputError, SimulationAborted
 from multiscale_run.faults import inject_fault
-from multiscale_run.interrupt import RunInterrupted, StopRequest
+from multiscale_run.interrupt import AGREE_EVERY, RunInterrupted, StopRequest
 from multiscale_run.output import run_files
 from multiscale_run.output.recorders import build_recorders
 from multiscale_run.output_errors import check_folder, folder_identity
@@ -152,9 +158,11 @@ class Simulation:
         self._record(self.t_ms)  # t = 0, or a resumed run's frames due at its snapshot (extended)
         bar = Progress(run.tstop_ms, shown=self.progress and self.parallel.is_root, start_ms=self.t_ms)
         k = self.start_step
+        stretches = self._stretchable(order)
         try:
             self._stop_if_asked(None, self.t_ms)  # a signal during the set-up
-            for k in range(self.start_step + 1, n_steps + 1):
+            while k < n_steps:
+                k = self._stretch_end(k + 1, n_steps, base) if stretches else k + 1
                 index = k * base
                 t_ms = index * run.dt_ms
                 for name in order:
@@ -197,6 +205,28 @@ class Simulation:
         bar.close()
         self.finish()
         return self.status
+
+    def _stretchable(self, order: list[str]) -> bool:
+        """Whether the run advances in stretches (module docstring)."""
+        if len(order) != 1:
+            return False
+        name = order[0]
+        sim = self.simulators[name]
+        return sim.multistep_advance and not self.manager.couples(name) and not self.guard.watches(name)
+
+    def _stretch_end(self, first: int, n_steps: int, base: int) -> int:
+        """The last base step of the stretch that starts at step ``first``: the first step at or
+        after it at which a report frame or a snapshot is due, else the next multiple of
+        AGREE_EVERY (where the ranks agree on signals), else ``n_steps``."""
+        dt = self.config.run.dt_ms
+        last = min(n_steps, -(-first // AGREE_EVERY) * AGREE_EVERY)
+        t_prev = self.t_ms
+        for k in range(first, last):
+            t_ms = k * base * dt  # as the loop computes it
+            if t_ms >= self.reports.next_ms or self.checkpoints.due_by_time(t_prev, t_ms):
+                return k
+            t_prev = t_ms
+        return last
 
     def _stop_if_asked(self, step: int | None, t_ms: float) -> None:
         if self.stop is not None and (signum := self.stop.agreed(step)):

@@ -141,6 +141,10 @@ class ValueGuard:
             chk = ValueCheck.from_config(entry)
             self._checks_of.setdefault(chk.simulator, []).append(chk)
 
+    def watches(self, name: str) -> bool:
+        """Whether simulator ``name`` has value checks."""
+        return name in self._checks_of
+
     def check(self, name: str, sim, t_ms: float, parallel) -> np.ndarray | None:
         """Check simulator ``name`` after it advanced (collective when it has checks).
 

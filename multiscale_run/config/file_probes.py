@@ -193,6 +193,25 @@ def mod_dir(config: Config) -> Path:
     return config.base_dir / "mod" if (config.base_dir / "mod").is_dir() else shipped_mod_dir()
 
 
+def run_mod_dirs(config: Config, components: dict) -> list[Path]:
+    """The .mod folders NeuronSim compiles together: :func:`mod_dir`, then the circuit's own
+    (``neuron.circuit_mod_dir``, else from the circuit's ``components.mechanisms_dir``)."""
+    given = config.simulator("neuron").get("circuit_mod_dir")
+    extra = mod_files.circuit_mod_dir(components.get("mechanisms_dir"), Path(given) if given else None)
+    return [mod_dir(config), extra] if extra else [mod_dir(config)]
+
+
+def _run_build_cached(config: Config) -> bool:
+    """Whether the library NeuronSim loads is already built (its sources then translate)."""
+    from multiscale_run.circuit.sonata import Circuit
+
+    try:
+        folders = run_mod_dirs(config, Circuit(config.circuit_config).components)
+        return mod_files.build_dir(folders).is_dir()
+    except (UserError, OSError):  # other checks name the circuit's problem
+        return False
+
+
 def _nocmodl() -> Path | None:
     """NEURON's NMODL translator (beside nrnivmodl, or inside the neuron wheel), found without
     importing NEURON."""
@@ -232,7 +251,8 @@ def _nmodl_structure(path: Path) -> str | None:
 
 def _mechanisms(config: Config, problems: list[Problem]) -> None:
     """Every .mod file translates with nocmodl (the step of nrnivmodl where NMODL errors show);
-    skipped when the run's compiled library of these files is already cached."""
+    skipped when a compiled library of these files is already cached: of this folder alone, or
+    the run's, with the circuit's mod files."""
     import subprocess
     import tempfile
 
@@ -251,7 +271,7 @@ def _mechanisms(config: Config, problems: list[Problem]) -> None:
         if message := _nmodl_structure(path):
             problems.append(config.problem(where, f"{path}: {message}", "valid NMODL"))
     translator = _nocmodl()
-    if problems or built.is_dir() or translator is None:
+    if problems or built.is_dir() or translator is None or _run_build_cached(config):
         return
     with tempfile.TemporaryDirectory(prefix="msr-check-mod-") as tmp:
         for path in files:

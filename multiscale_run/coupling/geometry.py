@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from multiscale_run.spaces import EndfootGeometry, SegmentGeometry, TetGeometry, VesselGeometry
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +312,8 @@ def segment_tet_overlap(
     and ``tets`` (n_tet, 4) the mesh. Segments are processed in chunks of ``chunk_segments`` to
     bound memory. Pass a prebuilt ``index`` to reuse it for several segment sets.
     """
+    import scipy.sparse as sp  # a run without STEPS does not import it
+
     start = np.ascontiguousarray(start_um, np.float64).reshape(-1, 3)
     end = np.ascontiguousarray(end_um, np.float64).reshape(-1, 3)
     if index is None:

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
 from multiscale_run.coupling import conversions
 from multiscale_run.coupling.transform import Transform, TransformError
 from multiscale_run.errors import UserError
 from multiscale_run.parallel import Parallel
 from multiscale_run.spaces import Space, Variable
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 class Endpoint(Protocol):
@@ -120,6 +122,8 @@ class ConnectionManager:
                 writeback = operators[OPERATORS[c.operator].writeback]
             unmapped = None
             if matrix is not None and c.action != "sum":
+                import scipy.sparse as sp  # a run without operators does not import it
+
                 unmapped = np.diff(sp.csr_matrix(matrix).indptr) == 0
                 unmapped = unmapped if unmapped.any() else None
             self._bound.append(_Bound(c, matrix, writeback, src_var.space, dest_var.space, unmapped=unmapped))
@@ -206,6 +210,10 @@ class ConnectionManager:
         for i, b in enumerate(self._bound):
             if f"{i}/previous" in state:
                 b.previous = state[f"{i}/previous"].copy()
+
+    def couples(self, name: str) -> bool:
+        """Whether a coupling reads from or writes into simulator ``name``."""
+        return any(name in (b.coupling.src, b.coupling.dest) for b in self._bound)
 
     def due(self, dest: str, step_index: int) -> list[_Bound]:
         """Couplings into ``dest`` that run at base-step index ``step_index`` (in units of run.dt)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from multiscale_run.coupling.geometry import Geometry
 from multiscale_run.coupling.manager import Coupling
 from multiscale_run.coupling.operator_specs import OPERATORS
-from multiscale_run.coupling.operators import Geometry, OperatorBuilder
 
 
 def couplings_from_config(config) -> list[Coupling]:
@@ -43,11 +43,12 @@ def operator_names(config, couplings: list[Coupling]) -> set[str]:
 def build_operators(config, couplings: list[Coupling], geometry: Geometry, parallel, use_cache: bool) -> dict:
     """The matrices of every operator the couplings and reports use, from the operator cache or
     built (collective: the same order on every rank)."""
-    from multiscale_run.coupling.cache import OperatorCache
-
     names = operator_names(config, couplings)
     if not names:
         return {}
+    from multiscale_run.coupling.cache import OperatorCache  # and scipy.sparse: only with operators
+    from multiscale_run.coupling.operators import OperatorBuilder
+
     cache = OperatorCache(config.cache_dir, parallel, use_cache=use_cache)
     builder = OperatorBuilder(geometry, parallel)  # one builder: the clipping runs once
     return {name: cache.operator(name, geometry, builder) for name in sorted(names)}

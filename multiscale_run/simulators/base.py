@@ -22,6 +22,10 @@ class Simulator(ABC):
 
     #: the simulator's name in the config (its catalogue entry's name)
     name: str
+    #: whether ``advance`` may cover several of its own steps in one call, with the same result
+    #: as one call per step (a run with nothing else to do in between then advances it in
+    #: stretches: :meth:`multiscale_run.simulation.Simulation.run`)
+    multistep_advance: bool = False
 
     @property
     @abstractmethod

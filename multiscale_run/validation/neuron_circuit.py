@@ -34,13 +34,10 @@ _HOMEOSTASIS = "msr_ionleak, msr_nakdyn, msr_nakpump"
 
 
 def _mechanism_sources(config: Config, circuit) -> list[Path]:
-    from multiscale_run.config.file_probes import mod_dir
-    from multiscale_run.mod_files import circuit_mod_dir, mod_files
+    from multiscale_run.config.file_probes import run_mod_dirs
+    from multiscale_run.mod_files import mod_files
 
-    folders = [mod_dir(config)]
-    given = config.simulator("neuron").get("circuit_mod_dir")
-    extra = circuit_mod_dir(circuit.components.get("mechanisms_dir"), Path(given) if given else None)
-    return mod_files([*folders, extra] if extra else folders)
+    return mod_files(run_mod_dirs(config, circuit.components))
 
 
 def _ion_use(files: list[Path]) -> dict[str, tuple[set[str], set[str]]]:

@@ -48,6 +48,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
     """NEURON on this rank's cells of a SONATA circuit; values on the ``segment`` space."""
 
     name = "neuron"
+    multistep_advance = True  # pc.psolve(t): the fixed steps up to t, as one call per step does
 
     def __init__(
         self,

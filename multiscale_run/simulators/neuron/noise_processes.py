@@ -22,11 +22,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 def ornstein_uhlenbeck(tau: float, sigma: float, dt: float, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` samples (deviations from the mean), x[0] = 0."""
+    from scipy.signal import lfilter  # 1-2 s to import: only runs with noise inputs pay it
+
     decay = math.exp(-dt / tau)
     kicks = sigma * math.sqrt(1.0 - decay * decay) * rng.standard_normal(n)
     kicks[0] = 0.0
@@ -74,6 +75,8 @@ def signal(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """``n`` samples of the shot noise (module docstring), events from t = 0 on."""
+    from scipy.signal import lfilter
+
     span = (n - 1) * dt
     count = rng.poisson(rate / 1000.0 * span)
     times = np.sort(rng.uniform(0.0, span, count))  # a Poisson process's events, given their count
