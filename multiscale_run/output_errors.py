@@ -29,6 +29,7 @@ STORAGE_ERRNOS = {
 }
 #: errors that concern the output only when they name a path in the output folder
 _PATH_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM}
+VANISHED = " (the output folder vanished during the run)"
 _H5_ERRNO = re.compile(r"errno = (\d+)")
 _H5_NAME = re.compile(r"(?:file)?name = '([^']*)'")
 
@@ -49,7 +50,7 @@ def describe(exc: OSError | RuntimeError, output_dir: Path) -> str | None:
         return None  # a missing or forbidden input, not the output
     cause = os.strerror(code)
     if code == errno.ENOENT and not Path(output_dir).is_dir():
-        cause += " (the output folder vanished during the run)"
+        cause += VANISHED
     return f"{name}: {cause}"
 
 
@@ -59,15 +60,15 @@ def folder_identity(path: Path) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def check_folder(path: Path, identity: tuple[int, int]) -> None:
-    """Raise :class:`OutputError` unless ``path`` is still the folder of ``identity``: results
-    written since it was deleted went with it, even if a writer has made the folder again."""
+def vanished(path: Path, identity: tuple[int, int]) -> str | None:
+    """``"<path>: <cause>"`` unless ``path`` is still the folder of ``identity``, else None:
+    results written since it was deleted went with it, even if a writer has made it again."""
     try:
-        same = folder_identity(path) == identity
+        if folder_identity(path) == identity:
+            return None
     except FileNotFoundError:
-        same = False
-    if not same:
-        raise OutputError(f"{path}: {os.strerror(errno.ENOENT)} (the output folder vanished during the run)")
+        pass
+    return f"{path}: {os.strerror(errno.ENOENT)}{VANISHED}"
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ from multiscale_run.faults import inject_fault
 from multiscale_run.interrupt import AGREE_EVERY, RunInterrupted, StopRequest
 from multiscale_run.output import run_files
 from multiscale_run.output.recorders import build_recorders
-from multiscale_run.output_errors import check_folder, folder_identity
+from multiscale_run.output_errors import folder_identity, vanished
 from multiscale_run.parallel import Parallel
 from multiscale_run.progress import Progress
 from multiscale_run.provenance import RunRecord
@@ -238,12 +238,7 @@ class Simulation:
     def _check_output_folder(self) -> None:
         """The output folder is still the one the reports were created in (rank 0 looks, every
         rank learns the verdict), else :class:`~multiscale_run.errors.OutputError`."""
-        problem = None
-        if self.parallel.is_root:
-            try:
-                check_folder(self.config.output_dir, self.output_identity)
-            except OutputError as exc:
-                problem = str(exc)
+        problem = vanished(self.config.output_dir, self.output_identity) if self.parallel.is_root else None
         if self.parallel.size > 1:
             problem = self.parallel.bcast(problem)
         if problem:

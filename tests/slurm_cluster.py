@@ -3,9 +3,9 @@
 The session fixture :func:`slurm_cluster` writes a slurm.conf for this machine (``slurmd -C``
 gives the real hostname, CPUs and memory), a munge key, and the state, spool, PMIx (mpi.conf) and
 log folders under a temporary folder; starts munged, slurmctld and slurmd on free ports; waits
-until the node is idle; and stops the daemons at the end. The environment it returns points the SLURM commands
-at this cluster (``SLURM_CONF``). It skips, naming what is missing, only when the packages are
-absent.
+until the node is idle; and stops the daemons at the end. The environment it returns points the
+SLURM commands at this cluster (``SLURM_CONF``). It skips, naming what is missing, only when the
+packages are absent.
 """
 
 from __future__ import annotations
