@@ -113,14 +113,20 @@ def _morphologies(config: Config, circuit, problems: list[Problem]) -> None:
     from multiscale_run.nodes import simulated_nodes
 
     try:
-        population, ids = simulated_nodes(config)
+        selection = simulated_nodes(config)
     except UserError as exc:
         problems.append(config.problem("node_set" if config.node_set else "network", exc.message))
         return
     except Exception as exc:  # a missing or unknown node set: checks.py names it
         log.debug("cannot choose the simulated cells: %s", exc)
         return
-    pop = Circuit(config.circuit_config).node_population(population)
+    circuit = Circuit(config.circuit_config)
+    for population, ids in selection.node_ids.items():
+        _population_morphologies(config, circuit.node_population(population), ids, problems)
+
+
+def _population_morphologies(config: Config, pop, ids, problems: list[Problem]) -> None:
+    """Every morphology file of nodes ``ids`` of ``pop`` is in its morphology folders."""
     props = pop.properties
     alternate = props.get("alternate_morphologies") or {}
     dirs = [Path(d) for d in (props.get("morphologies_dir"), *alternate.values()) if d]
@@ -141,7 +147,8 @@ def _morphologies(config: Config, circuit, problems: list[Problem]) -> None:
             Problem(
                 str(config.circuit_config),
                 "components.morphologies_dir",
-                f"{len(missing)} morphology file(s) of the simulated cells not found (e.g. {missing[0]!r}) "
+                f"{len(missing)} morphology file(s) of the simulated cells of population {pop.name} not "
+                f"found (e.g. {missing[0]!r}) "
                 f"in {', '.join(map(str, dirs)) or '(no morphologies_dir)'}",
             )
         )

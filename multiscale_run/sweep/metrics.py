@@ -100,15 +100,17 @@ def _report_values(path: Path, t0: float, t1: float) -> np.ndarray:
 def _spike_rate(config: Config, t0: float, t1: float) -> float:
     from multiscale_run.nodes import simulated_nodes
 
-    population, ids = simulated_nodes(config)
+    selection = simulated_nodes(config)
     path = config.spikes_file
     if not path.is_file():
         raise MetricError(f"spikes file {path} not found")
+    n = 0
     with h5py.File(path, "r") as f:
-        group = f.get(f"spikes/{population}")
-        times = group["timestamps"][...] if group is not None else np.zeros(0)
-    n = int(np.count_nonzero((times >= t0) & (times < t1)))
-    return n / (len(ids) * (t1 - t0) / 1000.0)
+        for population in selection.populations:
+            group = f.get(f"spikes/{population}")
+            times = group["timestamps"][...] if group is not None else np.zeros(0)
+            n += int(np.count_nonzero((times >= t0) & (times < t1)))
+    return n / (len(selection.gids) * (t1 - t0) / 1000.0)
 
 
 def parse_metric(name: str, data, problem: Callable[..., None]) -> Metric | None:

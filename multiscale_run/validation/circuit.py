@@ -19,7 +19,7 @@ def count_cells(config: Config) -> int | None:
     from multiscale_run.nodes import simulated_nodes
 
     try:
-        return len(simulated_nodes(config)[1])
+        return len(simulated_nodes(config).gids)
     except Exception as exc:  # any reader failure means: unknown (other checks name the cause)
         log.debug("cannot count cells: %s", exc)
         return None

@@ -73,23 +73,41 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
         return None
     from multiscale_run.circuit.sonata import Circuit
     from multiscale_run.nodes import point_nodes, simulated_nodes
-    from multiscale_run.simulators.neuron.cell_models import model_of
-    from multiscale_run.simulators.neuron.homeostasis import MECHANISMS as HOMEOSTASIS
 
     try:
-        population, cells = simulated_nodes(config)
+        selection = simulated_nodes(config)
         circuit = Circuit(config.circuit_config)
-        ids = np.concatenate(
-            [cells, point_nodes(config.circuit_config, population, config.node_set, config.node_sets_file)]
-        )
         mech_files = _mechanism_sources(config, circuit)
     except UserError as exc:  # other checks name the file or node set
         log.debug("cannot read the circuit's models: %s", exc)
         return None
-    file = str(config.circuit_config)
     ion_use = _ion_use(mech_files)
     available = BUILTIN | set(ion_use)
-    pop = circuit.node_population(population)
+    inserted: dict[str, set[str]] = {}
+    for population, cells in selection.node_ids.items():
+        points = point_nodes(config.circuit_config, population, config.node_set, config.node_sets_file)
+        ids = np.concatenate([cells, points])
+        inserted |= _population_mechanisms(
+            config, circuit.node_population(population), ids, available, problems
+        )
+        _check_edges(config, circuit, circuit.node_population(population), available, problems)
+    check_inputs(config, circuit, selection.node_ids, problems)
+    used = {
+        "available": available,
+        "inserted": set().union(*inserted.values()),
+        "ions": {m: ions for m, (ions, _) in ion_use.items()},
+    }
+    check_conditions(config, circuit, selection.node_ids, used, problems)
+    return inserted, ion_use
+
+
+def _population_mechanisms(config: Config, pop, ids: np.ndarray, available: set, problems) -> dict:
+    """{cell description: mechanisms it inserts} of the models of nodes ``ids`` of ``pop``,
+    adding their problems to ``problems``."""
+    from multiscale_run.simulators.neuron.cell_models import model_of
+    from multiscale_run.simulators.neuron.homeostasis import MECHANISMS as HOMEOSTASIS
+
+    file = str(config.circuit_config)
     comps = _components(pop)
     attrs = {
         n: pop.get(n, ids) for n in ("model_template", "model_processing", "dynamics_params", "morphology")
@@ -104,7 +122,7 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
         if key in seen:
             continue
         seen.add(key)
-        where = f"population {population} node {int(node)}"
+        where = f"population {pop.name} node {int(node)}"
         try:
             model = model_of(types[i], row["model_template"], where)
         except UserError as exc:
@@ -128,15 +146,7 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
             )
         if not model.point:
             inserted[f"{where} ({row['model_template']})"] = mechanisms
-    _check_edges(config, circuit, pop, available, problems)
-    check_inputs(config, circuit, population, cells, problems)
-    used = {
-        "available": available,
-        "inserted": set().union(*inserted.values()),
-        "ions": {m: ions for m, (ions, _) in ion_use.items()},
-    }
-    check_conditions(config, circuit, population, cells, used, problems)
-    return inserted, ion_use
+    return inserted
 
 
 def _components(pop) -> dict:

@@ -184,7 +184,9 @@ def test_buffer_memory_does_not_grow_with_run_length(tmp_path):
 
 
 def test_spikes_are_sorted_by_time(tmp_path):
-    path = write_spikes(tmp_path / "out" / "spikes.h5", "All", [3, 1, 2, 1, 0], [5.0, 1.0, 1.0, 0.5, 7.25])
+    path = write_spikes(
+        tmp_path / "out" / "spikes.h5", {"All": ([3, 1, 2, 1, 0], [5.0, 1.0, 1.0, 0.5, 7.25])}
+    )
     pop = libsonata.SpikeReader(str(path))["All"]
     assert pop.sorting == "by_time" and pop.times == (0.5, 7.25)
     assert pop.get() == [(1, 0.5), (1, 1.0), (2, 1.0), (3, 5.0), (0, 7.25)]
@@ -195,15 +197,15 @@ def test_spikes_are_sorted_by_time(tmp_path):
 
 
 def test_no_spikes_is_a_valid_file(tmp_path):
-    path = write_spikes(tmp_path / "spikes.h5", "All", [], [])
+    path = write_spikes(tmp_path / "spikes.h5", {"All": ([], [])})
     assert libsonata.SpikeReader(str(path))["All"].get() == []
 
 
 def test_spikes_reject_mismatched_arrays(tmp_path):
     with pytest.raises(ValueError, match="pair up"):
-        write_spikes(tmp_path / "s.h5", "All", [1, 2], [0.5])
+        write_spikes(tmp_path / "s.h5", {"All": ([1, 2], [0.5])})
     with pytest.raises(ValueError, match="not finite"):
-        write_spikes(tmp_path / "s.h5", "All", [1], [np.nan])
+        write_spikes(tmp_path / "s.h5", {"All": ([1], [np.nan])})
 
 
 SLOW_WRITER = textwrap.dedent(
@@ -293,7 +295,7 @@ def test_bluepysnap_opens_the_simulation_outputs(tmp_path):
     with ReportWriter(out / "atp.h5", "All", node_ids, 1, 0.0, 1.0, 0.25, "mM") as w:
         for k in range(4):
             w.record(0.25 * k, 100.0 * node_ids + k)
-    write_spikes(out / "spikes.h5", "All", [2, 4, 2], [0.75, 0.5, 0.25])
+    write_spikes(out / "spikes.h5", {"All": ([2, 4, 2], [0.75, 0.5, 0.25])})
     (tmp_path / "simulation_config.json").write_text(
         json.dumps(
             {

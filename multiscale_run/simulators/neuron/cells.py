@@ -61,9 +61,14 @@ class CellBuilder:
         }
         rot = rotation_matrices({**attrs, **placement}, n)
         pos = np.stack([placement.get(c, np.zeros(n)) for c in "xyz"], axis=1)
-        comps = self.reader.components()
         return [
-            Node(int(gid), {k: v[i] for k, v in attrs.items()}, comps, rot[i], pos[i])
+            Node(
+                int(gid),
+                {k: v[i] for k, v in attrs.items()},
+                self.reader.components(int(gid)),
+                rot[i],
+                pos[i],
+            )
             for i, gid in enumerate(ids)
         ]
 
@@ -72,10 +77,10 @@ class CellBuilder:
         its registry entry (:mod:`~multiscale_run.simulators.neuron.cell_models`)."""
         self._morph_cache: dict[Path, LocalMorphology] = {}
         self._emodel_cache: dict[str, dict] = {}
-        types = self.population.model_types(ids)
+        types = self.reader.model_types(ids)
         cells = []
         for node, model_type in zip(self._nodes(ids), types, strict=True):
-            where = f"population {self.population.name} node {node.gid}"
+            where = self.reader.describe(node.gid)
             model = model_of(model_type, node.attrs.get("model_template"), where)
             if model.point != point:
                 raise UserError(f"{where}: a {model.description} cannot be a {model_type} node")

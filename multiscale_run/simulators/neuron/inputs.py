@@ -46,7 +46,7 @@ class InputStimuli:
         node_set = spec.get("node_set", self.settings.node_set)
         if node_set is None:
             return self.gids
-        ids = self.reader.node_set(node_set, f"inputs.{name}.node_set").get(self.population.name, [])
+        ids = self.reader.gids_in(self.reader.node_set(node_set, f"inputs.{name}.node_set"))
         return self.gids[np.isin(self.gids, ids)]
 
     def _add_inputs(self) -> None:
@@ -93,7 +93,7 @@ class InputStimuli:
             try:
                 times, amps = clamp_waveform(spec, currents, self.settings, rng, where)
             except UserError as exc:
-                who = f"population {self.population.name} node {gid}"
+                who = self.reader.describe(gid)
                 raise UserError(f"{who}: {exc.message}", path=exc.path) from None
             # Vector.play interpolates, and holds the mean of two values given at the same last
             # time: one more point makes the current exactly 0 after the stimulus.
@@ -139,10 +139,11 @@ class InputStimuli:
     def _node_currents(self, gid: int) -> dict:
         """The node's ``holding_current`` and ``threshold_current`` (nA, BBP ``dynamics_params``)."""
         out = {}
+        pop, node_id = self.reader.population_of(gid)
         for key in ("holding_current", "threshold_current"):
             name = f"@dynamics:{key}"
-            if name in self.population.attribute_names:
-                out[key] = self.population.get(name, np.array([gid]))[0]
+            if name in pop.attribute_names:
+                out[key] = pop.get(name, np.array([node_id]))[0]
         return out
 
     def _spike_file(self, name: str, spec: dict, key: str) -> Path:
@@ -159,15 +160,14 @@ class InputStimuli:
         with h5py.File(path, "r") as f:
             in_file = set(f.get("spikes", {}))
         targets = self._input_targets(name, spec)
+        simulated = self.reader.selection.populations
         sources = {
             source: None
             for _, source in self.reader.incoming_populations()
-            if source in in_file and source != self.population.name and spec.get("source") in (None, source)
+            if source in in_file and source not in simulated and spec.get("source") in (None, source)
         }
         if not sources:
-            log.warning(
-                "input %s: no edges from a population of %s onto %s", name, path, self.population.name
-            )
+            log.warning("input %s: no edges from a population of %s onto %s", name, path, simulated)
         t0 = float(spec.get("delay", 0.0))
         window = (t0, t0 + float(spec.get("duration", self.settings.tstop_ms)))
         self._replay_spikes(path, "sonata", sources, targets, window)
@@ -178,7 +178,8 @@ class InputStimuli:
         if "node_set" not in spec:
             raise UserError(f"input {name!r} needs the node_set of its source nodes", path=f"inputs.{name}")
         sources = self.reader.node_set(spec["node_set"], f"inputs.{name}.node_set")
-        sources.pop(self.population.name, None)
+        for population in self.reader.selection.populations:
+            sources.pop(population, None)
         everything = (-np.inf, self.settings.tstop_ms)
         self._replay_spikes(
             path, spec["module"], sources, np.concatenate([self.gids, self.point_gids]), everything

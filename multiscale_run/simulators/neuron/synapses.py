@@ -38,11 +38,7 @@ class SynapseWiring:
             # NEURON 9 segfaults in psolve on a rank that owns no gid (install-notes): give it a
             # silent artificial cell under a gid no node uses.
             self._placeholder = h.IntFire1()
-            gid = (
-                int(max(self.node_ids.max(initial=-1), self.reader.point_ids.max(initial=-1)))
-                + 1
-                + self.parallel.rank
-            )
+            gid = self.reader.selection.end_gid + self.parallel.rank
             pc.set_gid2node(gid, self.parallel.rank)
             nc = h.NetCon(self._placeholder, None)
             pc.cell(gid, nc)
@@ -101,9 +97,9 @@ class SynapseWiring:
         return np.ones(n, dtype=bool)
 
     def _edge_synapses(self, edge_name: str, keep) -> list[tuple[object, int, float, float, int]]:
-        """Create synapses for the local afferent edges of ``edge_name`` that ``keep(source ids,
-        target ids)`` selects; returns (synapse or artificial cell, source id, weight, delay ms,
-        target id) per synapse."""
+        """Create synapses for the local afferent edges of ``edge_name`` that ``keep(source node
+        ids, target gids)`` selects; returns (synapse or artificial cell, source node id, weight,
+        delay ms, target gid) per synapse."""
         local = np.concatenate([self.gids, self.point_gids])
         attrs = self.reader.afferent(edge_name, local)
         mask = keep(attrs["source"], attrs["target"])
@@ -132,7 +128,7 @@ class SynapseWiring:
             for key, message in override_problems(spec):
                 raise UserError(message, path=f"{path}.{key}" if key else path)
             sources = self.reader.node_set(spec["source"], f"{path}.source").get(source_pop, [])
-            targets = self.reader.node_set(spec["target"], f"{path}.target").get(self.population.name, [])
+            targets = self.reader.gids_in(self.reader.node_set(spec["target"], f"{path}.target"))
             hit = np.isin(src, sources) & np.isin(tgt, targets)
             if spec.get("weight") is not None:
                 factor[hit] = float(spec["weight"])
@@ -199,10 +195,11 @@ class SynapseWiring:
         h, edges = self.h, self.reader.circuit.edges[edge_name]
         file = edges.properties.get("edge_types_file") or edges.file
         source_pop = self.reader.circuit.node_population(edges.source)
+        target_pop = self.reader.circuit.node_population(edges.target)
         weights = synapse_models.edge_weights(
             attrs,
             lambda name, m: source_pop.get(name, attrs["source"][m]),
-            lambda name, m: self.population.get(name, attrs["target"][m]),
+            lambda name, m: target_pop.get(name, attrs["target_node_id"][m]),
             file,
         )
         if "delay" not in attrs:
@@ -222,7 +219,7 @@ class SynapseWiring:
                 float(delays[k]),
             )
             where = f"edge {int(attrs['edge_id'][k])} of {edge_name}"
-            p = self._synaptic_model(params[k], file) if params[k] is not None else {}
+            p = self._synaptic_model(params[k], file, tgt) if params[k] is not None else {}
             if tgt in self.point_cells:
                 if params[k] is not None and "sign" not in p:
                     raise UserError(f"{where}: the synaptic model onto a point neuron needs a sign", file)
@@ -253,12 +250,13 @@ class SynapseWiring:
                 out.append((syn, src, w, d, tgt))
         return out
 
-    def _synaptic_model(self, name: str, file: str) -> dict:
+    def _synaptic_model(self, name: str, file: str, target: int) -> dict:
+        """The synaptic model file ``name`` in the components of cell ``target``'s population."""
+        folder = self.reader.components(target)["synaptic_models_dir"]
         cache = self._synaptic_models
-        if name not in cache:
-            folder = self.reader.components()["synaptic_models_dir"]
-            cache[name] = synapse_models.read_model_file(folder, str(name), file)
-        return cache[name]
+        if (folder, name) not in cache:
+            cache[folder, name] = synapse_models.read_model_file(folder, str(name), file)
+        return cache[folder, name]
 
     def _placement(self, cell: _Cell) -> synapse_models.Placement:
         cache = self._placements
@@ -310,15 +308,16 @@ class SynapseWiring:
 
     def _connect(self) -> None:
         """NetCons from the simulated cells' gids onto their synapses, one hoc call per edge
-        population (``_netcons`` holds their hoc Lists)."""
-        pop = self.population.name
-        simulated = np.concatenate([self.node_ids, self.reader.point_ids])
+        population between simulated populations, within one or across two (``_netcons`` holds
+        their hoc Lists)."""
+        selection = self.reader.selection
+        populations, node_ids = selection.locate(np.concatenate([self.node_ids, self.reader.point_ids]))
         for edge_name, source in self.reader.incoming_populations():
-            if source != pop:
+            if source not in selection.node_ids:
                 continue
-            made = self._edge_synapses(edge_name, lambda s, t: np.isin(s, simulated))
+            sources = node_ids[populations == source]
+            made = self._edge_synapses(edge_name, lambda s, t, ids=sources: np.isin(s, ids))
             if made:
                 targets, sources, weights, delays, _ = zip(*made, strict=True)
-                self._netcons.append(
-                    hoc_batch.gid_connect(self.h, self.pc, targets, sources, weights, delays)
-                )
+                gids = selection.to_gids(source, sources).tolist()
+                self._netcons.append(hoc_batch.gid_connect(self.h, self.pc, targets, gids, weights, delays))
