@@ -150,16 +150,19 @@ def build_recorders(
     from multiscale_run.coupling.operator_specs import OPERATORS
     from multiscale_run.nodes import node_set_members
 
+    populations = cells.populations
+    local_ids = cells.locate(node_ids)[1]
+    population_index = cells.population_index(node_ids)
+
     def members(entry) -> np.ndarray | None:
+        """The local cells of the report's node set (None: all)."""
         node_set = entry.get("node_set")
         if not node_set:
             return None
-        chosen = [cells.to_gids(p, node_set_members(config, node_set, p)) for p in cells.populations]
+        chosen = [cells.to_gids(p, node_set_members(config, node_set, p)) for p in populations]
         return np.isin(node_ids, np.concatenate(chosen))
 
-    populations, several = cells.populations, len(cells.populations) > 1
-    local_ids = cells.locate(node_ids)[1]
-    population_index = cells.population_index(node_ids)
+    several = len(populations) > 1
 
     def cell_writer(path, keep, counts, window, unit, labels, frames) -> ReportWriter:
         """A report on the local cells ``keep`` (a mask), ``counts`` elements each."""
@@ -213,7 +216,7 @@ def build_recorders(
                 )
                 writer = ReportWriter.for_global_space(
                     path,
-                    GLOBAL_POPULATION[space],
+                    rep.get("population") or GLOBAL_POPULATION[space],
                     size,
                     *window,
                     unit,
