@@ -147,8 +147,8 @@ def _population_morphologies(config: Config, pop, ids, problems: list[Problem]) 
             Problem(
                 str(config.circuit_config),
                 "components.morphologies_dir",
-                f"{len(missing)} morphology file(s) of the simulated cells of population {pop.name} not "
-                f"found (e.g. {missing[0]!r}) "
+                f"{len(missing)} morphology file(s) of the simulated cells not found (e.g. {missing[0]!r} "
+                f"of population {pop.name}) "
                 f"in {', '.join(map(str, dirs)) or '(no morphologies_dir)'}",
             )
         )

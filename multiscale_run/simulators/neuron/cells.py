@@ -38,6 +38,7 @@ class _Cell:
     sections: list  # index = SONATA section id
     kinds: list[str]  # "somatic" / "axonal" / "basal" / "apical" / "other"
     points: list[np.ndarray]  # global 3-D points of each section (µm)
+    label: str  # "population P node N", as errors name it
     template: object = None  # keeps a hoc cell alive
     #: {SONATA section id: section} where it is not the index in ``sections`` (BBP templates)
     numbering: dict | None = None
@@ -68,6 +69,7 @@ class CellBuilder:
                 self.reader.components(int(gid)),
                 rot[i],
                 pos[i],
+                self.reader.describe(int(gid)),
             )
             for i, gid in enumerate(ids)
         ]
@@ -94,7 +96,7 @@ class CellBuilder:
         """msr's JSON e-model on the node's morphology."""
         if path not in self._morph_cache:
             self._morph_cache[path] = read_morphology(path)
-        cell = self._cell_from_morphology(node.gid, self._morph_cache[path], node.rotation, node.position)
+        cell = self._cell_from_morphology(node, self._morph_cache[path])
         template = str(node.attrs.get("model_template") or "msr:RS")
         if template not in self._emodel_cache:
             self._emodel_cache[template] = self._read_emodel(template, node.comps)
@@ -112,10 +114,9 @@ class CellBuilder:
             raise UserError(f"e-model {template!r}: {path} not found")
         return json.loads(path.read_text())
 
-    def _cell_from_morphology(
-        self, gid: int, morph: LocalMorphology, rot: np.ndarray, pos: np.ndarray
-    ) -> _Cell:
+    def _cell_from_morphology(self, node: Node, morph: LocalMorphology) -> _Cell:
         h = self.h
+        gid, rot, pos = node.gid, node.rotation, node.position
         # A sphere of radius r as a cylinder of length and diameter 2r (same membrane area),
         # along the cell's own y axis, as NEURON's Import3d does for single-point somata.
         r = morph.soma_radius
@@ -133,7 +134,7 @@ class CellBuilder:
         add_points(h, sections, points, [np.array([2 * r, 2 * r]), *morph.diameters])
         for sec in sections:
             sec.nseg = segment_count(sec.L, self.settings.max_segment_length_um)
-        return _Cell(gid=gid, sections=sections, kinds=kinds, points=points)
+        return _Cell(gid=gid, sections=sections, kinds=kinds, points=points, label=node.label)
 
     def _pt3d(self, sec, pts: np.ndarray, diams: np.ndarray) -> None:
         h = self.h
@@ -228,6 +229,7 @@ class CellBuilder:
                 sec.nseg = 1 + 2 * int(sec.L / (2 * dl))
         return _Cell(
             gid=node.gid,
+            label=node.label,
             sections=[s for s, _ in sections],
             kinds=[k for _, k in sections],
             points=points,

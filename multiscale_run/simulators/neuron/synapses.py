@@ -50,13 +50,13 @@ class SynapseWiring:
         if cell.numbering is not None:
             if section_id not in cell.numbering:
                 raise UserError(
-                    f"synapse on section {section_id} of node {cell.gid}, which has sections "
+                    f"synapse on section {section_id} of {cell.label}, which has sections "
                     f"0-{max(cell.numbering)} (BBP numbering; a replaced axon section has none)"
                 )
             return cell.numbering[section_id]
         if not 0 <= section_id < len(cell.sections):
             raise UserError(
-                f"synapse on section {section_id} of node {cell.gid}, which has {len(cell.sections)} sections"
+                f"synapse on section {section_id} of {cell.label}, which has {len(cell.sections)} sections"
             )
         return cell.sections[section_id]
 
@@ -228,8 +228,8 @@ class SynapseWiring:
             template = templates[k]
             if template not in synapse_models.SYNAPSE_MODELS:
                 raise UserError(
-                    f"{where}: synapse model_template {template!r} unsupported onto node {tgt} "
-                    f"(supported: {sorted(synapse_models.SYNAPSE_MODELS)})",
+                    f"{where}: synapse model_template {template!r} unsupported onto "
+                    f"{self.reader.describe(tgt)} (supported: {sorted(synapse_models.SYNAPSE_MODELS)})",
                     file,
                 )
             cell = cell_of[tgt]
