@@ -25,7 +25,10 @@ from conftest import msr_command as msr
 from conftest import run_checked
 from two_populations import CIRCUIT, write_simulation, write_two_population_circuit
 
-pytestmark = pytest.mark.skipif(not CIRCUIT.is_dir(), reason="the shared bmtk circuit is not installed")
+pytestmark = [
+    pytest.mark.skipif(not CIRCUIT.is_dir(), reason="the shared bmtk circuit is not installed"),
+    pytest.mark.slow,  # six runs of eight Allen cells: about a minute
+]
 
 CELLS = [0, 2, 6, 10]
 TSTOP_MS = 50.0
