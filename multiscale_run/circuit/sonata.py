@@ -151,6 +151,7 @@ class _Groups:
         self.size = int(h5[f"{kind}_type_id"].shape[0])
         self.groups = {int(k): h5[k] for k in h5 if k.isdigit() and isinstance(h5[k], h5py.Group)}
         self._cache: dict[tuple[int, str], np.ndarray] = {}
+        self._names: dict[int, set[str]] = {}
 
     def _index(self, name: str, ids: np.ndarray, rows: bool) -> np.ndarray:
         """Column ``<kind>_<name>`` (type_id, group_id, group_index) at ``ids``: only those rows
@@ -171,11 +172,14 @@ class _Groups:
         return values
 
     def _group_names(self, g: int) -> set[str]:
-        group = self.groups[g]
-        names = {k for k in group if isinstance(group[k], h5py.Dataset)}
-        if "dynamics_params" in group:
-            names |= {f"@dynamics:{k}" for k in group["dynamics_params"]}
-        return names
+        """The attribute names of group ``g`` (listed once: h5py lists a group slowly)."""
+        if g not in self._names:
+            group = self.groups[g]
+            names = {k for k in group if isinstance(group[k], h5py.Dataset)}
+            if "dynamics_params" in group:
+                names |= {f"@dynamics:{k}" for k in group["dynamics_params"]}
+            self._names[g] = names
+        return self._names[g]
 
     @cached_property
     def names(self) -> set[str]:

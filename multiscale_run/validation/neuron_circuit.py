@@ -222,31 +222,32 @@ def _check_section_ids(edges, pop, problems: list[Problem]) -> None:
         else None,
         "alternate": {k: Path(v) for k, v in (pop.properties.get("alternate_morphologies") or {}).items()},
     }
-    counts: dict[str, int] = {}
-    for node in np.unique(targets):
-        name = pop.get("morphology", np.array([node]))[0]
+    counts: dict[str, int] = {}  # morphology file -> its section count
+    targets, ids = np.asarray(targets, dtype=np.int64), np.asarray(ids, dtype=np.int64)
+    nodes, inverse = np.unique(targets, return_inverse=True)
+    limits, paths = np.full(len(nodes), np.iinfo(np.int64).max), [None] * len(nodes)
+    for k, name in enumerate(pop.get("morphology", nodes)):
         if name is None:
             continue
         try:
-            path = SonataCells.morphology_path(str(name), comps)
+            paths[k] = SonataCells.morphology_path(str(name), comps)
         except UserError:
             return  # the morphology probe names it
-        if str(path) not in counts:
-            counts[str(path)] = 1 + len(morphio.Morphology(str(path)).sections)
-        onto = np.asarray(ids[targets == node], dtype=np.int64)
-        bad = onto[(onto < 0) | (onto >= counts[str(path)])]
-        if len(bad):
-            edge = int(
-                np.flatnonzero(targets == node)[np.flatnonzero((onto < 0) | (onto >= counts[str(path)]))[0]]
+        if str(paths[k]) not in counts:
+            counts[str(paths[k])] = 1 + len(morphio.Morphology(str(paths[k])).sections)
+        limits[k] = counts[str(paths[k])]
+    bad = (ids < 0) | (ids >= limits[inverse])
+    for k in np.unique(inverse[bad]):
+        onto = bad & (inverse == k)
+        edge = int(np.flatnonzero(onto)[0])
+        problems.append(
+            Problem(
+                edges.file,
+                f"edges {edges.name} edge {edge}.afferent_section_id",
+                f"{int(onto.sum())} synapse(s) onto population {pop.name} node {int(nodes[k])} name section "
+                f"{int(ids[edge])}, but its morphology {paths[k].name} has sections 0-{int(limits[k]) - 1}",
             )
-            problems.append(
-                Problem(
-                    edges.file,
-                    f"edges {edges.name} edge {edge}.afferent_section_id",
-                    f"{len(bad)} synapse(s) onto population {pop.name} node {int(node)} name section "
-                    f"{int(bad[0])}, but its morphology {path.name} has sections 0-{counts[str(path)] - 1}",
-                )
-            )
+        )
 
 
 def _first_of_each(templates, targets: np.ndarray, point_ids: set[int]):
