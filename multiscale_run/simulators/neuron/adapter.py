@@ -77,10 +77,8 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         h.load_file("stdrun.hoc")
         self.reader = SonataCells(s, cells)
         mod_dir = s.mod_dir if s.mod_dir is not None else mod_files.shipped_mod_dir()
-        circuit_mods = mod_files.circuit_mod_dir(
-            self.reader.circuit.components.get("mechanisms_dir"), s.circuit_mod_dir
-        )
-        self._load_mechanisms([mod_dir, circuit_mods] if circuit_mods else mod_dir)
+        mechanisms_dir = self.reader.circuit.components.get("mechanisms_dir")
+        self._load_mechanisms(mod_files.run_mod_dirs(mod_dir, mechanisms_dir, s.circuit_mod_dir))
         if self.parallel.size > 1:
             h.nrnmpi_init()
         self.pc = h.ParallelContext()
@@ -132,7 +130,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             chosen = set(np.asarray(ids).tolist())
             apply_modification(self.h, path, spec, [c for c in self.cells if c.gid in chosen])
 
-    def _load_mechanisms(self, mod_dir: Path | list[Path]) -> None:
+    def _load_mechanisms(self, mod_dir: list[Path]) -> None:
         h = self.h
         names = mod_files.mechanism_names(mod_dir)
         present = [n for n in names if hasattr(h, n)]
