@@ -171,7 +171,7 @@ def test_streams_are_per_seed_input_and_node():
         ({"sd_percent": -5}, "sd_percent", "> 0"),
         ({"dt": "fast"}, "dt", "got 'fast'"),
         ({"mean_percent": 0}, "mean_percent", "non-zero"),
-        ({"reversal": 0.0}, "reversal", "conductance inputs"),
+        ({"reversal": 0.0}, "reversal", "belongs to input_type conductance"),
         ({"delay": -1}, "delay", ">= 0"),
     ],
 )
