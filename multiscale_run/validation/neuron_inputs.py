@@ -43,7 +43,7 @@ def check_inputs(
         at = f"inputs.{name}"
         if problem := kind_problem(spec):
             sub, message, expected = problem
-            problems.append(config.problem(f"{at}.{sub}" if sub else at, message, expected))
+            problems.append(config.problem(f"{at}{sub}", message, expected))
             continue
         found = []
         clamp = key[0] in ("current_clamp", "conductance") and key[1] in CLAMPS

@@ -60,9 +60,9 @@ class ClampModule:
     """One SONATA current-clamp module: ``params`` {name: (default, None if required, or
     :data:`OPTIONAL`; rule)},
     ``waveform(p, window, cell, rng)`` → (times, amps) with ``p`` the parameters as floats,
-    ``cell`` the node's attributes (nA, MΩ) and ``percent_of`` (what its percentages are of:
-    threshold_current, or 1/input_resistance µS in conductance mode), ``rng`` the input's random
-    source on this cell."""
+    ``cell`` the node's attributes (nA, MΩ) and, for a module that ``needs`` some, ``reference``:
+    the value of the first (what its percentages are of; in conductance mode the input
+    conductance 1/input_resistance, µS), ``rng`` the input's random source on this cell."""
 
     params: dict
     waveform: Callable
@@ -120,8 +120,8 @@ def _noise(p: dict, w: Window, cell: dict, draw) -> tuple[list, list]:
     if "mean" in p:
         mean, variance = p["mean"], p["variance"]
     else:  # relative to the threshold current, the variance too (neurodamus, bluecellulab)
-        mean = p["mean_percent"] / 100.0 * cell["percent_of"]
-        variance = p["variance"] / 100.0 * cell["percent_of"]
+        mean = p["mean_percent"] / 100.0 * cell["reference"]
+        variance = p["variance"] / 100.0 * cell["reference"]
     step, tstop, end = p["dt"], w.tstop, w.end
     times = np.arange(w.t0, min(end, tstop + step) + step / 2, step)
     values = np.asarray(draw(w.t0, end, step, mean, variance, len(times)), dtype=float)
@@ -158,10 +158,10 @@ def _shot(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
 
 def _mean_sd(p: dict, cell: dict, absolute: tuple[str, str]) -> tuple[float, float]:
     """(mean, standard deviation) nA or µS: given, or ``mean_percent``/``sd_percent`` of the
-    cell's ``percent_of``."""
+    cell's ``reference``."""
     if absolute[0] in p:
         return p[absolute[0]], p[absolute[1]]
-    base = cell["percent_of"]
+    base = cell["reference"]
     return p["mean_percent"] / 100.0 * base, p["sd_percent"] / 100.0 * base
 
 
@@ -191,8 +191,8 @@ CLAMPS: dict[str, ClampModule] = {
     "relative_linear": ClampModule(
         {"percent_start": (None, ""), "percent_end": (OPTIONAL, "")},
         lambda p, w, c, r: _ramp(
-            p["percent_start"] / 100.0 * c["percent_of"],
-            p.get("percent_end", p["percent_start"]) / 100.0 * c["percent_of"],
+            p["percent_start"] / 100.0 * c["reference"],
+            p.get("percent_end", p["percent_start"]) / 100.0 * c["reference"],
             w,
         ),
         needs=lambda spec: _THRESHOLD,
@@ -204,11 +204,11 @@ CLAMPS: dict[str, ClampModule] = {
         {"amp_start": (None, ""), "frequency": (None, "positive"), "dt": (0.025, "positive")}, _sinusoidal
     ),
     "hyperpolarizing": ClampModule(
-        {}, lambda p, w, c, r: _step(c["holding_current"], w), needs=lambda spec: ("holding_current",)
+        {}, lambda p, w, c, r: _step(c["reference"], w), needs=lambda spec: ("holding_current",)
     ),
     "subthreshold": ClampModule(
         {"percent_less": (None, "percent")},
-        lambda p, w, c, r: _step((100.0 - p["percent_less"]) / 100.0 * c["percent_of"], w),
+        lambda p, w, c, r: _step((100.0 - p["percent_less"]) / 100.0 * c["reference"], w),
         needs=lambda spec: _THRESHOLD,
     ),
     "noise": ClampModule(
@@ -374,11 +374,9 @@ def clamp_waveform(spec: dict, cell: dict, settings, rng=None, where: str = "inp
     for need in module.needs(spec):
         if problem := attribute_problem(spec, need, cell.get(need)):
             raise UserError(f"{name} reads the node's dynamics_params/{need}: it {problem}", path=where)
-    cell = dict(cell)
-    if conductance_mode(spec) and "input_resistance" in cell:
-        cell["percent_of"] = 1.0 / cell["input_resistance"]
-    elif "threshold_current" in cell:
-        cell["percent_of"] = cell["threshold_current"]
+    if module.needs(spec):
+        base = cell[module.needs(spec)[0]]
+        cell = {**cell, "reference": 1.0 / base if conductance_mode(spec) else base}
     t0 = p["delay"]
     end = t0 + p.get("duration", settings.tstop_ms)
     window = Window(t0, min(end, max(settings.tstop_ms, t0)), end, settings.tstop_ms)

@@ -59,13 +59,14 @@ GCLAMP = "msr_gclamp"
 
 
 def kind_problem(spec: dict) -> tuple[str, str, str] | None:
-    """(key, what is wrong, what is expected) of an input's kind; None if msr runs it."""
+    """(JSON path below the input, what is wrong, what is expected) of an input's kind; None if
+    msr runs it."""
     key = (spec.get("input_type"), spec.get("module"))
     if key in SUPPORTED_INPUTS:
         return None
     if key[0] == "conductance" and key[1] in CLAMPS:
         return (
-            "input_type",
+            ".input_type",
             f"module {key[1]} has no conductance mode (SONATA, as libsonata reads it, has input_type "
             f"conductance for {', '.join(CONDUCTANCE_MODULES)} only)",
             "input_type current_clamp, or one of those modules",
@@ -88,7 +89,7 @@ class InputStimuli:
             key = (spec.get("input_type"), spec.get("module"))
             if problem := kind_problem(spec):
                 at, message, expected = problem
-                raise UserError(f"{message}; expected {expected}", path=f"inputs.{name}{'.' * bool(at)}{at}")
+                raise UserError(f"{message}; expected {expected}", path=f"inputs.{name}{at}")
             if key[0] in ("current_clamp", "conductance"):
                 self._current_clamp(name, spec, self._input_targets(name, spec))
             elif key[0] == "voltage_clamp":
