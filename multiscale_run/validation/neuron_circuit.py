@@ -129,7 +129,7 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
         if not model.point:
             inserted[f"{where} ({row['model_template']})"] = mechanisms
     _check_edges(config, circuit, pop, available, problems)
-    check_inputs(config, circuit, population, cells, problems)
+    check_inputs(config, circuit, population, cells, available, problems)
     used = {
         "available": available,
         "inserted": set().union(*inserted.values()),

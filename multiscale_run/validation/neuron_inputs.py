@@ -5,8 +5,6 @@ sets, the mechanisms TTX needs). Compute rejects nothing this passes."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from multiscale_run.config.model import Config
@@ -29,31 +27,40 @@ def _targets(config: Config, circuit, population: str, ids: np.ndarray, rule, wh
     return ids[np.isin(ids, found.get(population, []))]
 
 
-def check_inputs(config: Config, circuit, population: str, ids: np.ndarray, problems: list[Problem]) -> None:
-    """Every input's kind and parameters, and the node attributes relative clamps read on each
-    of their targets among the simulated cells ``ids`` of ``population``."""
-    from multiscale_run.simulators.neuron.clamps import CLAMPS, parameter_problems
-    from multiscale_run.simulators.neuron.inputs import SUPPORTED_INPUTS
+def check_inputs(
+    config: Config, circuit, population: str, ids: np.ndarray, available: set, problems: list[Problem]
+) -> None:
+    """Every input's kind and parameters, the mechanism conductance inputs need among the
+    ``available`` ones, and the node attributes relative clamps read on each of their targets
+    among the simulated cells ``ids`` of ``population``."""
+    from multiscale_run.simulators.neuron.clamps import CLAMPS, attribute_problem, parameter_problems
+    from multiscale_run.simulators.neuron.inputs import GCLAMP, kind_problem
     from multiscale_run.simulators.neuron.seclamp import seclamp_problems
 
     pop = circuit.node_population(population)
     for name, spec in config.inputs.items():
         key = (spec.get("input_type"), spec.get("module"))
         at = f"inputs.{name}"
-        if key not in SUPPORTED_INPUTS:
-            problems.append(
-                config.problem(
-                    at, f"unsupported input_type/module {key}", f"one of {sorted(SUPPORTED_INPUTS)}"
-                )
-            )
+        if problem := kind_problem(spec):
+            sub, message, expected = problem
+            problems.append(config.problem(f"{at}{sub}", message, expected))
             continue
         found = []
+        clamp = key[0] in ("current_clamp", "conductance") and key[1] in CLAMPS
         if key == ("voltage_clamp", "seclamp"):
             found = seclamp_problems(spec)
-        elif key[0] == "current_clamp" and key[1] in CLAMPS:
+        elif clamp:
             found = parameter_problems(spec)
         problems.extend(config.problem(f"{at}.{k}", message) for k, message in found)
-        needs = CLAMPS[key[1]].needs(spec) if key[0] == "current_clamp" and key[1] in CLAMPS else ()
+        if key[0] == "conductance" and GCLAMP not in available:
+            problems.append(
+                config.problem(
+                    f"{at}.input_type",
+                    f"input_type conductance needs the {GCLAMP} mechanism, which no .mod file defines",
+                    f"{GCLAMP}.mod (msr's templates/mod) in multiscale_run.neuron.mod_dir",
+                )
+            )
+        needs = CLAMPS[key[1]].needs(spec) if clamp else ()
         if not needs:
             continue
         targets = _targets(config, circuit, population, ids, spec.get("node_set"), f"{at}.node_set", problems)
@@ -62,20 +69,19 @@ def check_inputs(config: Config, circuit, population: str, ids: np.ndarray, prob
             values = (
                 pop.get(attribute, targets) if attribute in pop.attribute_names else [None] * len(targets)
             )
-            zero = key[1] == "relative_shot_noise"  # its mean would be 0: no shot noise has one
             bad = [
-                int(n)
+                (int(n), why)
                 for n, v in zip(targets, values, strict=True)
-                if v is None or not math.isfinite(v) or (zero and v == 0)
+                if (why := attribute_problem(spec, need, v))
             ]
             if bad:
+                node, why = bad[0]
                 problems.append(
                     config.problem(
                         at,
                         f"{key[1]} reads each target's dynamics_params/{need}: population "
-                        f"{population} node {bad[0]} has none (or 0 for a shot noise; {len(bad)} "
-                        f"of {len(targets)} targets)",
-                        f"nodes with @dynamics:{need}, or an input in nA",
+                        f"{population} node {node} {why} ({len(bad)} of {len(targets)} targets)",
+                        f"nodes with a usable @dynamics:{need}, or an input in absolute units",
                     )
                 )
 

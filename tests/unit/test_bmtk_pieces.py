@@ -127,7 +127,13 @@ def test_check_finds_an_unknown_template_and_an_unsupported_input(tmp_path):
     (tmp_path / "circuit.json").write_text(json.dumps(circuit))
     sim = tmp_path / "sim"
     config = _init(sim, "--circuit", str(tmp_path / "circuit.json"), "--no-metabolism")
-    config["inputs"] = {"wave": {"input_type": "conductance", "module": "shot_noise", "node_set": "v1"}}
+    config["inputs"] = {
+        "wave": {
+            "input_type": "extracellular_stimulation",
+            "module": "spatially_uniform_e_field",
+            "node_set": "v1",
+        }
+    }
     (sim / "simulation_config.json").write_text(json.dumps(config))
     result = CliRunner().invoke(main, ["check", str(sim)])
     assert result.exit_code == 2
@@ -135,4 +141,7 @@ def test_check_finds_an_unknown_template_and_an_unsupported_input(tmp_path):
         "population v1 node 0: unsupported model_type/model_template 'biophysical'/'xyz:C'" in result.output
     )
     assert "IntFire9" in result.output and "population v1 node 10" in result.output
-    assert "inputs.wave" in result.output and "('conductance', 'shot_noise')" in result.output
+    assert (
+        "inputs.wave" in result.output
+        and "('extracellular_stimulation', 'spatially_uniform_e_field')" in result.output
+    )
