@@ -136,6 +136,14 @@ def _tidy(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _attribute_names(group: h5py.Group) -> set[str]:
+    """The attributes of a population's group: its datasets and ``@dynamics:<name>``."""
+    names = {k for k in group if isinstance(group[k], h5py.Dataset)}
+    if "dynamics_params" in group:
+        names |= {f"@dynamics:{k}" for k in group["dynamics_params"]}
+    return names
+
+
 class _Groups:
     """The groups of one node or edge population, merged with its types CSV.
 
@@ -151,7 +159,7 @@ class _Groups:
         self.size = int(h5[f"{kind}_type_id"].shape[0])
         self.groups = {int(k): h5[k] for k in h5 if k.isdigit() and isinstance(h5[k], h5py.Group)}
         self._cache: dict[tuple[int, str], np.ndarray] = {}
-        self._names: dict[int, set[str]] = {}
+        self._names = {g: _attribute_names(group) for g, group in self.groups.items()}  # listed once
 
     def _index(self, name: str, ids: np.ndarray, rows: bool) -> np.ndarray:
         """Column ``<kind>_<name>`` (type_id, group_id, group_index) at ``ids``: only those rows
@@ -171,19 +179,9 @@ class _Groups:
             )
         return values
 
-    def _group_names(self, g: int) -> set[str]:
-        """The attribute names of group ``g`` (listed once: h5py lists a group slowly)."""
-        if g not in self._names:
-            group = self.groups[g]
-            names = {k for k in group if isinstance(group[k], h5py.Dataset)}
-            if "dynamics_params" in group:
-                names |= {f"@dynamics:{k}" for k in group["dynamics_params"]}
-            self._names[g] = names
-        return self._names[g]
-
     @cached_property
     def names(self) -> set[str]:
-        return set().union(*(self._group_names(g) for g in self.groups), self.types.columns)
+        return set().union(*(self._names.values()), self.types.columns)
 
     def _values(self, g: int, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """Attribute ``name`` of group ``g``: at ``rows`` only, else the whole column (kept)."""
@@ -205,7 +203,7 @@ class _Groups:
         have = np.zeros(len(ids), bool)
         gid, gidx = self._index("group_id", ids, rows), self._index("group_index", ids, rows)
         for g in np.unique(gid):
-            if name in self._group_names(int(g)):
+            if name in self._names[int(g)]:
                 m = gid == g
                 values = self._values(int(g), name, gidx[m]) if rows else self._values(int(g), name)[gidx[m]]
                 if m.all() and len(ids) and values.dtype.kind in "iuf":  # what _tidy makes of it
