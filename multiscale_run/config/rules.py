@@ -38,8 +38,9 @@ RULES: tuple[tuple[str, str], ...] = (
         "Every input is of a supported `input_type`/`module` with the parameters SONATA defines "
         "for it (required ones present, values in range); the targets of a relative clamp have "
         "the `threshold_current`/`holding_current` it reads; `conditions.modifications` and "
-        "`connection_overrides` are of supported kinds with valid parameters and node sets, and "
-        "TTX finds TTXDynamicsSwitch and channels that read ttx (docs/circuits.md).",
+        "`connection_overrides` are of supported kinds with valid parameters and node sets, "
+        "TTX finds TTXDynamicsSwitch and channels that read ttx, `section` indices and "
+        "compartment sets fit the targets' morphologies (docs/circuits.md).",
     ),
     ("some-simulator", "At least one simulator is enabled."),
     (

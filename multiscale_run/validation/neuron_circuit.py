@@ -211,40 +211,25 @@ def _check_edges(config: Config, circuit, pop, available: set[str], problems: li
 def _check_section_ids(edges, pop, problems: list[Problem]) -> None:
     """Every ``afferent_section_id`` must name a section of its target's morphology (soma 0, then
     its neurite sections, as msr's and BBP's numberings both count them; MorphIO counts them)."""
-    import morphio
-
-    from multiscale_run.simulators.neuron.circuit import SonataCells
+    from multiscale_run.validation.morphologies import Morphologies
 
     targets, ids = edges.target_ids, edges._groups.get("afferent_section_id")
-    comps = {
-        "morphologies_dir": Path(pop.properties["morphologies_dir"])
-        if pop.properties.get("morphologies_dir")
-        else None,
-        "alternate": {k: Path(v) for k, v in (pop.properties.get("alternate_morphologies") or {}).items()},
-    }
-    counts: dict[str, int] = {}
+    morphologies = Morphologies(pop)
     for node in np.unique(targets):
-        name = pop.get("morphology", np.array([node]))[0]
-        if name is None:
+        count = morphologies.section_count(int(node))
+        if count is None:
             continue
-        try:
-            path = SonataCells.morphology_path(str(name), comps)
-        except UserError:
-            return  # the morphology probe names it
-        if str(path) not in counts:
-            counts[str(path)] = 1 + len(morphio.Morphology(str(path)).sections)
         onto = np.asarray(ids[targets == node], dtype=np.int64)
-        bad = onto[(onto < 0) | (onto >= counts[str(path)])]
+        bad = onto[(onto < 0) | (onto >= count)]
         if len(bad):
-            edge = int(
-                np.flatnonzero(targets == node)[np.flatnonzero((onto < 0) | (onto >= counts[str(path)]))[0]]
-            )
+            edge = int(np.flatnonzero(targets == node)[np.flatnonzero((onto < 0) | (onto >= count))[0]])
+            path = morphologies.of(int(node))[0]
             problems.append(
                 Problem(
                     edges.file,
                     f"edges {edges.name} edge {edge}.afferent_section_id",
                     f"{len(bad)} synapse(s) onto population {pop.name} node {int(node)} name section "
-                    f"{int(bad[0])}, but its morphology {path.name} has sections 0-{counts[str(path)] - 1}",
+                    f"{int(bad[0])}, but its morphology {path.name} has sections 0-{count - 1}",
                 )
             )
 
