@@ -2,7 +2,8 @@
 passive cells on real Allen morphologies, Exp2Syn synapses 0→1, 0→2, 1→2 (weight 0.05 µS); an
 event on every NetCon at 10, 30 and 50 ms: Exp2Syn's conductance peaks at the NetCon's weight
 (NEURON normalises it so), which must be the edge weight × the factor of the last override in
-config order acting by then. A snapshot at 25 ms restored in a new process gives the same
+config order acting by then (the cells cannot reach the 50 mV spike threshold: no other events).
+A snapshot at 25 ms restored in a new process gives the same
 conductances after the 40 ms change as the uninterrupted run."""
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ d, mode = Path(sys.argv[1]), sys.argv[2]
 overrides = json.loads((d / "overrides.json").read_text())
 sim = NeuronSim.from_settings(NeuronSettings(
     circuit_config=d / "circuit_config.json", node_set="All", node_sets_file=d / "node_sets.json",
-    tstop_ms=60.0, calibrate_ion_leaks=False, v_init_mV=-70.0,
+    tstop_ms=60.0, calibrate_ion_leaks=False, v_init_mV=-70.0, spike_threshold_mV=50.0,
     connection_overrides=tuple((f"connection_overrides[{i}]", o) for i, o in enumerate(overrides))),
     Parallel())
 owner = {sec.hname(): c.gid for c in sim.cells for sec in c.sections}

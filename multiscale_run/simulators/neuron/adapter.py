@@ -306,10 +306,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             path = Path(tmp) / "state.bin"
             path.write_bytes(state["savestate"].tobytes())
             saved.fread(h.File(str(path)))
-        saved.restore()
-        # SaveState keeps the NetCon weights, not the events that change them later: post again
-        # those from the restored time on (each sets absolute weights, so one kept is harmless)
-        self._post_weight_events(float(h.t))
+        saved.restore()  # with the weight changes still due (hoc-statement events: hoc_batch)
         self._spike_t.resize(0)
         self._spike_gid.resize(0)
         self._earlier_spikes = (state["spike_ids"].copy(), state["spike_times"].copy())

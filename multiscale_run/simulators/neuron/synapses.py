@@ -37,13 +37,10 @@ def later_weights(factors: dict, i: int, base: float) -> tuple:
     return tuple(out)
 
 
-def _set_weights(pairs: list) -> None:
-    for nc, w in pairs:
-        nc.weight[0] = w
-
-
 class SynapseWiring:
     """Gids, spike detectors, synapses and netcons of this rank."""
+
+    _weight_statements: list | None = None
 
     def _register_gids(self) -> None:
         h, pc = self.h, self.pc
@@ -179,20 +176,22 @@ class SynapseWiring:
 
     def _weight_events(self) -> None:
         """At each initialisation: every scheduled NetCon back to its weight at t = 0, and one
-        event per change time that sets the weights from then on (NEURON's ``cvode.event``)."""
+        event per change time that sets the weights from then on (NEURON's ``cvode.event`` with a
+        hoc statement, which ``SaveState`` keeps: a restored snapshot still makes the changes due
+        after it)."""
         for nc, w, _ in self._scheduled:
             nc.weight[0] = w
-        self._post_weight_events(0.0)
-
-    def _post_weight_events(self, t_from: float) -> None:
-        """The weight-change events at ``t_from`` ms and after (idempotent: each sets weights)."""
-        changes: dict[float, list] = {}
-        for nc, _, schedule in self._scheduled:
-            for t, w in schedule:
-                if t >= t_from:
+        if self._weight_statements is None:  # (t ms, hoc statement) of each change time, made once
+            changes: dict[float, list] = {}
+            for nc, _, schedule in self._scheduled:
+                for t, w in schedule:
                     changes.setdefault(t, []).append((nc, w))
-        for t, pairs in sorted(changes.items()):
-            self.h.cvode.event(t, lambda pairs=pairs: _set_weights(pairs))
+            self._weight_statements = [
+                (t, hoc_batch.weight_change(self.h, [p[0] for p in pairs], [p[1] for p in pairs]))
+                for t, pairs in sorted(changes.items())
+            ]
+        for t, statement in self._weight_statements:
+            self.h.cvode.event(t, statement)
 
     def _configure_synapse(self, syn, code: str, path: str) -> None:
         """Run hoc ``code`` with ``%s`` standing for ``syn`` (SONATA synapse_configure)."""
