@@ -216,8 +216,9 @@ def _set(place, statement: Statement, sec) -> None:
     """``statement`` on ``place`` (a segment of ``sec``, or ``sec`` for its section attributes)."""
     get = lambda name: getattr(sec if name in SECTION_ATTRIBUTES else place, name)  # noqa: E731
     value = _value(statement.expression, get)
-    old = getattr(place, statement.attribute) if statement.op is not None else None
-    setattr(place, statement.attribute, value if old is None else _OPS[statement.op](old, value))
+    if statement.op is not None:
+        value = _OPS[statement.op](getattr(place, statement.attribute), value)
+    setattr(place, statement.attribute, value)
 
 
 def _configure(sec, statement: Statement) -> None:
