@@ -163,8 +163,7 @@ class SynapseWiring:
             weight = w * factors[0.0][i]
             if minis[i] > 0:
                 stream = (zlib.crc32(edge_name.encode()), t, rank[t])
-                nc = self._spont_minis(syn, weight, minis[i], stream)
-                self._scheduled.append((nc, weight, schedules[i]))
+                self._schedule([self._spont_minis(syn, weight, minis[i], stream)], [weight], [schedules[i]])
             out.append((syn, s, weight, float(delay[i]), t))
         return out, schedules
 
