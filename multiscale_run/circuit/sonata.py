@@ -2,7 +2,7 @@
 write: circuit configs with ``manifest`` variables, ``components`` and per-population overrides;
 node and edge types CSV merged with the HDF5 groups; several groups per population (or none:
 one implicit group ``0``); ``@library`` enumerated strings; ``dynamics_params`` subgroups; node
-sets (basic, compound, inline) over several populations.
+sets (basic, with the $regex and comparison operators, compound, inline) over several populations.
 
 Facts from the SONATA specification (AllenInstitute/sonata, docs/SONATA_DEVELOPER_GUIDE.md):
 a node's attribute is its group's dataset when the group has one, else the column of its
@@ -347,16 +347,49 @@ class Circuit:
         return Path(value) if value else None
 
 
-def _matches(values: np.ndarray, wanted) -> np.ndarray:
+#: SONATA node-set operators (libsonata's NodeSets): ``$regex`` on string attributes (a match
+#: anywhere in the value, as libsonata's ``std::regex_search``: anchor with ``^...$``),
+#: comparisons on numeric ones
+_COMPARISONS = {"$gt": np.greater, "$lt": np.less, "$gte": np.greater_equal, "$lte": np.less_equal}
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def _operator(values: np.ndarray, wanted: dict, key: str, where: str) -> np.ndarray:
+    """Nodes whose attribute ``key`` (``values``, None where a node has none) passes the operator
+    object ``wanted``: ``{"$regex": pattern}`` or ``{"$gt" | "$lt" | "$gte" | "$lte": number}``."""
+    if len(wanted) != 1 or next(iter(wanted)) not in ("$regex", *_COMPARISONS):
+        raise UserError(
+            f"{where}: attribute {key!r}: {wanted!r} is not one operator of $regex, {', '.join(_COMPARISONS)}"
+        )
+    (op, operand), present = next(iter(wanted.items())), [v for v in values if v is not None]
+    if op == "$regex":
+        if not isinstance(operand, str) or not all(isinstance(v, str) for v in present):
+            raise UserError(f"{where}: $regex needs a string pattern and a string attribute, {key!r} is not")
+        try:
+            pattern = re.compile(operand)
+        except re.error as exc:
+            raise UserError(f"{where}: attribute {key!r}: $regex {operand!r} is not valid: {exc}") from None
+        return np.array([v is not None and pattern.search(v) is not None for v in values], dtype=bool)
+    if not _number(operand) or not all(_number(v) for v in present):
+        raise UserError(f"{where}: {op} needs a number and a numeric attribute, {key!r} is not")
+    numbers = np.array([np.nan if v is None else float(v) for v in values])
+    with np.errstate(invalid="ignore"):
+        return _COMPARISONS[op](numbers, float(operand))
+
+
+def _matches(values: np.ndarray, wanted, key: str, where: str) -> np.ndarray:
     if isinstance(wanted, dict):
-        raise UserError(f"node set rule {wanted!r}: operators ($regex, ...) are not supported")
+        return _operator(values, wanted, key, where)
     wanted = wanted if isinstance(wanted, list) else [wanted]
     return np.array([v in wanted for v in values], dtype=bool)
 
 
 def materialize(rule, circuit: Circuit, sets: dict, where: str = "node set") -> dict[str, np.ndarray]:
     """{population: sorted node ids} of a node set: a name in ``sets``, a compound list of names,
-    or a basic rule (``population``, ``node_id``, attribute = value or list of values)."""
+    or a basic rule (``population``, ``node_id``, attribute = value, list of values or operator)."""
     if isinstance(rule, str):
         if rule not in sets:
             raise UserError(f"{where}: node set {rule!r} is not defined")
@@ -383,7 +416,7 @@ def materialize(rule, circuit: Circuit, sets: dict, where: str = "node set") -> 
             if key not in pop.attribute_names:
                 keep[:] = False  # SONATA: a node without the attribute is not in the set
                 break
-            keep &= _matches(pop.get(key), wanted)
+            keep &= _matches(pop.get(key), wanted, key, where)
         if keep.any():
             out[pop_name] = np.flatnonzero(keep).astype(np.int64)
     return out

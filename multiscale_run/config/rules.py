@@ -40,8 +40,9 @@ RULES: tuple[tuple[str, str], ...] = (
         "`duration_levels` of one length); the targets of a relative clamp have the "
         "`threshold_current`/`holding_current` (conductance mode: `input_resistance`) it reads; "
         "a conductance input finds `msr_gclamp`; `conditions.modifications` and "
-        "`connection_overrides` are of supported kinds with valid parameters and node sets, and "
-        "TTX finds TTXDynamicsSwitch and channels that read ttx (docs/circuits.md).",
+        "`connection_overrides` are of supported kinds with valid parameters and node sets, "
+        "TTX finds TTXDynamicsSwitch and channels that read ttx, `section` indices and "
+        "compartment sets fit the targets' morphologies (docs/circuits.md).",
     ),
     ("some-simulator", "At least one simulator is enabled."),
     (

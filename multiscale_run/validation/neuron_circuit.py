@@ -211,31 +211,14 @@ def _check_edges(config: Config, circuit, pop, available: set[str], problems: li
 def _check_section_ids(edges, pop, problems: list[Problem]) -> None:
     """Every ``afferent_section_id`` must name a section of its target's morphology (soma 0, then
     its neurite sections, as msr's and BBP's numberings both count them; MorphIO counts them)."""
-    import morphio
-
-    from multiscale_run.simulators.neuron.circuit import SonataCells
+    from multiscale_run.validation.morphologies import Morphologies
 
     targets, ids = edges.target_ids, edges._groups.get("afferent_section_id")
-    comps = {
-        "morphologies_dir": Path(pop.properties["morphologies_dir"])
-        if pop.properties.get("morphologies_dir")
-        else None,
-        "alternate": {k: Path(v) for k, v in (pop.properties.get("alternate_morphologies") or {}).items()},
-    }
-    counts: dict[str, int] = {}  # morphology file -> its section count
+    morphologies = Morphologies(pop)
     targets, ids = np.asarray(targets, dtype=np.int64), np.asarray(ids, dtype=np.int64)
     nodes, inverse = np.unique(targets, return_inverse=True)
-    limits, paths = np.full(len(nodes), np.iinfo(np.int64).max), [None] * len(nodes)
-    for k, name in enumerate(pop.get("morphology", nodes)):
-        if name is None:
-            continue
-        try:
-            paths[k] = SonataCells.morphology_path(str(name), comps)
-        except UserError:
-            return  # the morphology probe names it
-        if str(paths[k]) not in counts:
-            counts[str(paths[k])] = 1 + len(morphio.Morphology(str(paths[k])).sections)
-        limits[k] = counts[str(paths[k])]
+    counts = [morphologies.section_count(int(node)) for node in nodes]
+    limits = np.array([np.iinfo(np.int64).max if c is None else c for c in counts], dtype=np.int64)
     bad = (ids < 0) | (ids >= limits[inverse])
     for k in np.unique(inverse[bad]):
         onto = bad & (inverse == k)
@@ -245,7 +228,8 @@ def _check_section_ids(edges, pop, problems: list[Problem]) -> None:
                 edges.file,
                 f"edges {edges.name} edge {edge}.afferent_section_id",
                 f"{int(onto.sum())} synapse(s) onto population {pop.name} node {int(nodes[k])} name section "
-                f"{int(ids[edge])}, but its morphology {paths[k].name} has sections 0-{int(limits[k]) - 1}",
+                f"{int(ids[edge])}, but its morphology {morphologies.of(int(nodes[k]))[0].name} has "
+                f"sections 0-{int(limits[k]) - 1}",
             )
         )
 

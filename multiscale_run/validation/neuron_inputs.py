@@ -1,7 +1,10 @@
 """``msr check`` of what NEURON adds to the circuit's cells, without NEURON: the SONATA ``inputs``
 (supported kinds, each module's parameters, the node attributes relative inputs read, on every
 target), ``conditions.modifications`` and ``connection_overrides`` (kinds, parameters, node
-sets, the mechanisms TTX needs). Compute rejects nothing this passes."""
+sets, the mechanisms TTX needs, section indices and compartment sets against the morphologies).
+Compute rejects nothing this passes but a ``section`` modification's ``axon[i]`` out of range
+(the axon a template builds is not in the morphology) and a section a modification names that
+lacks the attribute (the mechanisms are inserted by the cell model): the build names the node."""
 
 from __future__ import annotations
 
@@ -94,15 +97,24 @@ def check_conditions(
     cells' inserted mechanisms -> ions each uses)."""
     from multiscale_run.circuit.node_sets import resolve_node_set
     from multiscale_run.simulators.neuron.connection_overrides import override_list, override_problems
-    from multiscale_run.simulators.neuron.modifications import modification_list, modification_problems
+    from multiscale_run.simulators.neuron.modifications import (
+        kind_of,
+        modification_list,
+        modification_problems,
+    )
 
     for path, spec in modification_list(config.conditions):
         found = modification_problems(spec)
         problems.extend(config.problem(f"{path}.{k}" if k else path, message) for k, message in found)
         if found:
             continue
-        _targets(config, circuit, population, ids, spec["node_set"], f"{path}.node_set", problems)
-        if spec["type"] != "TTX":
+        if kind_of(spec) == "compartment_set":
+            _check_compartments(config, circuit.node_population(population), ids, path, spec, problems)
+            continue
+        targets = _targets(config, circuit, population, ids, spec["node_set"], f"{path}.node_set", problems)
+        if kind_of(spec) == "section" and targets is not None:
+            _check_section_indices(config, circuit.node_population(population), targets, path, spec, problems)
+        if kind_of(spec) != "ttx":
             continue
         if "TTXDynamicsSwitch" not in mechanisms["available"]:
             problems.append(
@@ -131,3 +143,75 @@ def check_conditions(
                 resolve_node_set(spec[end], circuit, config.node_sets_file, f"{path}.{end}")
             except UserError as exc:
                 problems.append(config.problem(f"{path}.{end}", exc.message))
+
+
+#: SWC type of the sections of each section array a ``section`` modification may name
+_ARRAY_TYPES = {"dend": 3, "apic": 4}
+
+
+def _check_section_indices(config: Config, pop, targets: np.ndarray, path: str, spec: dict, problems) -> None:
+    """``soma[i]`` must be ``soma[0]``; ``dend[i]`` and ``apic[i]`` must exist in each target's
+    morphology (MorphIO's basal / apical sections; ``axon[i]``: the cell model's axon, at build)."""
+    from multiscale_run.simulators.neuron.modifications import parse_statements
+    from multiscale_run.validation.morphologies import Morphologies
+
+    morphologies, key = Morphologies(pop), f"{path}.section_configure"
+    for array, index in sorted({s.place for s in parse_statements(spec["section_configure"], "section")}):
+        if array == "soma" and index != 0:
+            problems.append(config.problem(key, f"soma[{index}]: a cell has one soma section, soma[0]"))
+        if array not in _ARRAY_TYPES:
+            continue
+        for node in targets.tolist():
+            count = morphologies.count_of_type(int(node), _ARRAY_TYPES[array])
+            if count is not None and index >= count:
+                problems.append(
+                    config.problem(
+                        key,
+                        f"{array}[{index}]: population {pop.name} node {node} has {count} such "
+                        f"section(s) in its morphology",
+                    )
+                )
+                break
+
+
+def _check_compartments(config: Config, pop, ids: np.ndarray, path: str, spec: dict, problems) -> None:
+    """The compartment set exists in the compartment sets file, is of the simulated population, and
+    each location of a simulated node names a section of its morphology at an offset in [0, 1]."""
+    from multiscale_run.circuit.compartment_sets import read_compartment_set
+    from multiscale_run.validation.morphologies import Morphologies
+
+    key = f"{path}.compartment_set"
+    try:
+        population, locations = read_compartment_set(
+            config.compartment_sets_file, spec["compartment_set"], str(config.path), key
+        )
+    except UserError as exc:
+        problems.append(config.problem(exc.path or key, exc.message))
+        return
+    if population != pop.name:
+        problems.append(
+            config.problem(
+                key,
+                f"compartment set {spec['compartment_set']!r} is of population {population!r}, but "
+                f"the simulated cells are of {pop.name!r}",
+            )
+        )
+        return
+    morphologies, simulated = Morphologies(pop), set(ids.tolist())
+    for node, section, offset in locations:
+        count = morphologies.section_count(node) if node in simulated else None
+        bad = (
+            f"offset {offset} is not in [0, 1]"
+            if not 0.0 <= offset <= 1.0
+            else f"section {section}, but its morphology has sections 0-{count - 1}"
+            if count is not None and section >= count
+            else None
+        )
+        if bad:
+            problems.append(
+                config.problem(
+                    key,
+                    f"compartment set {spec['compartment_set']!r}: population {pop.name} node {node}: {bad}",
+                )
+            )
+            return

@@ -150,6 +150,14 @@ def node_sets(**sets):
     return apply
 
 
+def compose(*changes: Callable[[Path], None]):
+    def apply(sim: Path) -> None:
+        for change in changes:
+            change(sim)
+
+    return apply
+
+
 def mods(change: Callable[[Path], None], folder: str = "mymod"):
     """A private mod folder (a copy of the shipped one, then ``change``d) as neuron.mod_dir."""
 
@@ -1175,9 +1183,45 @@ CASES = [
     Case(
         "modification of an unsupported type",
         "inputs-conditions",
-        condition("modifications", [{**TTX, "type": "SectionList"}]),
+        condition("modifications", [{**TTX, "type": "SectionLists"}]),
         "conditions.modifications[0].type",
-        "modification type 'SectionList' unsupported",
+        "modification type 'SectionLists' unsupported",
+    ),
+    Case(
+        "section_list of an unknown list",
+        "inputs-conditions",
+        condition(
+            "modifications", [{**TTX, "type": "section_list", "section_configure": "apicals.g_pas = 0"}]
+        ),
+        "conditions.modifications[0].section_configure",
+        "is not an assignment to <list>.<attribute> (list one of",
+    ),
+    Case(
+        "compartment set not in the file",
+        "inputs-conditions",
+        condition(
+            "modifications",
+            [
+                {
+                    "name": "c",
+                    "type": "compartment_set",
+                    "compartment_set": "x",
+                    "section_configure": "g_pas = 0",
+                }
+            ],
+        ),
+        "conditions.modifications[0].compartment_set",
+        "given but no compartment_sets_file",
+    ),
+    Case(
+        "node set operator on the wrong type",
+        "inputs-conditions",
+        compose(
+            node_sets(bad={"population": "neurons", "x": {"$regex": "2"}}),
+            condition("connection_overrides", [{**OVERRIDE, "target": "bad"}]),
+        ),
+        "connection_overrides[0].target",
+        "node set 'bad': $regex needs a string pattern and a string attribute, 'x' is not",
     ),
     Case(
         "override negative weight",
@@ -1194,11 +1238,18 @@ CASES = [
         "node set 'Nobody' is not defined",
     ),
     Case(
-        "override from a time on",
+        "override configuring synapses from a time on",
         "inputs-conditions",
-        condition("connection_overrides", [{**OVERRIDE, "delay": 100.0}]),
+        condition("connection_overrides", [{**OVERRIDE, "delay": 100.0, "synapse_configure": "%s.tau2 = 5"}]),
+        "connection_overrides[0].synapse_configure",
+        "synapse_configure cannot act from a time on",
+    ),
+    Case(
+        "override with a negative delay",
+        "inputs-conditions",
+        condition("connection_overrides", [{**OVERRIDE, "delay": -5}]),
         "connection_overrides[0].delay",
-        "delay other than 0",
+        "delay must be a number >= 0",
     ),
     Case(
         "override synapse_configure without %s",

@@ -242,7 +242,7 @@ class InputStimuli:
             if source not in sources:
                 continue
             wanted = sources[source]
-            synapses = self._edge_synapses(
+            synapses, schedules = self._edge_synapses(
                 edge_name,
                 lambda s, t, w=wanted: (
                     np.isin(t, targets) & (np.ones(len(s), bool) if w is None else np.isin(s, w))
@@ -255,9 +255,10 @@ class InputStimuli:
             ids, times = ids[order], times[order]
             starts = np.searchsorted(ids, np.arange(int(ids.max(initial=-1)) + 2))
             fed = [
-                (syn, w, np.sort(times[starts[src] : starts[src + 1]]) + d)
-                for syn, src, w, d, _ in synapses
+                (syn, w, np.sort(times[starts[src] : starts[src + 1]]) + d, schedule)
+                for (syn, src, w, d, _), schedule in zip(synapses, schedules, strict=True)
                 if src + 1 < len(starts) and starts[src + 1] > starts[src]
             ]
             replay = hoc_batch.netcons(self.h, [f[0] for f in fed], [f[1] for f in fed])
             self._replay += list(zip(replay, [f[2] for f in fed], strict=True))
+            self._schedule(replay, [f[1] for f in fed], [f[3] for f in fed])
