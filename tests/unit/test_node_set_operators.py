@@ -11,7 +11,8 @@ import libsonata
 import numpy as np
 import pytest
 
-from multiscale_run.circuit.sonata import Circuit, materialize
+from multiscale_run.circuit.node_sets import materialize
+from multiscale_run.circuit.sonata import Circuit
 from multiscale_run.errors import UserError
 
 CIRCUITS = Path(__file__).resolve().parents[3] / "shared" / "data" / "circuits"
