@@ -178,6 +178,7 @@ def _check_compartments(config: Config, pop, ids: np.ndarray, path: str, spec: d
     """The compartment set exists in the compartment sets file, is of the simulated population, and
     each location of a simulated node names a section of its morphology at an offset in [0, 1]."""
     from multiscale_run.circuit.compartment_sets import read_compartment_set
+    from multiscale_run.nodes import POINT_MODEL_TYPES
     from multiscale_run.validation.morphologies import Morphologies
 
     key = f"{path}.compartment_set"
@@ -200,8 +201,13 @@ def _check_compartments(config: Config, pop, ids: np.ndarray, path: str, spec: d
     morphologies, simulated = Morphologies(pop), set(ids.tolist())
     for node, section, offset in locations:
         count = morphologies.section_count(node) if node in simulated else None
+        kind = str(pop.model_types(np.array([node]))[0]) if 0 <= node < pop.size else "missing"
         bad = (
-            f"offset {offset} is not in [0, 1]"
+            f"not a node of the population (it has {pop.size})"
+            if kind == "missing"
+            else f"a {kind} node has no compartments"
+            if kind in (*POINT_MODEL_TYPES, "virtual")
+            else f"offset {offset} is not in [0, 1]"
             if not 0.0 <= offset <= 1.0
             else f"section {section}, but its morphology has sections 0-{count - 1}"
             if count is not None and section >= count
