@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from multiscale_run.circuit.sonata import materialize
+from multiscale_run.circuit.node_sets import materialize
 from multiscale_run.errors import UserError
 
 if TYPE_CHECKING:  # the config is handed in: this module reads the circuit, not the config files

@@ -204,8 +204,9 @@ def run_mod_dirs(config: Config, components: dict) -> list[Path]:
     """The .mod folders NeuronSim compiles together: :func:`mod_dir`, then the circuit's own
     (``neuron.circuit_mod_dir``, else from the circuit's ``components.mechanisms_dir``)."""
     given = config.simulator("neuron").get("circuit_mod_dir")
-    extra = mod_files.circuit_mod_dir(components.get("mechanisms_dir"), Path(given) if given else None)
-    return [mod_dir(config), extra] if extra else [mod_dir(config)]
+    return mod_files.run_mod_dirs(
+        mod_dir(config), components.get("mechanisms_dir"), Path(given) if given else None
+    )
 
 
 def _run_build_cached(config: Config) -> bool:

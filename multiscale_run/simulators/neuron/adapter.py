@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from multiscale_run import mod_files
+from multiscale_run.circuit.compartment_sets import read_compartment_set
 from multiscale_run.errors import UserError
 from multiscale_run.nodes import NeuronSelection
 from multiscale_run.simulators.base import Simulator
@@ -34,7 +35,13 @@ from multiscale_run.simulators.neuron.cells import CellBuilder
 from multiscale_run.simulators.neuron.circuit import SonataCells
 from multiscale_run.simulators.neuron.hoc_batch import calibrate_ion_leaks
 from multiscale_run.simulators.neuron.inputs import InputStimuli
-from multiscale_run.simulators.neuron.modifications import apply_modification, modification_problems
+from multiscale_run.simulators.neuron.modifications import (
+    apply_modification,
+    configure_compartments,
+    kind_of,
+    modification_problems,
+    parse_statements,
+)
 from multiscale_run.simulators.neuron.pointers import SegmentPointers
 from multiscale_run.simulators.neuron.settings import (
     SEGMENT_CURRENTS,
@@ -82,10 +89,8 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         h.load_file("stdrun.hoc")
         self.reader = SonataCells(s, cells)
         mod_dir = s.mod_dir if s.mod_dir is not None else mod_files.shipped_mod_dir()
-        circuit_mods = mod_files.circuit_mod_dir(
-            self.reader.circuit.components.get("mechanisms_dir"), s.circuit_mod_dir
-        )
-        self._load_mechanisms([mod_dir, circuit_mods] if circuit_mods else mod_dir)
+        mechanisms_dir = self.reader.circuit.components.get("mechanisms_dir")
+        self._load_mechanisms(mod_files.run_mod_dirs(mod_dir, mechanisms_dir, s.circuit_mod_dir))
         if self.parallel.size > 1:
             h.nrnmpi_init()
         self.pc = h.ParallelContext()
@@ -120,6 +125,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         self._synaptic_models: dict = {}  # (folder, file name) -> parameters
         self._placements: dict = {}  # node id -> Placement
         self._placement_rngs: dict = {}  # (edge population, node id) -> stream
+        self._scheduled: list = []  # (NetCon, weight at t = 0, ((t ms, weight), ...)) of delayed overrides
         self._register_gids()
         self._connect()
         self._add_inputs()
@@ -132,11 +138,32 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         for path, spec in self.settings.modifications:
             for key, message in modification_problems(spec):
                 raise UserError(message, path=f"{path}.{key}" if key else path)
+            if kind_of(spec) == "compartment_set":
+                self._modify_compartments(path, spec)
+                continue
             ids = self.reader.gids_in(self.reader.node_set(spec["node_set"], f"{path}.node_set"))
             chosen = set(ids.tolist())
             apply_modification(self.h, path, spec, [c for c in self.cells if c.gid in chosen])
 
-    def _load_mechanisms(self, mod_dir: Path | list[Path]) -> None:
+    def _modify_compartments(self, path: str, spec: dict) -> None:
+        """A ``compartment_set`` modification on this rank's cells' compartments of its set."""
+        key = f"{path}.compartment_set"
+        population, locations = read_compartment_set(
+            self.settings.compartment_sets_file, spec["compartment_set"], None, key
+        )
+        simulated = self.reader.selection.populations
+        if population not in simulated:
+            raise UserError(
+                f"compartment set {spec['compartment_set']!r} is of population {population!r}, not "
+                f"a simulated one {simulated}",
+                path=key,
+            )
+        first = self.reader.selection.first_gid[population]  # the set names node ids: to gids
+        locations = [(first + node, section, offset) for node, section, offset in locations]
+        statements = parse_statements(spec["section_configure"], "compartment_set")
+        configure_compartments(path, statements, locations, {c.gid: c for c in self.cells})
+
+    def _load_mechanisms(self, mod_dir: list[Path]) -> None:
         h = self.h
         names = mod_files.mechanism_names(mod_dir)
         present = [n for n in names if hasattr(h, n)]
@@ -163,6 +190,8 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         h = self.h
         self.pc.set_maxstep(10)
         self._record_somata()
+        if self._scheduled:  # at every initialisation (cvode.event: the queue is cleared there)
+            self._weight_handler = h.FInitializeHandler(self._weight_events)
         h.finitialize(self.settings.v_init_mV)
         if self.settings.homeostasis:
             homeostasis.hold_resting_pump(h, self._section_list)
@@ -282,7 +311,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             path = Path(tmp) / "state.bin"
             path.write_bytes(state["savestate"].tobytes())
             saved.fread(h.File(str(path)))
-        saved.restore()
+        saved.restore()  # with the weight changes still due (hoc-statement events: hoc_batch)
         self._spike_t.resize(0)
         self._spike_gid.resize(0)
         self._earlier_spikes = (state["spike_ids"].copy(), state["spike_times"].copy())

@@ -47,6 +47,23 @@ class _Cell:
     def soma(self):
         return self.sections[0]
 
+    def section_by_id(self, section_id: int, what: str):
+        """The section SONATA's ``section_id`` names (``afferent_section_id``, a compartment set's):
+        BBP's numbering where the cell has one, else the index in ``sections``; ``what`` (e.g.
+        "synapse on") opens the error when there is none."""
+        if self.numbering is not None:
+            if section_id not in self.numbering:
+                raise UserError(
+                    f"{what} section {section_id} of {self.label}, which has sections "
+                    f"0-{max(self.numbering)} (BBP numbering; a replaced axon section has none)"
+                )
+            return self.numbering[section_id]
+        if not 0 <= section_id < len(self.sections):
+            raise UserError(
+                f"{what} section {section_id} of {self.label}, which has {len(self.sections)} sections"
+            )
+        return self.sections[section_id]
+
 
 class CellBuilder:
     """Cells and segments of this rank."""

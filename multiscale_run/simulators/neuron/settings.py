@@ -77,6 +77,8 @@ class NeuronSettings:
     stimulus_seed: int = 0
     #: SONATA ``conditions.modifications`` as (JSON path, modification), in config order
     modifications: tuple = ()
+    #: the compartment sets file that ``compartment_set`` modifications name
+    compartment_sets_file: Path | None = None
     #: SONATA ``connection_overrides`` as (JSON path, override), in config order
     connection_overrides: tuple = ()
     #: ``(report name, variable)`` of each soma report: NEURON records the variable at every local
@@ -120,6 +122,7 @@ def settings_from_config(config) -> NeuronSettings:
         random_seed=config.run.random_seed,
         stimulus_seed=int(config.get("run.stimulus_seed", 0)),
         modifications=tuple(modification_list(conditions)),
+        compartment_sets_file=config.compartment_sets_file,
         connection_overrides=tuple(override_list(config.get("connection_overrides"))),
     )
 

@@ -16,8 +16,31 @@ from multiscale_run.simulators.neuron.cells import _Cell
 from multiscale_run.simulators.neuron.connection_overrides import override_problems
 
 
+def weight_factors(hits: list, t_ms: float, n: int) -> np.ndarray:
+    """Each synapse's weight factor at ``t_ms``: the last override in config order that matches
+    it and acts by then (``hits``: (from time, factor, matched mask) in config order), else 1."""
+    factor = np.ones(n)
+    for t0, value, hit in hits:
+        if t0 <= t_ms:
+            factor[hit] = value
+    return factor
+
+
+def later_weights(factors: dict, i: int, base: float) -> tuple:
+    """((t, weight), ...) where synapse ``i``'s factor changes after t = 0 (``factors``: {t:
+    factors}), weight = ``base`` × the factor from then on."""
+    out, last = [], factors[0.0][i]
+    for t, f in sorted(factors.items()):
+        if f[i] != last:
+            out.append((t, base * float(f[i])))
+            last = f[i]
+    return tuple(out)
+
+
 class SynapseWiring:
     """Gids, spike detectors, synapses and netcons of this rank."""
+
+    _weight_statements: list | None = None
 
     def _register_gids(self) -> None:
         h, pc = self.h, self.pc
@@ -46,28 +69,13 @@ class SynapseWiring:
         pc.spike_record(-1, self._spike_t, self._spike_gid)
 
     @staticmethod
-    def _section(cell: _Cell, section_id: int):
-        if cell.numbering is not None:
-            if section_id not in cell.numbering:
-                raise UserError(
-                    f"synapse on section {section_id} of {cell.label}, which has sections "
-                    f"0-{max(cell.numbering)} (BBP numbering; a replaced axon section has none)"
-                )
-            return cell.numbering[section_id]
-        if not 0 <= section_id < len(cell.sections):
-            raise UserError(
-                f"synapse on section {section_id} of {cell.label}, which has {len(cell.sections)} sections"
-            )
-        return cell.sections[section_id]
-
-    @staticmethod
     def _explicit_positions(cell_of: dict, attrs: dict, edge_name: str, rows=None) -> tuple[list, np.ndarray]:
         """(sections, x) of edges ``rows`` (all without) from ``afferent_section_id`` with
         ``afferent_section_pos`` clipped to [0, 1], or with ``afferent_segment_id`` +
         ``afferent_segment_offset`` (BBP)."""
         rows = np.arange(len(attrs["target"])) if rows is None else np.asarray(rows, dtype=np.int64)
         targets, ids = attrs["target"][rows].tolist(), attrs["afferent_section_id"][rows].tolist()
-        sections = [SynapseWiring._section(cell_of[t], int(i)) for t, i in zip(targets, ids, strict=True)]
+        sections = [cell_of[t].section_by_id(int(i), "synapse on") for t, i in zip(targets, ids, strict=True)]
         if "afferent_section_pos" in attrs:
             x = np.asarray(attrs["afferent_section_pos"][rows], dtype=float)
             x = np.where(x < 0.0, 0.0, x)  # = min(max(x, 0.0), 1.0), signed zeros included
@@ -99,13 +107,13 @@ class SynapseWiring:
     def _edge_synapses(self, edge_name: str, keep) -> list[tuple[object, int, float, float, int]]:
         """Create synapses for the local afferent edges of ``edge_name`` that ``keep(source node
         ids, target gids)`` selects; returns (synapse or artificial cell, source node id, weight,
-        delay ms, target gid) per synapse."""
+        delay ms, target gid) per synapse, and each one's later weights (:meth:`_overridden`)."""
         local = np.concatenate([self.gids, self.point_gids])
         attrs = self.reader.afferent(edge_name, local)
         mask = keep(attrs["source"], attrs["target"])
         attrs = {k: np.asarray(v)[mask] for k, v in attrs.items()}
         if not len(attrs["source"]):
-            return []
+            return [], []
         if any(k in attrs for k in ("model_template", "dynamics_params", "weight_function", "nsyns")):
             made = self._typed_synapses(edge_name, attrs)
         elif "u_syn" in attrs and "syn_type_id" in attrs and "conductance" in attrs:
@@ -114,16 +122,18 @@ class SynapseWiring:
             made = self._msr_synapses(edge_name, attrs)
         return self._overridden(edge_name, made)
 
-    def _overridden(self, edge_name: str, synapses: list) -> list:
+    def _overridden(self, edge_name: str, synapses: list) -> tuple[list, list]:
         """``synapses`` of edge population ``edge_name`` after the connection overrides
-        (:mod:`~multiscale_run.simulators.neuron.connection_overrides`), in config order."""
+        (:mod:`~multiscale_run.simulators.neuron.connection_overrides`), in config order, and each
+        synapse's later weights ((t ms, weight), ...) from overrides with a ``delay``."""
         overrides = self.settings.connection_overrides
         if not overrides or not synapses:
-            return synapses
+            return synapses, [()] * len(synapses)
         source_pop = self.reader.circuit.edges[edge_name].source
         src, tgt = np.array([s[1] for s in synapses]), np.array([s[4] for s in synapses])
-        factor, delay = np.ones(len(synapses)), np.array([s[3] for s in synapses], dtype=float)
+        delay = np.array([s[3] for s in synapses], dtype=float)
         minis, configure = np.zeros(len(synapses)), [[] for _ in synapses]
+        hits = []  # (time the override acts from, its weight factor, synapses it matches)
         for path, spec in overrides:
             for key, message in override_problems(spec):
                 raise UserError(message, path=f"{path}.{key}" if key else path)
@@ -131,22 +141,52 @@ class SynapseWiring:
             targets = self.reader.gids_in(self.reader.node_set(spec["target"], f"{path}.target"))
             hit = np.isin(src, sources) & np.isin(tgt, targets)
             if spec.get("weight") is not None:
-                factor[hit] = float(spec["weight"])
+                hits.append((float(spec.get("delay") or 0.0), float(spec["weight"]), hit))
             if spec.get("synapse_delay_override") is not None:
                 delay[hit] = max(float(spec["synapse_delay_override"]), self.settings.min_delay_ms)
             if spec.get("spont_minis") is not None:
                 minis[hit] = float(spec["spont_minis"])
             for i in np.flatnonzero(hit) if spec.get("synapse_configure") else ():
                 configure[i].append((path, spec["synapse_configure"]))
+        base = np.array([s[2] for s in synapses], dtype=float)
+        factors = {t: weight_factors(hits, t, len(synapses)) for t in sorted({0.0, *(h[0] for h in hits)})}
+        schedules = [later_weights(factors, i, base[i]) for i in range(len(synapses))]
         out, rank = [], {}
         for i, (syn, s, w, _, t) in enumerate(synapses):
             for path, code in configure[i]:
                 self._configure_synapse(syn, code, path)
             rank[t] = rank.get(t, -1) + 1
+            weight = w * factors[0.0][i]
             if minis[i] > 0:
-                self._spont_minis(syn, w * factor[i], minis[i], (zlib.crc32(edge_name.encode()), t, rank[t]))
-            out.append((syn, s, w * factor[i], float(delay[i]), t))
-        return out
+                stream = (zlib.crc32(edge_name.encode()), t, rank[t])
+                self._schedule([self._spont_minis(syn, weight, minis[i], stream)], [weight], [schedules[i]])
+            out.append((syn, s, weight, float(delay[i]), t))
+        return out, schedules
+
+    def _schedule(self, netcons, weights, schedules) -> None:
+        """Keep the NetCons whose weight changes later (connection overrides with a ``delay``)."""
+        for nc, w, schedule in zip(netcons, weights, schedules, strict=True):
+            if schedule:
+                self._scheduled.append((nc, w, schedule))
+
+    def _weight_events(self) -> None:
+        """At each initialisation: every scheduled NetCon back to its weight at t = 0, and one
+        event per change time that sets the weights from then on (NEURON's ``cvode.event`` with a
+        hoc statement, which ``SaveState`` keeps: a restored snapshot still makes the changes due
+        after it)."""
+        for nc, w, _ in self._scheduled:
+            nc.weight[0] = w
+        if self._weight_statements is None:  # (t ms, hoc statement) of each change time, made once
+            changes: dict[float, list] = {}
+            for nc, _, schedule in self._scheduled:
+                for t, w in schedule:
+                    changes.setdefault(t, []).append((nc, w))
+            self._weight_statements = [
+                (t, hoc_batch.weight_change(self.h, [p[0] for p in pairs], [p[1] for p in pairs]))
+                for t, pairs in sorted(changes.items())
+            ]
+        for t, statement in self._weight_statements:
+            self.h.cvode.event(t, statement)
 
     def _configure_synapse(self, syn, code: str, path: str) -> None:
         """Run hoc ``code`` with ``%s`` standing for ``syn`` (SONATA synapse_configure)."""
@@ -160,9 +200,9 @@ class SynapseWiring:
                 f"synapse_configure {command!r} fails on {syn.hname()}", path=f"{path}.synapse_configure"
             )
 
-    def _spont_minis(self, syn, weight: float, rate_hz: float, ids: tuple[int, int, int]) -> None:
+    def _spont_minis(self, syn, weight: float, rate_hz: float, ids: tuple[int, int, int]):
         """Spontaneous releases onto ``syn``: Poisson events at ``rate_hz`` from a NetStim whose
-        Random123 stream is ``ids`` (under the global index ``run.random_seed``)."""
+        Random123 stream is ``ids`` (under the global index ``run.random_seed``); its NetCon."""
         h = self.h
         stim = h.NetStim()
         stim.interval, stim.number, stim.start, stim.noise = 1000.0 / rate_hz, 1e9, 0.0, 1.0
@@ -170,6 +210,7 @@ class SynapseWiring:
         nc = h.NetCon(stim, syn)
         nc.weight[0], nc.delay = weight, self.settings.min_delay_ms
         self._stimuli.append((stim, nc))
+        return nc
 
     def _bbp_synapses(self, edge_name: str, attrs: dict) -> list:
         """BBP edges: ProbAMPANMDA_EMS / ProbGABAAB_EMS at explicit positions, weight =
@@ -316,8 +357,10 @@ class SynapseWiring:
             if source not in selection.node_ids:
                 continue
             sources = node_ids[populations == source]
-            made = self._edge_synapses(edge_name, lambda s, t, ids=sources: np.isin(s, ids))
+            made, schedules = self._edge_synapses(edge_name, lambda s, t, ids=sources: np.isin(s, ids))
             if made:
                 targets, sources, weights, delays, _ = zip(*made, strict=True)
                 gids = selection.to_gids(source, sources).tolist()
-                self._netcons.append(hoc_batch.gid_connect(self.h, self.pc, targets, gids, weights, delays))
+                netcons = hoc_batch.gid_connect(self.h, self.pc, targets, gids, weights, delays)
+                self._netcons.append(netcons)
+                self._schedule(netcons, weights, schedules)
