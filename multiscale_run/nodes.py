@@ -54,7 +54,7 @@ class NeuronSelection:
         return self.first_gid[population] + np.asarray(node_ids, dtype=np.int64)
 
     def population_index(self, gids) -> np.ndarray:
-        """Index in :attr:`populations` of each simulated cell ``gids``'s population."""
+        """For each simulated cell of ``gids``, the index of its population in :attr:`populations`."""
         starts = np.array([self.first_gid[p] for p in self.node_ids], dtype=np.int64)
         return np.searchsorted(starts, np.asarray(gids, dtype=np.int64), side="right") - 1
 
