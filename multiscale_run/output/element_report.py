@@ -32,7 +32,6 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,15 +40,13 @@ import numpy as np
 
 from multiscale_run.output.frames import VALID_FRAMES_ATTR, FrameClock
 from multiscale_run.output.layout import (
-    ColumnLayout,
     Driver,
     _elements_per_node,
-    column_layout,
     gather_block,
     gather_rank_major,
     pick_driver,
-    storage_options,
 )
+from multiscale_run.output.report_groups import create_group, population_parts
 from multiscale_run.output.report_resume import continue_file, copy_frames, resume_mode
 
 if TYPE_CHECKING:
@@ -58,18 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _DEFAULT_BUFFER_BYTES = 4 * 2**20  # per report and rank
-
-
-@dataclass
-class _Part:
-    """One population group of a report: this rank's nodes and columns in it, its layout."""
-
-    name: str
-    nodes: slice  # of this rank's nodes
-    columns: slice  # of this rank's columns
-    layout: ColumnLayout
-    ids_sorted: bool = False
-    data: h5py.Dataset | None = None  # its data set, where this process has the file open
 
 
 class ReportWriter:
@@ -121,7 +106,7 @@ class ReportWriter:
         # one rank writes alone (serial HDF5) unless MPI-IO was asked for explicitly
         use_comm = parallel is not None and (parallel.size > 1 or driver == "mpio")
         self._mpi = parallel if use_comm else None
-        self._rank = parallel.rank if self._mpi is not None else 0
+        self.rank = parallel.rank if self._mpi is not None else 0
         self.driver = pick_driver(driver, self._mpi is not None)
         self._global_slice: slice | None = None
         self._n_global_values: int | None = None
@@ -136,14 +121,14 @@ class ReportWriter:
         if element_ids_local.size != counts.sum():
             raise ValueError("element_ids_local must have one id per element")
         self.n_columns_local = int(counts.sum())
-        self.parts = self._parts(population, node_population_local, counts)
+        self.parts = population_parts(self._mpi, population, node_population_local, counts)
 
         # frames wait here until a block is written; its size bounds memory whatever tstop is
         by_rank = np.sum([part.layout.n_columns_by_rank for part in self.parts], axis=0)
         n_cols_max = int(max(by_rank, default=0))
         row_bytes = 4 * max(n_cols_max, 1)
-        self._frames_per_block = max(1, min(self.clock.n_frames, int(buffer_bytes) // row_bytes))
-        self._buffer = np.zeros((self._frames_per_block, self.n_columns_local), dtype=np.float32)
+        self.frames_per_block = max(1, min(self.clock.n_frames, int(buffer_bytes) // row_bytes))
+        self._buffer = np.zeros((self.frames_per_block, self.n_columns_local), dtype=np.float32)
         self._buffered = 0  # frames in the buffer
         self._flushed = 0  # frames on disk (== valid_frames)
         self._last_flush_wall = time.monotonic()
@@ -193,34 +178,6 @@ class ReportWriter:
 
     # -- setup -----------------------------------------------------------------------------------
 
-    def _parts(self, population, node_population_local, counts) -> list[_Part]:
-        """The population groups of the file and this rank's nodes and columns in each
-        (collective: each group's rank-major layout)."""
-        if isinstance(population, str):
-            names, index = [population], np.zeros(len(counts), dtype=np.int64)
-        else:
-            names = list(population)
-            index = np.asarray(node_population_local, dtype=np.int64).ravel()
-            if index.shape != counts.shape or np.any(np.diff(index) < 0):
-                raise ValueError("node_population_local: one population index per node, in list order")
-        node_bounds = np.searchsorted(index, np.arange(len(names) + 1))
-        column_bounds = np.concatenate([[0], np.cumsum(counts)])[node_bounds]
-        parts = [
-            _Part(
-                name,
-                slice(int(node_bounds[k]), int(node_bounds[k + 1])),
-                slice(int(column_bounds[k]), int(column_bounds[k + 1])),
-                column_layout(
-                    self._mpi,
-                    int(node_bounds[k + 1] - node_bounds[k]),
-                    int(column_bounds[k + 1] - column_bounds[k]),
-                ),
-            )
-            for k, name in enumerate(names)
-        ]
-        # a population without nodes on any rank gets no group (unless it is the only one)
-        return [part for part in parts if part.layout.n_nodes] or parts[:1]
-
     @property
     def population(self) -> str:
         """The report's population (the first one of a report over several)."""
@@ -236,12 +193,12 @@ class ReportWriter:
             element_ids = gather_rank_major(self._mpi, element_ids_local[cols])
             mappings.append((node_ids, counts_all, element_ids))
             # the "sorted" flag spares libsonata from sorting its node index when it opens the file
-            if self._rank == 0:
+            if self.rank == 0:
                 ordered = np.sort(node_ids)
                 if problem is None and np.any(ordered[1:] == ordered[:-1]):
                     problem = f"report {self.path.name}: a node id is reported twice (by one or more ranks)"
                 part.ids_sorted = bool(np.all(np.diff(node_ids.astype(np.int64)) > 0))
-        if self._rank == 0:
+        if self.rank == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._mpi is not None:
             # every rank learns the verdict (no rank left waiting); the folder now exists for all
@@ -264,7 +221,7 @@ class ReportWriter:
             return
         if f is not None:
             for part, mapping in zip(self.parts, mappings, strict=True):
-                part.data = self._create_group(f, part, mapping, attributes)
+                part.data = create_group(f, part, mapping, attributes, self)
             f.flush()
             self._file = f
         if earlier is not None:
@@ -275,43 +232,13 @@ class ReportWriter:
             self.clock.n_frames,
             "+".join(str(part.layout.n_columns) for part in self.parts),
             self.driver,
-            self._frames_per_block,
+            self.frames_per_block,
         )
-
-    def _create_group(self, f: h5py.File, part: _Part, mapping, attributes: dict) -> h5py.Dataset:
-        """``/report/<population>`` of one part; returns its data set. Creation is collective under
-        mpio: every rank declares the same objects; only rank 0 holds (and writes) the mapping."""
-        node_ids, counts_all, element_ids = mapping
-        n_nodes, n_cols = part.layout.n_nodes, part.layout.n_columns
-        pop = f.require_group("report").create_group(part.name)
-        for key, value in attributes.items():
-            pop.attrs[key] = value
-        group = pop.create_group("mapping")
-        ds_nodes = group.create_dataset("node_ids", (n_nodes,), dtype=np.uint64)
-        ds_ptr = group.create_dataset("index_pointers", (n_nodes + 1,), dtype=np.uint64)
-        ds_elem = group.create_dataset("element_ids", (n_cols,), dtype=np.uint32)
-        ds_time = group.create_dataset("time", (3,), dtype=np.float64)
-        ds_time.attrs["units"] = "ms"
-        ds_nodes.attrs["sorted"] = np.uint8(part.ids_sorted)
-        data = pop.create_dataset(
-            "data",
-            (self.clock.n_frames, n_cols),
-            dtype=np.float32,
-            **storage_options(n_cols, self.clock.n_frames, self._frames_per_block),
-        )
-        data.attrs["units"] = self.units
-        data.attrs[VALID_FRAMES_ATTR] = np.int64(0)
-        if self._rank == 0:
-            ds_nodes[...] = node_ids
-            ds_ptr[...] = np.concatenate([[0], np.cumsum(counts_all)]).astype(np.uint64)
-            ds_elem[...] = element_ids
-            ds_time[...] = [self.clock.start_ms, self.clock.stop_ms, self.clock.dt_ms]
-        return data
 
     def _open(self, mode: str) -> h5py.File | None:
         if self.driver == "mpio":
             return h5py.File(self.path, mode, driver="mpio", comm=self._mpi.comm)
-        return h5py.File(self.path, mode) if self._rank == 0 else None
+        return h5py.File(self.path, mode) if self.rank == 0 else None
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -386,11 +313,11 @@ class ReportWriter:
         passed or the report is complete."""
         done = 0
         while done < len(frames):
-            take = min(len(frames) - done, self._frames_per_block - self._buffered)
+            take = min(len(frames) - done, self.frames_per_block - self._buffered)
             self._buffer[self._buffered : self._buffered + take] = frames[done : done + take]
             self._buffered += take
             done += take
-            if self._buffered == self._frames_per_block:
+            if self._buffered == self.frames_per_block:
                 self._write_block()
         if self._buffered and self._interval_elapsed():
             self._write_block()

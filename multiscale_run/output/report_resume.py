@@ -27,7 +27,7 @@ def resume_mode(writer: ReportWriter, mappings: list[tuple]) -> tuple[str, Path 
     population groups (on rank 0). Rank 0 decides; every rank gets the answer."""
     aside = writer.path.with_name(writer.path.name + ".resizing")
     verdict: tuple[str, Path | None] | str = ("r+", None)
-    if writer._rank == 0:
+    if writer.rank == 0:
         source = aside if aside.exists() else writer.path
         try:
             with h5py.File(source, "r") as f:
@@ -57,16 +57,16 @@ def resume_mode(writer: ReportWriter, mappings: list[tuple]) -> tuple[str, Path 
 def copy_frames(writer: ReportWriter, earlier: Path, frames: int) -> None:
     """Frames ``0..frames-1`` of the earlier file into this one (rank 0), then drop it."""
     frames = min(frames, writer.clock.n_frames)
-    if writer._rank == 0 and frames:
+    if writer.rank == 0 and frames:
         with h5py.File(earlier, "r") as f:
-            step = max(1, writer._frames_per_block)
+            step = max(1, writer.frames_per_block)
             for part in writer.parts:
                 old = f["report"][part.name]["data"]
                 for f0 in range(0, frames, step):
                     part.data[f0 : min(frames, f0 + step)] = old[f0 : min(frames, f0 + step)]
     writer._flushed = frames
     writer._commit_valid_frames()
-    if writer._rank == 0:
+    if writer.rank == 0:
         earlier.unlink()
 
 
