@@ -78,6 +78,9 @@ def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
     }
     if "modifications" in conditions:
         config["conditions"]["modifications"] = conditions["modifications"]
+    for key in ("extracellular_calcium", "mechanisms", "spike_location"):
+        if key in conditions:
+            config["conditions"][key] = conditions[key]
     config["inputs"] = sim.get("inputs", {})
     for key in ("connection_overrides", "node_set", "node_sets_file", "compartment_sets_file"):
         if key in sim:

@@ -114,6 +114,24 @@ def mechanism_names(mod_dir: Path | list[Path]) -> list[str]:
     return sorted({m for path in mod_files(mod_dir) for m in _NAME.findall(path.read_text(errors="replace"))})
 
 
+_COMMENT = re.compile(r"COMMENT.*?ENDCOMMENT|:[^\n]*", re.DOTALL)
+_NEURON_BLOCK = re.compile(r"\bNEURON\s*\{([^}]*)\}")
+_GLOBAL = re.compile(r"^[ \t]*GLOBAL[ \t]+([\w \t,]+)$", re.MULTILINE)
+
+
+def mechanism_globals(files: list[Path]) -> dict[str, set[str]]:
+    """{mechanism name: its GLOBAL variables} of the .mod ``files`` (their NEURON blocks)."""
+    out: dict[str, set[str]] = {}
+    for path in files:
+        text = _COMMENT.sub("", path.read_text(errors="replace"))
+        for block in _NEURON_BLOCK.findall(text):
+            for name in _NAME.findall(block):
+                out.setdefault(name, set()).update(
+                    g for line in _GLOBAL.findall(block) for g in re.split(r"[ \t,]+", line) if g
+                )
+    return out
+
+
 def _library(folder: Path) -> Path | None:
     for pattern in _LIBRARY_GLOBS:
         found = sorted(folder.glob(pattern))

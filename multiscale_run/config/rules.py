@@ -42,7 +42,9 @@ RULES: tuple[tuple[str, str], ...] = (
         "a conductance input finds `msr_gclamp`; `conditions.modifications` and "
         "`connection_overrides` are of supported kinds with valid parameters and node sets, "
         "TTX finds TTXDynamicsSwitch and channels that read ttx, `section` indices and "
-        "compartment sets fit the targets' morphologies (docs/circuits.md).",
+        "compartment sets fit the targets' morphologies; `conditions.mechanisms` names GLOBALs "
+        "of compiled mechanisms and `conditions.spike_threshold` equals `run.spike_threshold` "
+        "(docs/circuits.md).",
     ),
     ("some-simulator", "At least one simulator is enabled."),
     (

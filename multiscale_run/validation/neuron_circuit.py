@@ -16,6 +16,7 @@ import numpy as np
 from multiscale_run.config.model import Config
 from multiscale_run.config.problems import Problem
 from multiscale_run.errors import UserError
+from multiscale_run.mod_files import mechanism_globals
 from multiscale_run.validation.neuron_inputs import check_conditions, check_inputs
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
         "available": available,
         "inserted": set().union(*inserted.values()),
         "ions": {m: ions for m, (ions, _) in ion_use.items()},
+        "globals": mechanism_globals(mech_files),
     }
     check_conditions(config, circuit, selection.node_ids, used, problems)
     return inserted, ion_use

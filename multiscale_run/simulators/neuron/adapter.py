@@ -35,6 +35,7 @@ from multiscale_run.simulators.neuron.cells import CellBuilder
 from multiscale_run.simulators.neuron.circuit import SonataCells
 from multiscale_run.simulators.neuron.hoc_batch import calibrate_ion_leaks
 from multiscale_run.simulators.neuron.inputs import InputStimuli
+from multiscale_run.simulators.neuron.mechanism_conditions import set_mechanism_globals
 from multiscale_run.simulators.neuron.modifications import (
     apply_modification,
     configure_compartments,
@@ -91,6 +92,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         mod_dir = s.mod_dir if s.mod_dir is not None else mod_files.shipped_mod_dir()
         mechanisms_dir = self.reader.circuit.components.get("mechanisms_dir")
         self._load_mechanisms(mod_files.run_mod_dirs(mod_dir, mechanisms_dir, s.circuit_mod_dir))
+        set_mechanism_globals(h, s.mechanism_globals)
         if self.parallel.size > 1:
             h.nrnmpi_init()
         self.pc = h.ParallelContext()

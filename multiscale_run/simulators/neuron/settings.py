@@ -81,6 +81,10 @@ class NeuronSettings:
     compartment_sets_file: Path | None = None
     #: SONATA ``connection_overrides`` as (JSON path, override), in config order
     connection_overrides: tuple = ()
+    #: SONATA ``conditions.mechanisms``: {suffix: {GLOBAL: value}} (:mod:`.mechanism_conditions`)
+    mechanism_globals: dict = field(default_factory=dict)
+    #: SONATA ``conditions.extracellular_calcium`` (mM): scales BBP synapses' u_syn; None: as in the edges
+    extracellular_calcium: float | None = None
     #: ``(report name, variable)`` of each soma report: NEURON records the variable at every local
     #: soma, every step (one record per report, read by :meth:`NeuronSim.soma_samples`)
     soma_reports: tuple[tuple[str, str], ...] = ()
@@ -124,6 +128,8 @@ def settings_from_config(config) -> NeuronSettings:
         modifications=tuple(modification_list(conditions)),
         compartment_sets_file=config.compartment_sets_file,
         connection_overrides=tuple(override_list(config.get("connection_overrides"))),
+        mechanism_globals=dict(conditions.get("mechanisms", {})),
+        extracellular_calcium=conditions.get("extracellular_calcium"),
     )
 
 

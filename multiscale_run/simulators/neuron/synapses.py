@@ -14,6 +14,7 @@ from multiscale_run.errors import UserError
 from multiscale_run.simulators.neuron import bbp, hoc_batch, synapse_models
 from multiscale_run.simulators.neuron.cells import _Cell
 from multiscale_run.simulators.neuron.connection_overrides import override_problems
+from multiscale_run.simulators.neuron.mechanism_conditions import scaled_release
 
 
 def weight_factors(hits: list, t_ms: float, n: int) -> np.ndarray:
@@ -214,8 +215,10 @@ class SynapseWiring:
 
     def _bbp_synapses(self, edge_name: str, attrs: dict) -> list:
         """BBP edges: ProbAMPANMDA_EMS / ProbGABAAB_EMS at explicit positions, weight =
-        ``conductance`` (nS), see :func:`~multiscale_run.simulators.neuron.synapse_models.bbp_synapse`."""
+        ``conductance`` (nS), see :func:`~multiscale_run.simulators.neuron.synapse_models.bbp_synapse`;
+        ``u_syn`` scaled for ``conditions.extracellular_calcium``."""
         edges = self.reader.circuit.edges[edge_name]
+        attrs = scaled_release(attrs, self.settings.extracellular_calcium, f"edges {edge_name}")
         cell_of = {cell.gid: cell for cell in self.cells}
         if "delay" not in attrs:
             raise UserError(f"edges {edge_name} have no delay", edges.file)
