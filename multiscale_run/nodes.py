@@ -113,10 +113,33 @@ def choose_neurons(
             raise UserError(f"node set {node_set!r} is not in {node_sets_file}", config_file, "node_set")
         members = materialize(node_set, circuit, sets)
         biophysical = {p: np.intersect1d(ids, members.get(p, [])) for p, ids in biophysical.items()}
+    _refuse_lone_point_neurons(
+        circuit, first, materialize(node_set, circuit, sets) if node_set else None, config_file
+    )
     chosen = {p: np.sort(ids).astype(np.int64) for p, ids in biophysical.items() if len(ids)}
     if not chosen:
         raise UserError(f"node set {node_set!r} selects no biophysical node", config_file, "node_set")
     return NeuronSelection(first, sizes, chosen)
+
+
+def _refuse_lone_point_neurons(circuit, first: dict, members: dict | None, config_file: str | None) -> None:
+    """Point neurons are built only inside a population that has biophysical cells (they share
+    its gid range): the node set's (``members``; None: the whole circuit's) point neurons of any
+    other population are an error naming one, never left out."""
+    for name, pop in circuit.nodes.items():
+        if name in first:
+            continue
+        ids = np.flatnonzero(np.isin(pop.model_types(), POINT_MODEL_TYPES))
+        if members is not None:
+            ids = np.intersect1d(ids, members.get(name, []))
+        if len(ids):
+            raise UserError(
+                f"population {name} node {int(ids[0])} is a point neuron ({len(ids)} in all) of a population "
+                "without biophysical cells: msr builds point neurons only beside biophysical ones in "
+                "their population (leave them out of the node set)",
+                config_file,
+                "node_set" if members is not None else "network",
+            )
 
 
 def point_nodes(circuit_config: Path, population: str, node_set: str | None, node_sets_file: Path | None):

@@ -103,3 +103,14 @@ def test_a_circuit_without_biophysical_cells(tmp_path):
     with pytest.raises(UserError, match="no biophysical node population") as err:
         choose_neurons(circuit, None, None)
     assert err.value.file == str(circuit) and err.value.path == "networks.nodes"
+
+
+def test_point_neurons_of_a_population_without_biophysical_cells_are_refused(tmp_path):
+    """msr builds point neurons beside the biophysical cells of their population (one gid range):
+    those of a point-only population are an error naming one, not left out."""
+    circuit, sets = _circuit(tmp_path, {**POPULATIONS, "lif": ("point_process", [2, 3])})
+    assert choose_neurons(circuit, "cortex_only", sets).populations == ["cortex"]
+    for node_set, key, node in ((None, "network", 0), ("layer2", "node_set", 0), ("layer3", "node_set", 1)):
+        with pytest.raises(UserError) as err:
+            choose_neurons(circuit, node_set, sets, "sim/simulation_config.json")
+        assert err.value.path == key and f"population lif node {node} is a point neuron" in str(err.value)
