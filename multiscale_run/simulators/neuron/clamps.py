@@ -59,7 +59,7 @@ class ClampModule:
     needs: Callable[[dict], tuple] = lambda spec: ()
     #: exactly one of each of these parameter pairs is given
     one_of: tuple = ()
-    #: a random stream seeded per (seed, input, node), see :func:`stream`
+    #: draws from a random stream (:mod:`~multiscale_run.simulators.neuron.random_streams`)
     random: bool = False
     #: parameters SONATA defines that msr refuses (name: why)
     refused: dict = field(default_factory=dict)
@@ -103,32 +103,40 @@ def _sinusoidal(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
 
 
 def _noise(p: dict, w: Window, cell: dict, draw) -> tuple[list, list]:
-    """neurodamus's TStim.noise: values every dt from the delay, 0 at the first one after a delay
-    and at the end (see :meth:`InputStimuli._noise_draws` for ``draw``)."""
+    """neurodamus's Noise: a normal value every dt from the delay to delay + duration, linear
+    between them, 0 outside (see :meth:`InputStimuli._noise_draws` for ``draw``)."""
     if "mean" in p:
         mean, variance = p["mean"], p["variance"]
     else:  # relative to the threshold current, the variance too (neurodamus, bluecellulab)
         mean = p["mean_percent"] / 100.0 * cell["threshold_current"]
         variance = p["variance"] / 100.0 * cell["threshold_current"]
-    step, tstop, end = p["dt"], w.tstop, w.end
-    times = np.arange(w.t0, min(end, tstop + step) + step / 2, step)
-    values = np.asarray(draw(w.t0, end, step, mean, variance, len(times)), dtype=float)
-    if w.t0 > 0:
-        values[0] = 0.0  # 0 nA until the first step after a delay
-    if end < tstop and times[-1] >= end:
-        values[-1] = 0.0
-    times, values = times.tolist(), values.tolist()
-    if w.t0 > 0:
-        times, values = [0.0, *times], [0.0, *values]
-    if end < tstop:
-        times, values = [*times, end], [*values, 0.0]
-    return times, values
+    times, keep = _neurodamus_grid(p, w)
+    values = np.asarray(draw(w.t0, w.end, p["dt"], mean, variance, keep), dtype=float)
+    return _neurodamus_source(times, values, w)
+
+
+def _neurodamus_grid(p: dict, w: Window) -> tuple[np.ndarray, int]:
+    """(sample times, how many a run reaches) of a neurodamus noise source: every dt from the
+    delay to delay + duration, the draws made for all of them."""
+    times = noise_processes.grid(w.t0, w.end, p["dt"])
+    return times, min(len(times), int(np.searchsorted(times, w.tstop, side="right")) + 1)
+
+
+def _neurodamus_source(times: np.ndarray, values: np.ndarray, w: Window) -> tuple[list, list]:
+    """neurodamus's source points: 0 until the delay, the samples (linear between them), 0 from
+    delay + duration."""
+    kept = times[: len(values)].tolist()
+    out_t, out_v = [0.0, w.t0, *kept], [0.0, 0.0, *values.tolist()]
+    if len(values) == len(times):
+        out_t, out_v = [*out_t, w.end], [*out_v, 0.0]
+    return out_t, out_v
 
 
 def _ou(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
     mean, sigma = _mean_sd(p, cell, ("mean", "sigma"))
-    n = _grid(p["dt"], w)
-    return _sampled(mean + noise_processes.ornstein_uhlenbeck(p["tau"], sigma, p["dt"], n, rng), p["dt"], w)
+    times, keep = _neurodamus_grid(p, w)
+    x = noise_processes.ornstein_uhlenbeck(p["tau"], sigma, p["dt"], len(times), rng, keep)
+    return _neurodamus_source(times, x + mean, w)
 
 
 def _shot(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
@@ -139,9 +147,11 @@ def _shot(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
         rate, amp_mean, amp_var = noise_processes.params_from_moments(
             mean, sd, p["relative_skew"], p["rise_time"], p["decay_time"]
         )
-    n = _grid(p["dt"], w)
-    values = noise_processes.signal(p["rise_time"], p["decay_time"], rate, amp_mean, amp_var, p["dt"], n, rng)
-    return _sampled(values, p["dt"], w)
+    times, keep = _neurodamus_grid(p, w)
+    values = noise_processes.signal(
+        p["rise_time"], p["decay_time"], rate, amp_mean, amp_var, p["dt"], w.end - w.t0, len(times), rng, keep
+    )
+    return _neurodamus_source(times, values, w)
 
 
 def _mean_sd(p: dict, cell: dict, absolute: tuple[str, str]) -> tuple[float, float]:
@@ -297,22 +307,12 @@ def parameters(spec: dict, where: str) -> dict:
     return out
 
 
-def stream(run_seed: int, seed: int, input_name: str, gid: int) -> np.random.Generator:
-    """The random stream of input ``input_name`` on node ``gid``: numpy's Philox (a Random123
-    counter-based generator) keyed by a SeedSequence of (``run.random_seed``, the input's
-    ``random_seed`` else ``run.stimulus_seed``, CRC-32 of the input's name, node id): the same
-    whatever the rank count or the other inputs, not neurodamus's streams."""
-    import zlib
-
-    entropy = [int(run_seed), int(seed), zlib.crc32(input_name.encode()), int(gid)]
-    return np.random.Generator(np.random.Philox(np.random.SeedSequence(entropy)))
-
-
 def clamp_waveform(spec: dict, currents: dict, settings, rng=None, where: str = "inputs") -> tuple:
     """(times ms, amplitudes nA) of current clamp ``spec`` on a cell whose attributes are
     ``currents`` (``holding_current``, ``threshold_current`` nA; a missing one the module needs
     is an error); ``rng``: the input's random source on this cell (``noise``: a draw function,
-    :meth:`InputStimuli._noise_draws`; the other random modules: :func:`stream`)."""
+    :meth:`InputStimuli._noise_draws`; the other random modules: a NEURON ``Random`` on the
+    input's stream, :func:`~multiscale_run.simulators.neuron.random_streams.stimulus_ids`)."""
     name = spec["module"]
     if name not in CLAMPS:
         raise UserError(f"current_clamp module {name!r} unsupported ({sorted(CLAMPS)})", path=where)

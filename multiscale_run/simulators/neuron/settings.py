@@ -75,6 +75,10 @@ class NeuronSettings:
     random_seed: int = 1
     #: ``run.stimulus_seed`` (SONATA): seeds the noise inputs with random_seed
     stimulus_seed: int = 0
+    #: ``run.synapse_seed``: seeds BBP synapses' release streams (with random_seed)
+    synapse_seed: int = 0
+    #: ``run.minis_seed``: seeds the spontaneous minis (with random_seed)
+    minis_seed: int = 0
     #: SONATA ``conditions.modifications`` as (JSON path, modification), in config order
     modifications: tuple = ()
     #: SONATA ``connection_overrides`` as (JSON path, override), in config order
@@ -119,6 +123,8 @@ def settings_from_config(config) -> NeuronSettings:
         soma_reports=soma_reports(section),
         random_seed=config.run.random_seed,
         stimulus_seed=int(config.get("run.stimulus_seed", 0)),
+        synapse_seed=int(config.get("run.synapse_seed", 0)),
+        minis_seed=int(config.get("run.minis_seed", 0)),
         modifications=tuple(modification_list(conditions)),
         connection_overrides=tuple(override_list(config.get("connection_overrides"))),
     )

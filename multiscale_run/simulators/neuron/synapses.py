@@ -11,9 +11,20 @@ import zlib
 import numpy as np
 
 from multiscale_run.errors import UserError
-from multiscale_run.simulators.neuron import bbp, hoc_batch, synapse_models
+from multiscale_run.simulators.neuron import bbp, hoc_batch, random_streams, synapse_models
 from multiscale_run.simulators.neuron.cells import _Cell
 from multiscale_run.simulators.neuron.connection_overrides import override_problems
+
+
+def _afferent_index(targets: np.ndarray) -> np.ndarray:
+    """Each edge's index among its target's afferent edges (``targets`` in edge id order)."""
+    order = np.argsort(targets, kind="stable")
+    sorted_t = targets[order]
+    starts = np.flatnonzero(np.r_[True, sorted_t[1:] != sorted_t[:-1]])
+    rank = np.arange(len(targets)) - np.repeat(starts, np.diff(np.r_[starts, len(targets)]))
+    out = np.empty(len(targets), dtype=np.int64)
+    out[order] = rank
+    return out
 
 
 class SynapseWiring:
@@ -106,6 +117,7 @@ class SynapseWiring:
         target id) per synapse."""
         local = np.concatenate([self.gids, self.point_gids])
         attrs = self.reader.afferent(edge_name, local)
+        attrs["afferent_index"] = _afferent_index(attrs["target"])
         mask = keep(attrs["source"], attrs["target"])
         attrs = {k: np.asarray(v)[mask] for k, v in attrs.items()}
         if not len(attrs["source"]):
@@ -116,11 +128,16 @@ class SynapseWiring:
             made = self._bbp_synapses(edge_name, attrs)
         else:
             made = self._msr_synapses(edge_name, attrs)
-        return self._overridden(edge_name, made)
+        # one synapse per edge: its afferent index (neurodamus's synapse id); bmtk's nsyns > 1:
+        # the synapse's rank among its target's synapses made here
+        one_each = len(made) == len(attrs["source"])
+        index = attrs["afferent_index"] if one_each else _afferent_index(np.array([m[4] for m in made]))
+        return self._overridden(edge_name, made, index)
 
-    def _overridden(self, edge_name: str, synapses: list) -> list:
+    def _overridden(self, edge_name: str, synapses: list, index: np.ndarray) -> list:
         """``synapses`` of edge population ``edge_name`` after the connection overrides
-        (:mod:`~multiscale_run.simulators.neuron.connection_overrides`), in config order."""
+        (:mod:`~multiscale_run.simulators.neuron.connection_overrides`), in config order;
+        ``index``: each synapse's id among its target's (seeds its minis)."""
         overrides = self.settings.connection_overrides
         if not overrides or not synapses:
             return synapses
@@ -142,13 +159,15 @@ class SynapseWiring:
                 minis[hit] = float(spec["spont_minis"])
             for i in np.flatnonzero(hit) if spec.get("synapse_configure") else ():
                 configure[i].append((path, spec["synapse_configure"]))
-        out, rank = [], {}
+        out = []
         for i, (syn, s, w, _, t) in enumerate(synapses):
             for path, code in configure[i]:
                 self._configure_synapse(syn, code, path)
-            rank[t] = rank.get(t, -1) + 1
             if minis[i] > 0:
-                self._spont_minis(syn, w * factor[i], minis[i], (zlib.crc32(edge_name.encode()), t, rank[t]))
+                ids = random_streams.minis_ids(
+                    t, int(index[i]), source_pop, self.population.name, self.settings.minis_seed
+                )
+                self._spont_minis(syn, w * factor[i], minis[i], ids)
             out.append((syn, s, w * factor[i], float(delay[i]), t))
         return out
 
@@ -165,15 +184,12 @@ class SynapseWiring:
             )
 
     def _spont_minis(self, syn, weight: float, rate_hz: float, ids: tuple[int, int, int]) -> None:
-        """Spontaneous releases onto ``syn``: Poisson events at ``rate_hz`` from a NetStim whose
-        Random123 stream is ``ids`` (under the global index ``run.random_seed``)."""
-        h = self.h
-        stim = h.NetStim()
-        stim.interval, stim.number, stim.start, stim.noise = 1000.0 / rate_hz, 1e9, 0.0, 1.0
-        stim.noiseFromRandom123(*ids)
-        nc = h.NetCon(stim, syn)
-        nc.weight[0], nc.delay = weight, self.settings.min_delay_ms
-        self._stimuli.append((stim, nc))
+        """Spontaneous releases onto ``syn`` at ``rate_hz``, drawn from Random123 stream ``ids``
+        as neurodamus draws them (:func:`~.random_streams.minis_times`), delivered 0.1 ms after
+        each release (neurodamus's NetCon delay) with ``weight``."""
+        times = random_streams.minis_times(self.h, ids, rate_hz, self.settings.tstop_ms) + 0.1
+        (nc,) = hoc_batch.netcons(self.h, [syn], [weight])
+        self._replay.append((nc, times))
 
     def _bbp_synapses(self, edge_name: str, attrs: dict) -> list:
         """BBP edges: ProbAMPANMDA_EMS / ProbGABAAB_EMS at explicit positions, weight =
@@ -187,7 +203,8 @@ class SynapseWiring:
         out = []
         for k, (sec, x) in enumerate(zip(sections, xs.tolist(), strict=True)):
             tgt = int(attrs["target"][k])
-            stream = (self.settings.random_seed, tgt, int(attrs["edge_id"][k]))
+            index, seed = int(attrs["afferent_index"][k]), self.settings.synapse_seed
+            stream = random_streams.synapse_ids(tgt, index, edges.source, self.population.name, seed)
             syn = synapse_models.bbp_synapse(self.h, sec(x), attrs, k, stream, edges.file)
             self._synapses.append(syn)
             out.append((syn, int(attrs["source"][k]), float(attrs["conductance"][k]), float(delay[k]), tgt))
