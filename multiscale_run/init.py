@@ -59,7 +59,8 @@ def _existing_circuit(circuit: Path) -> tuple[str, dict]:
 def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
     """Take a SONATA simulation config's settings into ``config`` (NEURON's dt = its ``run.dt``)."""
     run = sim.get("run", {})
-    for key in ("tstop", "spike_threshold", "random_seed", "stimulus_seed", "dL"):
+    seeds = ("random_seed", "stimulus_seed", "synapse_seed", "minis_seed")
+    for key in ("tstop", "spike_threshold", *seeds, "dL"):
         if key in run:
             config["run"][key] = run[key]
     if "dt" in run:
