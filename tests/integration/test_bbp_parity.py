@@ -9,10 +9,17 @@ Both cases: the same spike count per node, spike times within 0.1 ms, soma v wit
 - ``bcl_iclamp``: no edges, 0.3 nA from 20 to 170 ms, on 1 and 2 ranks;
 - ``bcl_shipped``: as shipped: noise (BBP's Random123 stream) and hyperpolarizing clamps, the
   recurrent ProbGABAAB_EMS synapses at their BBP section ids and segment offsets.
+
+Against neurodamus 4.2.9 (``data/neurodamus_mini5``, its spikes made by its ``make_reference.py``):
+the shipped config with a relative shot noise, an Ornstein-Uhlenbeck input and spontaneous minis
+added and non-zero stimulus, synapse and minis seeds: every random stream is neurodamus's, so
+the spikes are the same, to the time step.
 """
 
 from __future__ import annotations
 
+import json
+import runpy
 from pathlib import Path
 
 import h5py
@@ -22,6 +29,7 @@ from conftest import msr_command as msr
 from conftest import run_checked as _run
 
 ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "circuits" / "bbp_sub_mini5"
+NEURODAMUS = Path(__file__).parent / "data" / "neurodamus_mini5"
 REF = ROOT / "reference"
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="the shared BBP circuit is not installed")
 
@@ -78,3 +86,14 @@ def test_iclamp_matches_bluecellulab(tmp_path, ranks):
 
 def test_shipped_matches_bluecellulab(tmp_path):
     _compare(_simulate(tmp_path, ROOT / "simulation_config_mini.json", 2), REF / "bcl_shipped")
+
+
+def test_stochastic_inputs_and_synapses_match_neurodamus(tmp_path):
+    config = runpy.run_path(str(NEURODAMUS / "make_reference.py"))["config"](ROOT, tmp_path)
+    path = tmp_path / "simulation_config_neurodamus.json"
+    path.write_text(json.dumps(config))
+    got = _spikes(_simulate(tmp_path, path, 2) / "spikes.h5")
+    want = json.loads((NEURODAMUS / "spikes.json").read_text())["spikes"]
+    assert {k: len(v) for k, v in got.items()} == {int(k): len(v) for k, v in want.items()}
+    worst = max(np.abs(got[int(k)] - np.array(v)).max() for k, v in want.items() if v)
+    assert worst < 1e-3, f"spike times differ from neurodamus's by up to {worst} ms"
