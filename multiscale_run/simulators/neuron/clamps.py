@@ -1,12 +1,12 @@
 """The SONATA current clamps (``input_type`` ``current_clamp``): one registry entry per module,
 its parameters (SONATA simulation config, "inputs"; names, defaults and required ones as
-libsonata reads them) and its waveform, without NEURON.
+libsonata reads them) and its waveform (NEURON only for the random ones' draws and sample times).
 
 A waveform is (times ms, amplitudes nA) on one cell, played into an IClamp at the soma centre with
 linear interpolation (a repeated time is a jump); the current is 0 outside [delay, delay +
 duration). Relative modules read the cell's ``threshold_current`` or ``holding_current`` (nA,
 BBP's ``dynamics_params``). :mod:`~multiscale_run.simulators.neuron.noise_processes` has the
-stochastic processes.
+stochastic processes, made as neurodamus makes them.
 """
 
 from __future__ import annotations
