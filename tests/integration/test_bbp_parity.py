@@ -3,12 +3,14 @@ run by ``msr init --circuit <simulation config> --circuit-mod-dir <its mod/>`` a
 (NEURON only) against the bluecellulab results shipped beside it (bluecellulab 2.6.111, NEURON
 9.0.2; ``/work/shared/data/circuits/README.md``). The circuit files are read in place.
 
-Both cases: the same spike count per node, spike times within 0.1 ms, soma v within 1 mV outside
-±2 ms around spikes (both sample v at t_start + k·dt; compared at equal times).
-
-- ``bcl_iclamp``: no edges, 0.3 nA from 20 to 170 ms, on 1 and 2 ranks;
-- ``bcl_shipped``: as shipped: noise (BBP's Random123 stream) and hyperpolarizing clamps, the
-  recurrent ProbGABAAB_EMS synapses at their BBP section ids and segment offsets.
+- ``bcl_iclamp``: no edges, 0.3 nA from 20 to 170 ms, on 1 and 2 ranks: the same spike count per
+  node, spike times within 0.1 ms, soma v within 1 mV outside ±2 ms around spikes (both sample v
+  at t_start + k·dt; compared at equal times);
+- ``bcl_shipped``: as shipped: noise and hyperpolarizing clamps, the recurrent ProbGABAAB_EMS
+  synapses at their BBP section ids and segment offsets. msr draws the noise from neurodamus's
+  stream, which bluecellulab's is not (node id + 300 where neurodamus has node id + 1 + 300, and
+  0 nA at the first sample): the cells sit at their threshold current, so the spike times move
+  (by up to 11 ms) and the test compares firing rates: the same spike count per node.
 
 Against neurodamus 4.2.9 (``data/neurodamus_mini5``, its spikes made by its ``make_reference.py``):
 the shipped config with a relative shot noise, an Ornstein-Uhlenbeck input and spontaneous minis
@@ -57,9 +59,11 @@ def _spikes(path: Path) -> dict[int, np.ndarray]:
     return {int(i): np.sort(times[ids == i]) for i in range(5)}
 
 
-def _compare(out: Path, ref: Path) -> None:
+def _compare(out: Path, ref: Path, same_streams: bool = True) -> None:
     got, want = _spikes(out / "spikes.h5"), _spikes(ref / "spikes.h5")
     assert {k: len(v) for k, v in got.items()} == {k: len(v) for k, v in want.items()}
+    if not same_streams:
+        return
     worst = max(np.abs(got[k] - want[k]).max() for k in want if len(want[k]))
     assert worst <= 0.1, f"spike times differ by up to {worst} ms"
     bcl = np.load(ref / "soma_v.npz")
@@ -85,7 +89,7 @@ def test_iclamp_matches_bluecellulab(tmp_path, ranks):
 
 
 def test_shipped_matches_bluecellulab(tmp_path):
-    _compare(_simulate(tmp_path, ROOT / "simulation_config_mini.json", 2), REF / "bcl_shipped")
+    _compare(_simulate(tmp_path, ROOT / "simulation_config_mini.json", 2), REF / "bcl_shipped", False)
 
 
 def test_stochastic_inputs_and_synapses_match_neurodamus(tmp_path):
