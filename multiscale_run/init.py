@@ -73,8 +73,9 @@ def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
         "celsius": conditions.get("celsius", 34.0),
         "v_init": conditions.get("v_init", -80.0),
     }
-    if "modifications" in conditions:
-        config["conditions"]["modifications"] = conditions["modifications"]
+    for key in ("modifications", "randomize_gaba_rise_time"):
+        if key in conditions:
+            config["conditions"][key] = conditions[key]
     config["inputs"] = sim.get("inputs", {})
     for key in ("connection_overrides", "node_set", "node_sets_file"):
         if key in sim:

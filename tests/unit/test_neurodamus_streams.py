@@ -100,3 +100,13 @@ def test_stream_ids_are_the_ones_neurodamus_uses():
     assert random_streams.minis_ids(3, 7, "default", "default", 6) == (207, 254, pops + 6 + 300)
     assert random_streams.stimulus_ids("relative_shot_noise", 2, 5, 9) == (2999, 19221, 133)
     assert random_streams.stimulus_ids("ornstein_uhlenbeck", 0, 5, 9, seed=77) == (2997, 291209, 77)
+
+
+def test_randomized_gaba_rise_times_are_neurodamus_s(h):
+    case = CASES["gaba_rise"]
+    (_, source), (_, target) = case["source"], case["target"]
+    got = [
+        random_streams.gaba_rise_time(h, gid, index, source, target, case["synapse_seed"])
+        for gid, index in case["synapses"]
+    ]
+    assert np.array_equal(got, REF["gaba_rise/tau_r"])

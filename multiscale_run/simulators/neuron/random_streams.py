@@ -20,7 +20,10 @@ first node population (offset 0). The ids (neurodamus ``stimulus_manager.py``,
   target's afferent edges of that edge population (edge id order), P(population) = the 12-bit
   id neurodamus derives from the population's name (MD5 digest d: (d[1] & 0x0F)·256 + d[0]);
 - spontaneous minis: intervals from (i + 200, gid + 1 + 250, P(source)·65536 + P(target) +
-  ``minis_seed`` + 300) (:func:`minis_times`).
+  ``minis_seed`` + 300) (:func:`minis_times`);
+- ``conditions.randomize_gaba_rise_time``: each ProbGABAAB_EMS synapse's ``tau_r_GABAA`` from
+  (gid + 1 + 250, i + 100, P(source)·65536 + P(target) + ``synapse_seed`` + 450)
+  (:func:`gaba_rise_time`).
 """
 
 from __future__ import annotations
@@ -76,6 +79,15 @@ def synapse_ids(gid: int, index: int, source: str, target: str, synapse_seed: in
     node population ``source`` onto ``target``."""
     pops = population_id(source) * 65536 + population_id(target)
     return gid + 1 + 250, index + 100, pops + synapse_seed + 300
+
+
+def gaba_rise_time(h, gid: int, index: int, source: str, target: str, synapse_seed: int) -> float:
+    """The GABA_A rise time (ms) of that synapse under ``randomize_gaba_rise_time``: the second
+    pick of lognormal(mean 0.2, variance 0.1) on its stream (neurodamus's GABAABHelper)."""
+    pops = population_id(source) * 65536 + population_id(target)
+    rng = random123(h, (gid + 1 + 250, index + 100, pops + synapse_seed + 450))
+    rng.lognormal(0.2, 0.1)
+    return rng.repick()
 
 
 def minis_ids(gid: int, index: int, source: str, target: str, minis_seed: int) -> tuple:

@@ -79,6 +79,8 @@ class NeuronSettings:
     synapse_seed: int = 0
     #: ``run.minis_seed``: seeds the spontaneous minis (with random_seed)
     minis_seed: int = 0
+    #: ``conditions.randomize_gaba_rise_time``: draw each ProbGABAAB_EMS synapse's rise time
+    randomize_gaba_rise_time: bool = False
     #: SONATA ``conditions.modifications`` as (JSON path, modification), in config order
     modifications: tuple = ()
     #: SONATA ``connection_overrides`` as (JSON path, override), in config order
@@ -125,6 +127,7 @@ def settings_from_config(config) -> NeuronSettings:
         stimulus_seed=int(config.get("run.stimulus_seed", 0)),
         synapse_seed=int(config.get("run.synapse_seed", 0)),
         minis_seed=int(config.get("run.minis_seed", 0)),
+        randomize_gaba_rise_time=bool(conditions.get("randomize_gaba_rise_time", False)),
         modifications=tuple(modification_list(conditions)),
         connection_overrides=tuple(override_list(config.get("connection_overrides"))),
     )

@@ -206,6 +206,10 @@ class SynapseWiring:
             index, seed = int(attrs["afferent_index"][k]), self.settings.synapse_seed
             stream = random_streams.synapse_ids(tgt, index, edges.source, self.population.name, seed)
             syn = synapse_models.bbp_synapse(self.h, sec(x), attrs, k, stream, edges.file)
+            if self.settings.randomize_gaba_rise_time and hasattr(syn, "tau_r_GABAA"):
+                syn.tau_r_GABAA = random_streams.gaba_rise_time(
+                    self.h, tgt, index, edges.source, self.population.name, seed
+                )
             self._synapses.append(syn)
             out.append((syn, int(attrs["source"][k]), float(attrs["conductance"][k]), float(delay[k]), tgt))
         return out

@@ -11,7 +11,9 @@ reference of ``tests/unit/test_neurodamus_streams.py``. Not run by the tests: it
 
 Each case: NEURON's Random123 global index, the stream's ids, the parameters, and what
 neurodamus's SignalSource (shot noise, Ornstein-Uhlenbeck, noise) or InhPoissonStim (spontaneous
-minis) produces from them.
+minis) produces from them; and the rise times neurodamus's GABAABHelper draws under
+``randomize_gaba_rise_time`` (synapses as (node id, index among its afferent edges), the
+populations as (neurodamus's id, name)).
 """
 
 import json
@@ -88,6 +90,13 @@ CASES = {
         "rate": 40.0,
         "tstop": 2000.0,
     },
+    "gaba_rise": {
+        "kind": "gaba",
+        "synapses": [[3, 0], [3, 7], [1, 2]],
+        "source": [2781, "external_default"],
+        "target": [4034, "default"],
+        "synapse_seed": 4,
+    },
 }
 
 
@@ -133,12 +142,30 @@ def _minis(c: dict) -> np.ndarray:
     return np.array(times.to_python())
 
 
+def _gaba_rise(c: dict) -> np.ndarray:
+    h = Nd.h
+    Nd.load_hoc("GABAABHelper")
+    h.randomize_Gaba_risetime = "True"
+    h.synapseSeed = c["synapse_seed"]
+    section = h.Section()
+    params = SimpleNamespace(DTC=8.0, U=0.25, D=700.0, F=10.0, nrrp=3, maskValue=-1)
+    out = []
+    for gid, index in c["synapses"]:
+        section.push()
+        helper = h.GABAABHelper(gid + 1, params, 0.5, index, 0, c["source"][0], c["target"][0])
+        h.pop_section()
+        out.append(helper.synapse.tau_r_GABAA)
+    return np.array(out)
+
+
 def main(out: str) -> None:
     Nd.h.Random().Random123_globalindex(GLOBAL_INDEX)
     arrays = {"global_index": np.array(GLOBAL_INDEX)}
     for name, case in CASES.items():
         if case["kind"] == "minis":
             arrays[f"{name}/times"] = _minis(case)
+        elif case["kind"] == "gaba":
+            arrays[f"{name}/tau_r"] = _gaba_rise(case)
         else:
             arrays[f"{name}/t"], arrays[f"{name}/v"] = _signal(case)
     arrays["cases"] = np.array(json.dumps(CASES))

@@ -1,9 +1,9 @@
 """Make ``spikes.json``: neurodamus 4.2.9's spikes for ``bbp_sub_mini5``'s shipped simulation
 config with ``protocol.json`` laid over it (its noise and hyperpolarizing inputs, a relative shot
-noise, an Ornstein-Uhlenbeck input, spontaneous minis, the stochastic synapses; non-zero
-stimulus, synapse and minis seeds). Not run by the tests; needs neurodamus and NEURON in their
-own environment and neurodamus's mechanisms compiled with the circuit's (without the circuit's
-VecStim.mod, which neurodamus's vecevent.mod also defines):
+noise, an Ornstein-Uhlenbeck input, spontaneous minis, the stochastic synapses with randomized
+GABA_A rise times; non-zero stimulus, synapse and minis seeds). Not run by the tests; needs
+neurodamus and NEURON in their own environment and neurodamus's mechanisms compiled with the
+circuit's (without the circuit's VecStim.mod, which neurodamus's vecevent.mod also defines):
 
     python3 -m venv /tmp/nd-venv && /tmp/nd-venv/bin/pip install neurodamus==4.2.9 neuron==9.0.2
     cp .../neurodamus/data/mod/*.mod <circuit>/mod/*.mod mod/ && rm mod/VecStim.mod  (circuit's)
@@ -28,6 +28,7 @@ def config(root: Path, out: Path) -> dict:
     sim["manifest"] = {"$OUTPUT_DIR": str(out), "$INPUT_DIR": str(out)}
     sim["output"] = {"output_dir": str(out / "output")}
     sim["run"].update(protocol["run"])
+    sim["conditions"].update(protocol["conditions"])
     sim["inputs"].update(protocol["inputs"])
     sim["connection_overrides"] = protocol["connection_overrides"]
     sim["reports"] = {}
