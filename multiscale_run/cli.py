@@ -252,6 +252,18 @@ def compute(
     )
 
 
+@main.command()
+@_SIM
+def status(directory: Path) -> None:
+    """Say whether the run in DIRECTORY completed (its run.json's status); exit 0 if it did, 1 if not."""
+    from multiscale_run.run_status import describe
+
+    completed, line = describe(directory)
+    click.echo(line)
+    if not completed:
+        raise SystemExit(1)
+
+
 @main.command("post-processing")
 @_SIM
 def post_processing(directory: Path) -> None:

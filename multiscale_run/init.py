@@ -30,7 +30,8 @@ def _template(name: str) -> dict:
 def _existing_circuit(circuit: Path) -> tuple[str, dict]:
     """(absolute circuit config path, SONATA simulation settings to adopt) of a user-given
     circuit config, or of a SONATA simulation config (its ``network``, ``run``, ``conditions``,
-    ``inputs``, ``connection_overrides``, ``node_set`` and ``node_sets_file``, paths made
+    ``inputs``, ``connection_overrides``, ``node_set``, ``node_sets_file`` and
+    ``compartment_sets_file``, paths made
     absolute)."""
     from multiscale_run.circuit.sonata import read_config
 
@@ -51,7 +52,10 @@ def _existing_circuit(circuit: Path) -> tuple[str, dict]:
     network = network if network.is_absolute() else (circuit.parent / network).resolve()
     if not network.is_file():
         raise UserError(f"circuit config {network} not found", str(circuit), "network")
-    keys = ("run", "conditions", "inputs", "connection_overrides", "node_set", "node_sets_file")
+    keys = (
+        "run", "conditions", "inputs", "connection_overrides", "node_set", "node_sets_file",
+        "compartment_sets_file",
+    )  # fmt: skip
     adopted = {k: sim[k] for k in keys if k in sim}
     return str(network), adopted
 
@@ -77,7 +81,7 @@ def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
         if key in conditions:
             config["conditions"][key] = conditions[key]
     config["inputs"] = sim.get("inputs", {})
-    for key in ("connection_overrides", "node_set", "node_sets_file"):
+    for key in ("connection_overrides", "node_set", "node_sets_file", "compartment_sets_file"):
         if key in sim:
             config[key] = sim[key]
 

@@ -72,6 +72,13 @@ def circuit_mod_dir(mechanisms_dir: Path | None, given: Path | None = None) -> P
     raise UserError(f"no .mod files in {mechanisms_dir} nor in its modfiles/ (components.mechanisms_dir)")
 
 
+def run_mod_dirs(mod_dir: Path, mechanisms_dir: Path | None, given: Path | None = None) -> list[Path]:
+    """The .mod folders a run compiles together into one library: ``mod_dir`` (msr's), then the
+    circuit's own (:func:`circuit_mod_dir`) when it has some."""
+    extra = circuit_mod_dir(mechanisms_dir, given)
+    return [Path(mod_dir), extra] if extra else [Path(mod_dir)]
+
+
 def mechanisms_cache() -> Path:
     """The folder of compiled mechanisms: ``$MSR_MECHANISMS_CACHE``, else
     ``$XDG_CACHE_HOME/multiscale-run/mechanisms`` (``~/.cache/multiscale-run/mechanisms``)."""

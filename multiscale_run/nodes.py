@@ -2,16 +2,84 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from multiscale_run.circuit.sonata import materialize
+from multiscale_run.circuit.node_sets import materialize
 from multiscale_run.errors import UserError
 
 if TYPE_CHECKING:  # the config is handed in: this module reads the circuit, not the config files
     from multiscale_run.config import Config
+
+
+@dataclass(frozen=True)
+class NeuronSelection:
+    """The simulated compartmental neurons, over one or more node populations, and their gids.
+
+    A gid is the one number of a cell across populations (NEURON's ParallelContext gid, the
+    element space of metabolism, the rank partition). Rule: the circuit's populations that have
+    biophysical nodes, in the order the circuit config lists them (``networks.nodes``, then the
+    file's populations), take consecutive gid ranges, each as long as the whole population:
+    ``gid = first_gid[population] + node_id``. The ranges do not depend on the node set, so a
+    cell keeps its gid (and the random streams seeded by it) whichever cells run beside it; in a
+    circuit with one such population the gid is the node id. Virtual populations take no gid:
+    their spikes are replayed onto the synapses, never emitted by a NEURON cell.
+    """
+
+    first_gid: dict[str, int]  # every population with biophysical nodes, in circuit order
+    sizes: dict[str, int]  # their node counts
+    node_ids: dict[str, np.ndarray]  # the simulated ones (same order): sorted node ids, none empty
+
+    @property
+    def populations(self) -> list[str]:
+        """The simulated populations, in gid order."""
+        return list(self.node_ids)
+
+    @property
+    def gids(self) -> np.ndarray:
+        """Every simulated cell's gid, ascending."""
+        parts = [self.first_gid[p] + ids for p, ids in self.node_ids.items()]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    @property
+    def end_gid(self) -> int:
+        """One past the last gid any node of the gid ranges can have."""
+        return max((self.first_gid[p] + n for p, n in self.sizes.items()), default=0)
+
+    def to_gids(self, population: str, node_ids) -> np.ndarray:
+        """The gids of ``population``'s nodes ``node_ids``."""
+        return self.first_gid[population] + np.asarray(node_ids, dtype=np.int64)
+
+    def population_index(self, gids) -> np.ndarray:
+        """For each simulated cell of ``gids``, the index of its population in :attr:`populations`."""
+        starts = np.array([self.first_gid[p] for p in self.node_ids], dtype=np.int64)
+        return np.searchsorted(starts, np.asarray(gids, dtype=np.int64), side="right") - 1
+
+    def locate(self, gids) -> tuple[np.ndarray, np.ndarray]:
+        """(population name, node id) of each gid (object and int64 arrays)."""
+        gids = np.asarray(gids, dtype=np.int64)
+        names = list(self.first_gid)
+        starts = np.array([self.first_gid[p] for p in names], dtype=np.int64)
+        k = np.searchsorted(starts, gids, side="right") - 1
+        if len(gids) and (
+            np.any(k < 0) or np.any(gids - starts[k] >= np.array([self.sizes[p] for p in names])[k])
+        ):
+            raise ValueError(f"gids {gids.tolist()} outside the populations' ranges {self.first_gid}")
+        return np.array(names, dtype=object)[k], gids - starts[k]
+
+
+def gid_ranges(circuit) -> tuple[dict[str, int], dict[str, int]]:
+    """(first gid, size) of each population of ``circuit`` with biophysical nodes
+    (:class:`NeuronSelection`'s rule)."""
+    first, sizes, end = {}, {}, 0
+    for name, pop in circuit.nodes.items():
+        if pop.type in ("biophysical", "mixed") and np.any(pop.model_types() == "biophysical"):
+            first[name], sizes[name] = end, int(pop.size)
+            end += int(pop.size)
+    return first, sizes
 
 
 def choose_neurons(
@@ -19,50 +87,36 @@ def choose_neurons(
     node_set: str | None,
     node_sets_file: Path | None,
     config_file: str | None = None,
-) -> tuple[str, np.ndarray]:
-    """(population, sorted node ids) of the simulated compartmental neurons: the node set's nodes
-    of ``model_type`` biophysical, which must all lie in one population, or every biophysical node
-    of the circuit's only population that has some. (Point neurons and virtual nodes of the same
-    population are built by NEURON beside them, :func:`point_nodes`.)
+) -> NeuronSelection:
+    """The simulated compartmental neurons: the node set's nodes of ``model_type`` biophysical, in
+    every population it reaches, or without a node set every biophysical node of the circuit.
+    (Point neurons and virtual nodes of the same populations are built by NEURON beside them,
+    :func:`point_nodes`.)
 
     Errors name ``config_file`` (the simulation config, when known) and the key to fix.
     """
     from multiscale_run.circuit.sonata import Circuit
 
     circuit = Circuit(circuit_config)
+    first, sizes = gid_ranges(circuit)
     biophysical = {
-        name: np.flatnonzero(pop.model_types() == "biophysical").astype(np.int64)
-        for name, pop in sorted(circuit.nodes.items())
-        if pop.type in ("biophysical", "mixed")
+        name: np.flatnonzero(circuit.nodes[name].model_types() == "biophysical").astype(np.int64)
+        for name in first
     }
-    biophysical = {name: ids for name, ids in biophysical.items() if len(ids)}
     if not biophysical:
         raise UserError(
             "the circuit has no biophysical node population", str(circuit_config), "networks.nodes"
         )
-    if not node_set:
-        if len(biophysical) > 1:
-            raise UserError(
-                f"several biophysical populations {sorted(biophysical)}: choose one with node_set",
-                config_file,
-                "node_set",
-            )
-        return next(iter(biophysical.items()))
-    sets = _node_sets(node_set, node_sets_file, config_file)
-    if node_set not in sets:
-        raise UserError(f"node set {node_set!r} is not in {node_sets_file}", config_file, "node_set")
-    members = materialize(node_set, circuit, sets)
-    chosen = [(p, np.intersect1d(ids, members[p])) for p, ids in biophysical.items() if p in members]
-    chosen = [(p, ids) for p, ids in chosen if len(ids)]
-    if len(chosen) != 1:
-        raise UserError(
-            f"node set {node_set!r} must select cells of exactly one biophysical population, "
-            f"got {[p for p, _ in chosen]}",
-            config_file,
-            "node_set",
-        )
-    population, ids = chosen[0]
-    return population, np.sort(ids).astype(np.int64)
+    if node_set:
+        sets = _node_sets(node_set, node_sets_file, config_file)
+        if node_set not in sets:
+            raise UserError(f"node set {node_set!r} is not in {node_sets_file}", config_file, "node_set")
+        members = materialize(node_set, circuit, sets)
+        biophysical = {p: np.intersect1d(ids, members.get(p, [])) for p, ids in biophysical.items()}
+    chosen = {p: np.sort(ids).astype(np.int64) for p, ids in biophysical.items() if len(ids)}
+    if not chosen:
+        raise UserError(f"node set {node_set!r} selects no biophysical node", config_file, "node_set")
+    return NeuronSelection(first, sizes, chosen)
 
 
 def point_nodes(circuit_config: Path, population: str, node_set: str | None, node_sets_file: Path | None):
@@ -106,6 +160,6 @@ def node_set_members(config: Config, node_set: str | None, population: str) -> n
     return np.sort(materialize(node_set, circuit, sets).get(population, np.zeros(0, np.int64)))
 
 
-def simulated_nodes(config: Config) -> tuple[str, np.ndarray]:
-    """(population, sorted node ids) of the neurons this simulation runs."""
+def simulated_nodes(config: Config) -> NeuronSelection:
+    """The neurons this simulation runs (:func:`choose_neurons`)."""
     return choose_neurons(config.circuit_config, config.node_set, config.node_sets_file, str(config.path))

@@ -84,12 +84,9 @@ class Simulation:
         config = self.config
         from multiscale_run.nodes import simulated_nodes
 
-        self.population, all_ids = simulated_nodes(config)
-        self.node_ids = self.parallel.local_cells(all_ids)
-        products: dict[str, object] = {
-            catalogue.NODE_IDS: self.node_ids,
-            catalogue.CELLS: (self.population, all_ids),
-        }
+        self.cells = simulated_nodes(config)
+        self.node_ids = self.parallel.local_cells(self.cells.gids)  # gids: one number per cell
+        products: dict[str, object] = {catalogue.NODE_IDS: self.node_ids, catalogue.CELLS: self.cells}
         with self.timings.measure("setup:simulators"):
             for name in catalogue.build_order(config.simulators):
                 log.info("building %s", name)
@@ -128,7 +125,7 @@ class Simulation:
                 self.operators,
                 self.node_ids,
                 self.segments,
-                self.population,
+                self.cells,
                 self.parallel,
                 resume=None if resume is None else (self.t_ms, checkpoint.part(resume, "reports/")),
             )
@@ -254,20 +251,26 @@ class Simulation:
                 from multiscale_run.output import write_spikes
 
                 spikes = [s.spikes() for s in sources]
-                ids, times = (np.concatenate(part) for part in zip(*spikes, strict=True))
-                write_spikes(self.config.spikes_file, self.population, ids, times, self.parallel)
+                gids, times = (np.concatenate(part) for part in zip(*spikes, strict=True))
+                populations, ids = self.cells.locate(gids)
+                by_population = {
+                    p: (ids[populations == p], times[populations == p]) for p in self.cells.populations
+                }
+                write_spikes(self.config.spikes_file, by_population, self.parallel)
         with self.timings.measure("reports:close"):
             if hasattr(self, "reports"):
                 self.reports.close(self.t_ms)
         rows = self.parallel.gather(self.guard.exclusions if hasattr(self, "guard") else [])
         summary = self.timings.summary(self.parallel)
         if self.parallel.is_root:
-            run_files.write_exclusions(out / "excluded_neurons.csv", [e for part in rows for e in part])
+            run_files.write_exclusions(
+                out / "excluded_neurons.csv", [e for part in rows for e in part], self.cells
+            )
             run_files.write_timings(out / "timings.json", summary)
             run = {
                 "status": self.status,
                 "simulators": list(self.simulators),
-                "population": self.population,
+                "populations": self.cells.populations,
                 "tstop_ms": self.config.run.tstop_ms,
                 "t_reached_ms": self.t_ms,
                 **self.record.as_dict(),

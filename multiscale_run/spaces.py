@@ -4,7 +4,7 @@ Everything may import this module; it imports nothing of the package. Values liv
 *element space*:
 
 * ``segment`` – the NEURON segments of this rank's cells (rank-local), in one fixed order;
-* ``neuron``  – this rank's cells (rank-local), in ascending node id order;
+* ``neuron``  – this rank's cells (rank-local), in ascending gid order (``multiscale_run.nodes``);
 * ``tet``     – every tetrahedron of the extracellular mesh (global, identical on all ranks);
 * ``vessel``  – every vessel segment of the vasculature graph (global, identical on all ranks);
 * ``endfoot`` – every astrocytic endfoot of the NGV circuit, in endfoot edge order (global).
@@ -68,7 +68,7 @@ class SegmentGeometry:
     area_um2: np.ndarray  # (n_seg,)
     volume_um3: np.ndarray  # (n_seg,)
     neuron_index: np.ndarray  # (n_seg,) int
-    gids: np.ndarray  # (n_local_cells,) node ids (0-based SONATA node ids) in ascending order
+    gids: np.ndarray  # (n_local_cells,) gids (multiscale_run.nodes: the node ids of one population) ascending
 
 
 @dataclass(frozen=True)

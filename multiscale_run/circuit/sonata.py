@@ -2,7 +2,7 @@
 write: circuit configs with ``manifest`` variables, ``components`` and per-population overrides;
 node and edge types CSV merged with the HDF5 groups; several groups per population (or none:
 one implicit group ``0``); ``@library`` enumerated strings; ``dynamics_params`` subgroups; node
-sets (basic, compound, inline) over several populations.
+sets (basic, with the $regex and comparison operators, compound, inline) over several populations.
 
 Facts from the SONATA specification (AllenInstitute/sonata, docs/SONATA_DEVELOPER_GUIDE.md):
 a node's attribute is its group's dataset when the group has one, else the column of its
@@ -136,6 +136,14 @@ def _tidy(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _attribute_names(group: h5py.Group) -> set[str]:
+    """The attributes of a population's group: its datasets and ``@dynamics:<name>``."""
+    names = {k for k in group if isinstance(group[k], h5py.Dataset)}
+    if "dynamics_params" in group:
+        names |= {f"@dynamics:{k}" for k in group["dynamics_params"]}
+    return names
+
+
 class _Groups:
     """The groups of one node or edge population, merged with its types CSV.
 
@@ -151,6 +159,7 @@ class _Groups:
         self.size = int(h5[f"{kind}_type_id"].shape[0])
         self.groups = {int(k): h5[k] for k in h5 if k.isdigit() and isinstance(h5[k], h5py.Group)}
         self._cache: dict[tuple[int, str], np.ndarray] = {}
+        self._names = {g: _attribute_names(group) for g, group in self.groups.items()}  # listed once
 
     def _index(self, name: str, ids: np.ndarray, rows: bool) -> np.ndarray:
         """Column ``<kind>_<name>`` (type_id, group_id, group_index) at ``ids``: only those rows
@@ -170,16 +179,9 @@ class _Groups:
             )
         return values
 
-    def _group_names(self, g: int) -> set[str]:
-        group = self.groups[g]
-        names = {k for k in group if isinstance(group[k], h5py.Dataset)}
-        if "dynamics_params" in group:
-            names |= {f"@dynamics:{k}" for k in group["dynamics_params"]}
-        return names
-
     @cached_property
     def names(self) -> set[str]:
-        return set().union(*(self._group_names(g) for g in self.groups), self.types.columns)
+        return set().union(*(self._names.values()), self.types.columns)
 
     def _values(self, g: int, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """Attribute ``name`` of group ``g``: at ``rows`` only, else the whole column (kept)."""
@@ -201,7 +203,7 @@ class _Groups:
         have = np.zeros(len(ids), bool)
         gid, gidx = self._index("group_id", ids, rows), self._index("group_index", ids, rows)
         for g in np.unique(gid):
-            if name in self._group_names(int(g)):
+            if name in self._names[int(g)]:
                 m = gid == g
                 values = self._values(int(g), name, gidx[m]) if rows else self._values(int(g), name)[gidx[m]]
                 if m.all() and len(ids) and values.dtype.kind in "iuf":  # what _tidy makes of it
@@ -343,48 +345,6 @@ class Circuit:
     def node_sets_file(self) -> Path | None:
         value = self.config.get("node_sets_file")
         return Path(value) if value else None
-
-
-def _matches(values: np.ndarray, wanted) -> np.ndarray:
-    if isinstance(wanted, dict):
-        raise UserError(f"node set rule {wanted!r}: operators ($regex, ...) are not supported")
-    wanted = wanted if isinstance(wanted, list) else [wanted]
-    return np.array([v in wanted for v in values], dtype=bool)
-
-
-def materialize(rule, circuit: Circuit, sets: dict, where: str = "node set") -> dict[str, np.ndarray]:
-    """{population: sorted node ids} of a node set: a name in ``sets``, a compound list of names,
-    or a basic rule (``population``, ``node_id``, attribute = value or list of values)."""
-    if isinstance(rule, str):
-        if rule not in sets:
-            raise UserError(f"{where}: node set {rule!r} is not defined")
-        return materialize(sets[rule], circuit, sets, f"node set {rule!r}")
-    if isinstance(rule, list):
-        out: dict[str, np.ndarray] = {}
-        for part in rule:
-            for pop, ids in materialize(part, circuit, sets, where).items():
-                out[pop] = np.union1d(out.get(pop, np.zeros(0, np.int64)), ids)
-        return out
-    if not isinstance(rule, dict):
-        raise UserError(f"{where}: {rule!r} is not a node set")
-    pops = rule.get("population", sorted(circuit.nodes))
-    out = {}
-    for pop_name in pops if isinstance(pops, list) else [pops]:
-        pop = circuit.node_population(pop_name)
-        keep = np.ones(pop.size, bool)
-        if "node_id" in rule:
-            ids = np.asarray(rule["node_id"] if isinstance(rule["node_id"], list) else [rule["node_id"]])
-            keep &= np.isin(np.arange(pop.size), ids)
-        for key, wanted in rule.items():
-            if key in ("population", "node_id"):
-                continue
-            if key not in pop.attribute_names:
-                keep[:] = False  # SONATA: a node without the attribute is not in the set
-                break
-            keep &= _matches(pop.get(key), wanted)
-        if keep.any():
-            out[pop_name] = np.flatnonzero(keep).astype(np.int64)
-    return out
 
 
 def parse_list(value, file: str, what: str) -> list:

@@ -113,14 +113,20 @@ def _morphologies(config: Config, circuit, problems: list[Problem]) -> None:
     from multiscale_run.nodes import simulated_nodes
 
     try:
-        population, ids = simulated_nodes(config)
+        selection = simulated_nodes(config)
     except UserError as exc:
         problems.append(config.problem("node_set" if config.node_set else "network", exc.message))
         return
     except Exception as exc:  # a missing or unknown node set: checks.py names it
         log.debug("cannot choose the simulated cells: %s", exc)
         return
-    pop = Circuit(config.circuit_config).node_population(population)
+    circuit = Circuit(config.circuit_config)
+    for population, ids in selection.node_ids.items():
+        _population_morphologies(config, circuit.node_population(population), ids, problems)
+
+
+def _population_morphologies(config: Config, pop, ids, problems: list[Problem]) -> None:
+    """Every morphology file of nodes ``ids`` of ``pop`` is in its morphology folders."""
     props = pop.properties
     alternate = props.get("alternate_morphologies") or {}
     dirs = [Path(d) for d in (props.get("morphologies_dir"), *alternate.values()) if d]
@@ -141,7 +147,8 @@ def _morphologies(config: Config, circuit, problems: list[Problem]) -> None:
             Problem(
                 str(config.circuit_config),
                 "components.morphologies_dir",
-                f"{len(missing)} morphology file(s) of the simulated cells not found (e.g. {missing[0]!r}) "
+                f"{len(missing)} morphology file(s) of the simulated cells not found (e.g. {missing[0]!r} "
+                f"of population {pop.name}) "
                 f"in {', '.join(map(str, dirs)) or '(no morphologies_dir)'}",
             )
         )
@@ -197,8 +204,9 @@ def run_mod_dirs(config: Config, components: dict) -> list[Path]:
     """The .mod folders NeuronSim compiles together: :func:`mod_dir`, then the circuit's own
     (``neuron.circuit_mod_dir``, else from the circuit's ``components.mechanisms_dir``)."""
     given = config.simulator("neuron").get("circuit_mod_dir")
-    extra = mod_files.circuit_mod_dir(components.get("mechanisms_dir"), Path(given) if given else None)
-    return [mod_dir(config), extra] if extra else [mod_dir(config)]
+    return mod_files.run_mod_dirs(
+        mod_dir(config), components.get("mechanisms_dir"), Path(given) if given else None
+    )
 
 
 def _run_build_cached(config: Config) -> bool:

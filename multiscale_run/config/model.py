@@ -79,6 +79,12 @@ class Config:
         return Path(value) if value else None
 
     @property
+    def compartment_sets_file(self) -> Path | None:
+        """The simulation's compartment sets file (SONATA ``compartment_sets_file``)."""
+        value = self.data.get("compartment_sets_file")
+        return Path(value) if value else None
+
+    @property
     def node_set(self) -> str | None:
         return self.data.get("node_set")
 

@@ -36,10 +36,13 @@ RULES: tuple[tuple[str, str], ...] = (
     (
         "inputs-conditions",
         "Every input is of a supported `input_type`/`module` with the parameters SONATA defines "
-        "for it (required ones present, values in range); the targets of a relative clamp have "
-        "the `threshold_current`/`holding_current` it reads; `conditions.modifications` and "
-        "`connection_overrides` are of supported kinds with valid parameters and node sets, and "
-        "TTX finds TTXDynamicsSwitch and channels that read ttx (docs/circuits.md).",
+        "for it (required ones present, values in range; a seclamp's `voltage_levels` and "
+        "`duration_levels` of one length); the targets of a relative clamp have the "
+        "`threshold_current`/`holding_current` (conductance mode: `input_resistance`) it reads; "
+        "a conductance input finds `msr_gclamp`; `conditions.modifications` and "
+        "`connection_overrides` are of supported kinds with valid parameters and node sets, "
+        "TTX finds TTXDynamicsSwitch and channels that read ttx, `section` indices and "
+        "compartment sets fit the targets' morphologies (docs/circuits.md).",
     ),
     ("some-simulator", "At least one simulator is enabled."),
     (

@@ -15,8 +15,12 @@ writing frames later never changes the file's metadata layout: a run killed with
 leaves a readable file. The attribute ``valid_frames`` on ``data`` counts the frames on disk; it is
 raised only after the frames themselves are flushed, so it never claims more than is there.
 
-Columns are laid out rank-major: rank 0's nodes first, then rank 1's, and so on; the
-``node_ids`` mapping says which node each column block belongs to (libsonata sorts it itself).
+A report over cells of several node populations holds one such group per population, each with
+its own nodes, elements and data (libsonata opens each by its population name).
+
+Within a population, columns are laid out rank-major: rank 0's nodes first, then rank 1's, and
+so on; the ``node_ids`` mapping says which node each column block belongs to (libsonata sorts it
+itself).
 Each rank buffers a bounded number of frames (memory does not grow with the run's length) and
 writes them as one block through HDF5's MPI-IO driver when h5py was built with MPI, or sends them
 to rank 0, which writes for everyone, when it was not.
@@ -38,12 +42,11 @@ from multiscale_run.output.frames import VALID_FRAMES_ATTR, FrameClock
 from multiscale_run.output.layout import (
     Driver,
     _elements_per_node,
-    column_layout,
     gather_block,
     gather_rank_major,
     pick_driver,
-    storage_options,
 )
+from multiscale_run.output.report_groups import create_group, population_parts
 from multiscale_run.output.report_resume import continue_file, copy_frames, resume_mode
 
 if TYPE_CHECKING:
@@ -60,7 +63,10 @@ class ReportWriter:
     ``node_ids_local`` are this rank's nodes (0-based SONATA node ids), ``elements_per_node_local``
     their element counts (an int for all, or one per node: 1 for per-neuron values);
     ``record(t_ms, values_local)`` takes this rank's values, node after node, elements of a node
-    contiguous. Every rank calls every method at the same simulated times (``record`` and
+    contiguous. ``population`` names their population, or lists several: then
+    ``node_population_local[i]`` is the index in that list of node ``i``'s population (local
+    nodes grouped by population, in list order) and the file holds one group per population
+    that has nodes on some rank. Every rank calls every method at the same simulated times (``record`` and
     ``flush`` are collective).
 
     ``resume_frames``: continue the existing file of an earlier run whose first ``resume_frames``
@@ -90,9 +96,9 @@ class ReportWriter:
         attributes: Mapping[str, str | float | int] | None = None,
         element_ids_local: np.ndarray | None = None,
         resume_frames: int | None = None,
+        node_population_local: np.ndarray | None = None,
     ):
         self.path = Path(path)
-        self.population = population
         self.units = units
         self.parallel = parallel
         self.clock = FrameClock.from_window(start_ms, end_ms, dt_ms)
@@ -100,7 +106,7 @@ class ReportWriter:
         # one rank writes alone (serial HDF5) unless MPI-IO was asked for explicitly
         use_comm = parallel is not None and (parallel.size > 1 or driver == "mpio")
         self._mpi = parallel if use_comm else None
-        self._rank = parallel.rank if self._mpi is not None else 0
+        self.rank = parallel.rank if self._mpi is not None else 0
         self.driver = pick_driver(driver, self._mpi is not None)
         self._global_slice: slice | None = None
         self._n_global_values: int | None = None
@@ -114,19 +120,20 @@ class ReportWriter:
         element_ids_local = np.asarray(element_ids_local, dtype=np.uint32).ravel()
         if element_ids_local.size != counts.sum():
             raise ValueError("element_ids_local must have one id per element")
-        self.layout = column_layout(self._mpi, node_ids_local.size, int(counts.sum()))
+        self.n_columns_local = int(counts.sum())
+        self.parts = population_parts(self._mpi, population, node_population_local, counts)
 
         # frames wait here until a block is written; its size bounds memory whatever tstop is
-        n_cols_max = max(self.layout.n_columns_by_rank, default=0)
+        by_rank = np.sum([part.layout.n_columns_by_rank for part in self.parts], axis=0)
+        n_cols_max = int(max(by_rank, default=0))
         row_bytes = 4 * max(n_cols_max, 1)
-        self._frames_per_block = max(1, min(self.clock.n_frames, int(buffer_bytes) // row_bytes))
-        self._buffer = np.zeros((self._frames_per_block, self.layout.n_columns_local), dtype=np.float32)
+        self.frames_per_block = max(1, min(self.clock.n_frames, int(buffer_bytes) // row_bytes))
+        self._buffer = np.zeros((self.frames_per_block, self.n_columns_local), dtype=np.float32)
         self._buffered = 0  # frames in the buffer
         self._flushed = 0  # frames on disk (== valid_frames)
         self._last_flush_wall = time.monotonic()
         self._warned_hold = False
         self._file: h5py.File | None = None
-        self._data: h5py.Dataset | None = None
         self.closed = False
 
         self._create(node_ids_local, counts, element_ids_local, dict(attributes or {}), resume_frames)
@@ -171,73 +178,67 @@ class ReportWriter:
 
     # -- setup -----------------------------------------------------------------------------------
 
+    @property
+    def population(self) -> str:
+        """The report's population (the first one of a report over several)."""
+        return self.parts[0].name
+
     def _create(self, node_ids_local, counts, element_ids_local, attributes, resume_frames=None) -> None:
-        node_ids = gather_rank_major(self._mpi, node_ids_local)
-        counts_all = gather_rank_major(self._mpi, counts)
-        element_ids = gather_rank_major(self._mpi, element_ids_local)
-        # the "sorted" flag spares libsonata from sorting its node index when it opens the file
-        ids_sorted, problem = False, None
-        if self._rank == 0:
+        mappings = []
+        problem = None
+        for part in self.parts:
+            cols = part.columns
+            node_ids = gather_rank_major(self._mpi, node_ids_local[part.nodes])
+            counts_all = gather_rank_major(self._mpi, counts[part.nodes])
+            element_ids = gather_rank_major(self._mpi, element_ids_local[cols])
+            mappings.append((node_ids, counts_all, element_ids))
+            # the "sorted" flag spares libsonata from sorting its node index when it opens the file
+            if self.rank == 0:
+                ordered = np.sort(node_ids)
+                if problem is None and np.any(ordered[1:] == ordered[:-1]):
+                    problem = f"report {self.path.name}: a node id is reported twice (by one or more ranks)"
+                part.ids_sorted = bool(np.all(np.diff(node_ids.astype(np.int64)) > 0))
+        if self.rank == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            ordered = np.sort(node_ids)
-            if np.any(ordered[1:] == ordered[:-1]):
-                problem = f"report {self.path.name}: a node id is reported twice (by one or more ranks)"
-            ids_sorted = bool(np.all(np.diff(node_ids.astype(np.int64)) > 0))
         if self._mpi is not None:
             # every rank learns the verdict (no rank left waiting); the folder now exists for all
-            ids_sorted, problem = self._mpi.bcast((ids_sorted, problem))
+            flags, problem = self._mpi.bcast(([part.ids_sorted for part in self.parts], problem))
+            for part, flag in zip(self.parts, flags, strict=True):
+                part.ids_sorted = flag
         if problem:
             raise ValueError(problem)
 
-        mode, earlier = resume_mode(self, node_ids, element_ids) if resume_frames is not None else ("w", None)
+        earlier = None
+        if resume_frames is None:
+            mode = "w"
+        else:
+            mode, earlier = resume_mode(
+                self, [(node_ids, element_ids) for node_ids, _, element_ids in mappings]
+            )
         f = self._open(mode)
         if mode == "r+":
             continue_file(self, f, int(resume_frames))
             return
         if f is not None:
-            # Creation is collective under mpio: every rank declares the same objects; only rank 0
-            # holds (and writes) the mapping arrays.
-            n_nodes, n_cols = self.layout.n_nodes, self.layout.n_columns
-            pop = f.require_group("report").create_group(self.population)
-            for key, value in attributes.items():
-                pop.attrs[key] = value
-            mapping = pop.create_group("mapping")
-            ds_nodes = mapping.create_dataset("node_ids", (n_nodes,), dtype=np.uint64)
-            ds_ptr = mapping.create_dataset("index_pointers", (n_nodes + 1,), dtype=np.uint64)
-            ds_elem = mapping.create_dataset("element_ids", (n_cols,), dtype=np.uint32)
-            ds_time = mapping.create_dataset("time", (3,), dtype=np.float64)
-            ds_time.attrs["units"] = "ms"
-            ds_nodes.attrs["sorted"] = np.uint8(ids_sorted)
-            data = pop.create_dataset(
-                "data",
-                (self.clock.n_frames, n_cols),
-                dtype=np.float32,
-                **storage_options(n_cols, self.clock.n_frames, self._frames_per_block),
-            )
-            data.attrs["units"] = self.units
-            data.attrs[VALID_FRAMES_ATTR] = np.int64(0)
-            if self._rank == 0:
-                ds_nodes[...] = node_ids
-                ds_ptr[...] = np.concatenate([[0], np.cumsum(counts_all)]).astype(np.uint64)
-                ds_elem[...] = element_ids
-                ds_time[...] = [self.clock.start_ms, self.clock.stop_ms, self.clock.dt_ms]
+            for part, mapping in zip(self.parts, mappings, strict=True):
+                part.data = create_group(f, part, mapping, attributes, self)
             f.flush()
-            self._file, self._data = f, data
+            self._file = f
         if earlier is not None:
             copy_frames(self, earlier, int(resume_frames))
         log.debug(
-            "report %s: %d frames x %d columns, driver %s, %d frames per block",
+            "report %s: %d frames x %s columns, driver %s, %d frames per block",
             self.path,
             self.clock.n_frames,
-            self.layout.n_columns,
+            "+".join(str(part.layout.n_columns) for part in self.parts),
             self.driver,
-            self._frames_per_block,
+            self.frames_per_block,
         )
 
     def _open(self, mode: str) -> h5py.File | None:
         if self.driver == "mpio":
             return h5py.File(self.path, mode, driver="mpio", comm=self._mpi.comm)
-        return h5py.File(self.path, mode) if self._rank == 0 else None
+        return h5py.File(self.path, mode) if self.rank == 0 else None
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -270,8 +271,8 @@ class ReportWriter:
         values = np.asarray(values_local)
         if self._global_slice is not None and values.shape == (self._n_global_values,):
             values = values[self._global_slice]
-        if values.shape != (self.layout.n_columns_local,):
-            expected = (self.layout.n_columns_local,)
+        if values.shape != (self.n_columns_local,):
+            expected = (self.n_columns_local,)
             raise ValueError(f"report {self.path.name}: got {values.shape} values, expected {expected}")
         last = self.clock.last_frame_at(t_ms)
         n_new = last - self.frames_recorded + 1
@@ -296,8 +297,8 @@ class ReportWriter:
         self._check_open()
         frames = np.asarray(frames_local)
         free = self.clock.n_frames - self.frames_recorded
-        if frames.ndim != 2 or frames.shape[1] != self.layout.n_columns_local or len(frames) > free:
-            expected = f"(<= {free}, {self.layout.n_columns_local})"
+        if frames.ndim != 2 or frames.shape[1] != self.n_columns_local or len(frames) > free:
+            expected = f"(<= {free}, {self.n_columns_local})"
             raise ValueError(f"report {self.path.name}: frames of shape {frames.shape}, expected {expected}")
         if len(frames):
             self._append(frames)
@@ -312,11 +313,11 @@ class ReportWriter:
         passed or the report is complete."""
         done = 0
         while done < len(frames):
-            take = min(len(frames) - done, self._frames_per_block - self._buffered)
+            take = min(len(frames) - done, self.frames_per_block - self._buffered)
             self._buffer[self._buffered : self._buffered + take] = frames[done : done + take]
             self._buffered += take
             done += take
-            if self._buffered == self._frames_per_block:
+            if self._buffered == self.frames_per_block:
                 self._write_block()
         if self._buffered and self._interval_elapsed():
             self._write_block()
@@ -337,37 +338,39 @@ class ReportWriter:
 
     def _write_block(self) -> None:
         f0, k = self._flushed, self._buffered
-        block = self._buffer[:k]
-        if self.driver == "mpio":
-            c0, n = self.layout.column_offset, self.layout.n_columns_local
-            if n:
-                self._data[f0 : f0 + k, c0 : c0 + n] = block
-        else:
-            rows = (
-                block if self._mpi is None else gather_block(self._mpi, block, self.layout.n_columns_by_rank)
-            )
+        for part in self.parts:
+            block = self._buffer[:k, part.columns]
+            if self.driver == "mpio":
+                c0, n = part.layout.column_offset, part.layout.n_columns_local
+                if n:
+                    part.data[f0 : f0 + k, c0 : c0 + n] = block
+                continue
+            by_rank = part.layout.n_columns_by_rank
+            rows = block if self._mpi is None else gather_block(self._mpi, block, by_rank)
             if rows is not None and rows.size:
-                self._write_rows(f0, rows)
+                self._write_rows(part.data, f0, rows)
         self._flushed += k
         self._buffered = 0
         self._commit_valid_frames()
         self._last_flush_wall = time.monotonic()
 
-    def _write_rows(self, f0: int, rows: np.ndarray) -> None:
+    @staticmethod
+    def _write_rows(data: h5py.Dataset, f0: int, rows: np.ndarray) -> None:
         """Write whole frames from one process; a block that is exactly one chunk skips HDF5's
         selection machinery (``H5Dwrite_chunk``), which brings it level with a plain write."""
-        chunks = self._data.chunks
+        chunks = data.chunks
         if chunks is not None and rows.shape == chunks and f0 % chunks[0] == 0:
-            self._data.id.write_direct_chunk((f0, 0), np.ascontiguousarray(rows))
+            data.id.write_direct_chunk((f0, 0), np.ascontiguousarray(rows))
         else:
-            self._data[f0 : f0 + rows.shape[0], :] = rows
+            data[f0 : f0 + rows.shape[0], :] = rows
 
     def _commit_valid_frames(self) -> None:
         """Say the frames are there once they are: raw data bypass HDF5's caches (no chunk cache),
         so they reached the OS before the attribute does, in this flush (crash-safe order)."""
         if self._file is None:
             return
-        self._data.attrs.modify(VALID_FRAMES_ATTR, np.int64(self._flushed))
+        for part in self.parts:
+            part.data.attrs.modify(VALID_FRAMES_ATTR, np.int64(self._flushed))
         self._file.flush()
 
     def close(self) -> None:
@@ -377,7 +380,9 @@ class ReportWriter:
         self.flush()
         if self._file is not None:
             self._file.close()
-        self._file = self._data = None
+        self._file = None
+        for part in self.parts:
+            part.data = None
         self.closed = True
 
     def __enter__(self) -> ReportWriter:

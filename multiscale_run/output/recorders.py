@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from multiscale_run.output.frames import report_window
 from multiscale_run.output.report_spaces import GLOBAL_POPULATION, report_operator, report_space
 from multiscale_run.simulators.base import SomaSampler
 from multiscale_run.spaces import SegmentGeometry, Space
+
+if TYPE_CHECKING:
+    from multiscale_run.nodes import NeuronSelection
 
 #: NEURON steps between two collections of a soma report's samples (NEURON records them
 #: meanwhile): 100 steps of the default 0.1 ms are 10 ms of simulated time.
@@ -131,11 +135,14 @@ def build_recorders(
     operators: Mapping,
     node_ids: np.ndarray,
     segments: SegmentGeometry | None,
-    population: str,
+    cells: NeuronSelection,
     parallel,
     resume: tuple[float, dict[str, np.ndarray]] | None = None,
 ) -> Recorders:
     """The recorders of every configured report (collective: the writers create their files).
+
+    ``node_ids``: this rank's cells (gids of ``cells``); a report on them holds one group per
+    population, each naming its cells by their node ids in it.
 
     ``resume``: ``(t_ms, Recorders.save_state() of a snapshot)``. A report configured as in the
     snapshot continues its file; a new or changed one starts at the first of its frames after
@@ -143,9 +150,34 @@ def build_recorders(
     from multiscale_run.coupling.operator_specs import OPERATORS
     from multiscale_run.nodes import node_set_members
 
+    populations = cells.populations
+    local_ids = cells.locate(node_ids)[1]
+    population_index = cells.population_index(node_ids)
+
     def members(entry) -> np.ndarray | None:
+        """The local cells of the report's node set (None: all)."""
         node_set = entry.get("node_set")
-        return np.isin(node_ids, node_set_members(config, node_set, population)) if node_set else None
+        if not node_set:
+            return None
+        chosen = [cells.to_gids(p, node_set_members(config, node_set, p)) for p in populations]
+        return np.isin(node_ids, np.concatenate(chosen))
+
+    several = len(populations) > 1
+
+    def cell_writer(path, keep, counts, window, unit, labels, frames) -> ReportWriter:
+        """A report on the local cells ``keep`` (a mask), ``counts`` elements each."""
+        return ReportWriter(
+            path,
+            populations if several else populations[0],
+            local_ids[keep],
+            counts,
+            *window,
+            unit,
+            parallel,
+            attributes=labels,
+            resume_frames=frames,
+            node_population_local=population_index[keep] if several else None,
+        )
 
     out: list[_Recorder] = []
     entries: list[dict] = []
@@ -166,10 +198,8 @@ def build_recorders(
             if space is Space.NEURON:
                 keep = members(rep)
                 columns = None if keep is None else np.flatnonzero(keep)
-                ids = node_ids if columns is None else node_ids[columns]
-                writer = ReportWriter(
-                    path, population, ids, 1, *window, unit, parallel, attributes=labels, resume_frames=frames
-                )
+                keep = np.ones(len(node_ids), dtype=bool) if keep is None else keep
+                writer = cell_writer(path, keep, 1, window, unit, labels, frames)
             elif space is Space.SEGMENT:
                 # Segments are elements of their neuron (docs/reports.md): node = the owning
                 # neuron, element id = the segment's rank within it, columns node after node.
@@ -179,24 +209,14 @@ def build_recorders(
                 columns = np.flatnonzero(keep[owner])
                 columns = columns[np.argsort(owner[columns], kind="stable")]
                 counts = np.bincount(owner[columns], minlength=len(node_ids))[keep]
-                writer = ReportWriter(
-                    path,
-                    population,
-                    node_ids[keep],
-                    counts,
-                    *window,
-                    unit,
-                    parallel,
-                    attributes=labels,
-                    resume_frames=frames,
-                )
+                writer = cell_writer(path, keep, counts, window, unit, labels, frames)
             else:
                 size = (
                     len(sim.get(rep["variable"])) if operator == "identity" else operators[operator].shape[0]
                 )
                 writer = ReportWriter.for_global_space(
                     path,
-                    GLOBAL_POPULATION[space],
+                    rep.get("population") or GLOBAL_POPULATION[space],
                     size,
                     *window,
                     unit,

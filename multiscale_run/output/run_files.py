@@ -13,13 +13,17 @@ from multiscale_run.timings import Timings
 log = logging.getLogger(__name__)
 
 
-def write_exclusions(path: Path, exclusions: list) -> None:
-    """``node_id, time_ms, simulator, variable, value, reason`` of every excluded neuron, by time."""
+def write_exclusions(path: Path, exclusions: list, cells) -> None:
+    """``population, node_id, time_ms, simulator, variable, value, reason`` of every excluded
+    neuron, by time (``cells``: the run's :class:`~multiscale_run.nodes.NeuronSelection`, whose
+    gids the exclusions name)."""
+    rows = sorted(exclusions, key=lambda e: (e.time_ms, e.node_id))
+    populations, node_ids = cells.locate([e.node_id for e in rows])
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["node_id", "time_ms", "simulator", "variable", "value", "reason"])
-        for e in sorted(exclusions, key=lambda e: (e.time_ms, e.node_id)):
-            writer.writerow([e.node_id, e.time_ms, e.simulator, e.variable, e.value, e.reason])
+        writer.writerow(["population", "node_id", "time_ms", "simulator", "variable", "value", "reason"])
+        for e, population, node_id in zip(rows, populations, node_ids.tolist(), strict=True):
+            writer.writerow([population, node_id, e.time_ms, e.simulator, e.variable, e.value, e.reason])
 
 
 def write_timings(path: Path, summary: dict) -> None:

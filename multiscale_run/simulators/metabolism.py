@@ -35,7 +35,8 @@ _DERIVED_DESCRIPTIONS = {
 
 
 class MetabolismSim(Simulator):
-    """The metabolism simulator on the ``neuron`` space (this rank's cells, ascending node id)."""
+    """The metabolism simulator on the ``neuron`` space (this rank's cells, ascending gid,
+    :mod:`multiscale_run.nodes`)."""
 
     name = "metabolism"
 

@@ -79,36 +79,39 @@ def _import(target: str) -> Callable:
 
 
 def _report_values(path: Path, t0: float, t1: float) -> np.ndarray:
-    """The valid frames of the single population of a SONATA element report with t0 <= t < t1."""
+    """The valid frames with t0 <= t < t1 of a SONATA element report, the columns of all its
+    populations side by side (they share one frame clock)."""
     if not path.is_file():
         raise MetricError(f"report file {path} not found")
     with h5py.File(path, "r") as f:
-        populations = list(f["report"])
-        if len(populations) != 1:
-            raise MetricError(f"{path} holds {len(populations)} populations, expected one")
-        group = f["report"][populations[0]]
-        data = group["data"]
-        start, _stop, dt = (float(x) for x in group["mapping/time"][...])
-        valid = min(int(data.attrs.get(VALID_FRAMES_ATTR, data.shape[0])), data.shape[0])
+        groups = list(f["report"].values())
+        start, _stop, dt = (float(x) for x in groups[0]["mapping/time"][...])
+        valid = min(
+            min(int(g["data"].attrs.get(VALID_FRAMES_ATTR, g["data"].shape[0])), g["data"].shape[0])
+            for g in groups
+        )
         times = start + dt * np.arange(valid)
         frames = np.flatnonzero((times >= t0 - 1e-9 * dt) & (times < t1 - 1e-9 * dt))
         if not len(frames):
             raise MetricError(f"{path} has no valid frame in [{t0:g}, {t1:g}) ms")
-        return data[frames[0] : frames[-1] + 1].astype(np.float64)
+        rows = slice(frames[0], frames[-1] + 1)
+        return np.concatenate([g["data"][rows] for g in groups], axis=1).astype(np.float64)
 
 
 def _spike_rate(config: Config, t0: float, t1: float) -> float:
     from multiscale_run.nodes import simulated_nodes
 
-    population, ids = simulated_nodes(config)
+    selection = simulated_nodes(config)
     path = config.spikes_file
     if not path.is_file():
         raise MetricError(f"spikes file {path} not found")
+    n = 0
     with h5py.File(path, "r") as f:
-        group = f.get(f"spikes/{population}")
-        times = group["timestamps"][...] if group is not None else np.zeros(0)
-    n = int(np.count_nonzero((times >= t0) & (times < t1)))
-    return n / (len(ids) * (t1 - t0) / 1000.0)
+        for population in selection.populations:
+            group = f.get(f"spikes/{population}")
+            times = group["timestamps"][...] if group is not None else np.zeros(0)
+            n += int(np.count_nonzero((times >= t0) & (times < t1)))
+    return n / (len(selection.gids) * (t1 - t0) / 1000.0)
 
 
 def parse_metric(name: str, data, problem: Callable[..., None]) -> Metric | None:

@@ -8,7 +8,6 @@ means the same whatever ran it.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -20,6 +19,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from multiscale_run.run_status import COMPLETED as RUN_COMPLETED
+from multiscale_run.run_status import recorded_status
 from multiscale_run.sweep.points import COMPLETED, FAILED, OUTPUT_DIR, RUNNING, read_state, update_state
 
 INTERRUPTED = "interrupted"
@@ -60,15 +61,6 @@ def _error(log: Path, returncode: int) -> str:
     text = msr_lines[-1] if msr_lines else (lines[-1] if lines else "no output")
     cause = f"signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
     return f"{cause}: {text[:500]}"
-
-
-def _recorded_status(directory: Path) -> str | None:
-    """The status the run wrote in its ``run.json`` (``completed`` only once every result is
-    flushed), None if it wrote none."""
-    try:
-        return json.loads((directory / OUTPUT_DIR / "run.json").read_text(encoding="utf-8")).get("status")
-    except (OSError, ValueError):
-        return None
 
 
 def _wait(proc: subprocess.Popen, cancelled: threading.Event | None) -> int:
@@ -113,8 +105,8 @@ def run_point(directory: Path, command: list[str], cancelled: threading.Event | 
         )
         returncode = _wait(proc, cancelled)
     wall = round(time.monotonic() - start, 3)
-    recorded = _recorded_status(directory)
-    if returncode == 0 and recorded == "completed":
+    recorded = recorded_status(directory / OUTPUT_DIR)
+    if returncode == 0 and recorded == RUN_COMPLETED:
         status, error = COMPLETED, None
     elif returncode == 0:
         # seen on SLURM: srun exits 0 after "task 0 launch failed", the simulation never ran

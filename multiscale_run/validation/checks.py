@@ -147,6 +147,25 @@ def _check_reports(config, variables, node_sets, problems):
                         )
                     )
             _check_node_set(config, node_sets, rep.get("node_set", ""), f"{at}.node_set", problems)
+            if rep.get("population") and var is not None:
+                _check_report_population(config, rep, var.space, f"{at}.population", problems)
+
+
+def _check_report_population(config: Config, rep: dict, space, where: str, problems: list[Problem]) -> None:
+    """``population`` names only the group of a per-tet, per-vessel or per-endfoot report: a
+    neuron or segment report holds one group per population of its cells, named after it."""
+    from multiscale_run.output.report_spaces import report_operator, report_space
+    from multiscale_run.spaces import Space
+
+    if report_space(report_operator(rep, space), space) in (Space.NEURON, Space.SEGMENT):
+        problems.append(
+            config.problem(
+                where,
+                f"population {rep['population']!r} on a neuron or segment report: its groups are "
+                "named after the populations of its cells",
+                "no population (choose the cells with node_set)",
+            )
+        )
 
 
 def _check_sonata_reports(config: Config, problems: list[Problem]) -> None:

@@ -19,7 +19,7 @@ def count_cells(config: Config) -> int | None:
     from multiscale_run.nodes import simulated_nodes
 
     try:
-        return len(simulated_nodes(config)[1])
+        return len(simulated_nodes(config).gids)
     except Exception as exc:  # any reader failure means: unknown (other checks name the cause)
         log.debug("cannot count cells: %s", exc)
         return None
@@ -58,13 +58,16 @@ def check_mesh_coverage(config: Config, warnings: list[Problem]) -> None:
     points, owners = placed_morphology_points(settings_from_config(config))
     outside = locate_points(points, read_mesh(mesh_file, section.get("mesh_scale_um", 1.0))) < 0
     if outside.any():
+        from multiscale_run.nodes import simulated_nodes
+
         cells = np.unique(owners[outside])
+        population, node_id = (v[0] for v in simulated_nodes(config).locate(cells[:1]))
         warnings.append(
             config.problem(
                 "multiscale_run.steps.mesh_file",
                 f"{int(outside.sum())} of {len(points)} morphology points of {len(cells)} neuron(s) "
-                f"(e.g. node {int(cells[0])}) lie outside the mesh {mesh_file}: those parts exchange "
-                "nothing with the extracellular space",
+                f"(e.g. population {population} node {int(node_id)}) lie outside the mesh {mesh_file}: "
+                "those parts exchange nothing with the extracellular space",
                 "a mesh that holds every neuron, or no mesh file so that one is generated",
             )
         )

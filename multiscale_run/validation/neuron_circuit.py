@@ -73,23 +73,41 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
         return None
     from multiscale_run.circuit.sonata import Circuit
     from multiscale_run.nodes import point_nodes, simulated_nodes
-    from multiscale_run.simulators.neuron.cell_models import model_of
-    from multiscale_run.simulators.neuron.homeostasis import MECHANISMS as HOMEOSTASIS
 
     try:
-        population, cells = simulated_nodes(config)
+        selection = simulated_nodes(config)
         circuit = Circuit(config.circuit_config)
-        ids = np.concatenate(
-            [cells, point_nodes(config.circuit_config, population, config.node_set, config.node_sets_file)]
-        )
         mech_files = _mechanism_sources(config, circuit)
     except UserError as exc:  # other checks name the file or node set
         log.debug("cannot read the circuit's models: %s", exc)
         return None
-    file = str(config.circuit_config)
     ion_use = _ion_use(mech_files)
     available = BUILTIN | set(ion_use)
-    pop = circuit.node_population(population)
+    inserted: dict[str, set[str]] = {}
+    for population, cells in selection.node_ids.items():
+        points = point_nodes(config.circuit_config, population, config.node_set, config.node_sets_file)
+        ids = np.concatenate([cells, points])
+        inserted |= _population_mechanisms(
+            config, circuit.node_population(population), ids, available, problems
+        )
+        _check_edges(config, circuit, circuit.node_population(population), available, problems)
+    check_inputs(config, circuit, selection.node_ids, available, problems)
+    used = {
+        "available": available,
+        "inserted": set().union(*inserted.values()),
+        "ions": {m: ions for m, (ions, _) in ion_use.items()},
+    }
+    check_conditions(config, circuit, selection.node_ids, used, problems)
+    return inserted, ion_use
+
+
+def _population_mechanisms(config: Config, pop, ids: np.ndarray, available: set, problems) -> dict:
+    """{cell description: mechanisms it inserts} of the models of nodes ``ids`` of ``pop``,
+    adding their problems to ``problems``."""
+    from multiscale_run.simulators.neuron.cell_models import model_of
+    from multiscale_run.simulators.neuron.homeostasis import MECHANISMS as HOMEOSTASIS
+
+    file = str(config.circuit_config)
     comps = _components(pop)
     attrs = {
         n: pop.get(n, ids) for n in ("model_template", "model_processing", "dynamics_params", "morphology")
@@ -104,7 +122,7 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
         if key in seen:
             continue
         seen.add(key)
-        where = f"population {population} node {int(node)}"
+        where = f"population {pop.name} node {int(node)}"
         try:
             model = model_of(types[i], row["model_template"], where)
         except UserError as exc:
@@ -128,15 +146,7 @@ def cell_mechanisms(config: Config, problems: list[Problem]) -> tuple[dict, dict
             )
         if not model.point:
             inserted[f"{where} ({row['model_template']})"] = mechanisms
-    _check_edges(config, circuit, pop, available, problems)
-    check_inputs(config, circuit, population, cells, problems)
-    used = {
-        "available": available,
-        "inserted": set().union(*inserted.values()),
-        "ions": {m: ions for m, (ions, _) in ion_use.items()},
-    }
-    check_conditions(config, circuit, population, cells, used, problems)
-    return inserted, ion_use
+    return inserted
 
 
 def _components(pop) -> dict:
@@ -211,42 +221,27 @@ def _check_edges(config: Config, circuit, pop, available: set[str], problems: li
 def _check_section_ids(edges, pop, problems: list[Problem]) -> None:
     """Every ``afferent_section_id`` must name a section of its target's morphology (soma 0, then
     its neurite sections, as msr's and BBP's numberings both count them; MorphIO counts them)."""
-    import morphio
-
-    from multiscale_run.simulators.neuron.circuit import SonataCells
+    from multiscale_run.validation.morphologies import Morphologies
 
     targets, ids = edges.target_ids, edges._groups.get("afferent_section_id")
-    comps = {
-        "morphologies_dir": Path(pop.properties["morphologies_dir"])
-        if pop.properties.get("morphologies_dir")
-        else None,
-        "alternate": {k: Path(v) for k, v in (pop.properties.get("alternate_morphologies") or {}).items()},
-    }
-    counts: dict[str, int] = {}
-    for node in np.unique(targets):
-        name = pop.get("morphology", np.array([node]))[0]
-        if name is None:
-            continue
-        try:
-            path = SonataCells.morphology_path(str(name), comps)
-        except UserError:
-            return  # the morphology probe names it
-        if str(path) not in counts:
-            counts[str(path)] = 1 + len(morphio.Morphology(str(path)).sections)
-        onto = np.asarray(ids[targets == node], dtype=np.int64)
-        bad = onto[(onto < 0) | (onto >= counts[str(path)])]
-        if len(bad):
-            edge = int(
-                np.flatnonzero(targets == node)[np.flatnonzero((onto < 0) | (onto >= counts[str(path)]))[0]]
+    morphologies = Morphologies(pop)
+    targets, ids = np.asarray(targets, dtype=np.int64), np.asarray(ids, dtype=np.int64)
+    nodes, inverse = np.unique(targets, return_inverse=True)
+    counts = [morphologies.section_count(int(node)) for node in nodes]
+    limits = np.array([np.iinfo(np.int64).max if c is None else c for c in counts], dtype=np.int64)
+    bad = (ids < 0) | (ids >= limits[inverse])
+    for k in np.unique(inverse[bad]):
+        onto = bad & (inverse == k)
+        edge = int(np.flatnonzero(onto)[0])
+        problems.append(
+            Problem(
+                edges.file,
+                f"edges {edges.name} edge {edge}.afferent_section_id",
+                f"{int(onto.sum())} synapse(s) onto population {pop.name} node {int(nodes[k])} name section "
+                f"{int(ids[edge])}, but its morphology {morphologies.of(int(nodes[k]))[0].name} has "
+                f"sections 0-{int(limits[k]) - 1}",
             )
-            problems.append(
-                Problem(
-                    edges.file,
-                    f"edges {edges.name} edge {edge}.afferent_section_id",
-                    f"{len(bad)} synapse(s) onto population {pop.name} node {int(node)} name section "
-                    f"{int(bad[0])}, but its morphology {path.name} has sections 0-{counts[str(path)] - 1}",
-                )
-            )
+        )
 
 
 def _first_of_each(templates, targets: np.ndarray, point_ids: set[int]):

@@ -198,6 +198,24 @@ def test_a_signal_stops_the_run_cleanly(sim, signum, code):
     assert run["status"] == "interrupted" and 0 < run["t_reached_ms"] < LONG_MS
     assert_reports_readable(sim / "output", run["t_reached_ms"])
     assert outside(sim) == before
+    status = subprocess.run([*MSR, "status", str(sim)], capture_output=True, text=True, check=False)
+    assert status.returncode == 1 and status.stdout.strip().endswith("run.json: status interrupted")
+
+
+def test_status_says_whether_the_run_completed(sim, tmp_path):
+    """``msr status`` (what the sbatch script asks after srun): exit 0 only for a completed run."""
+
+    def status(folder: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([*MSR, "status", str(folder)], capture_output=True, text=True, check=False)
+
+    never = status(sim)
+    assert never.returncode == 1 and "no run record" in never.stdout, never
+    assert compute(sim).returncode == 0
+    done = status(sim)
+    assert done.returncode == 0 and done.stdout.strip() == f"{sim / 'output' / 'run.json'}: status completed"
+    missing = status(tmp_path / "nowhere")
+    assert missing.returncode == 2 and "simulation_config.json" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def _mpi_compute(sim: Path, ranks: int = 2) -> subprocess.Popen:

@@ -47,6 +47,38 @@ def test_init_sbatch_script_runs_on_slurm(slurm_cluster, tmp_path):
     assert "timings (min/mean/max over ranks)" in log.read_text()
 
 
+def _fail_next_launch(cluster) -> int:
+    """The next job's id, whose first step's launch will fail: PMIx finds that step's folder, as
+    a step of an earlier cluster that reused the job id can leave it."""
+    held = cluster.run("sbatch", "--hold", "--parsable", "--wrap=true")
+    assert held.returncode == 0, held.stderr
+    job = int(held.stdout.strip().split(";")[0])
+    cluster.run("scancel", str(job))
+    (cluster.root / "pmix" / f"spmix_appdir_{os.getuid()}_{job + 1}.0").mkdir()
+    return job + 1
+
+
+def test_init_sbatch_job_whose_launch_failed_fails(slurm_cluster, tmp_path):
+    """srun exits 0 after "task 0 launch failed"; the script's job must not end COMPLETED."""
+    sim = tmp_path / "sim"
+    init_simulation(sim, neurons=2, tstop=5.0, ntasks=1, time_limit="00:10:00")
+    job = _fail_next_launch(slurm_cluster)
+    result = subprocess.run(
+        ["sbatch", "--wait", "--parsable", str(sim / "simulation.sbatch")],
+        env={**env(), **slurm_env(slurm_cluster)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.stdout.strip().split(";")[0] == str(job)
+    log = (sim / f"msr-sim-{job}.log").read_text()
+    assert result.returncode == 1, (result.stderr, log)
+    assert "launch failed" in log and "no run record" in log, log
+    assert "msr: srun exited 0 but the run did not complete" in log
+    assert not (sim / "output" / "run.json").exists()
+
+
 def test_sbatch_job_warned_of_its_time_limit_snapshots_requeues_and_completes(slurm_cluster, tmp_path):
     """SLURM's warning before the time limit (``--signal=USR1@...``, sent here at once with
     ``scancel --signal=USR1``, which signals the job's steps as the time limit does): the ranks
@@ -135,14 +167,11 @@ def test_slurm_executor_runs_a_job_array_within_its_limit(slurm_cluster, tmp_pat
 
 def test_a_task_whose_launch_failed_is_failed_not_completed(slurm_cluster, tmp_path):
     """srun exits 0 after "task 0 launch failed": here PMIx finds its folder for the step taken,
-    as a step of an earlier cluster that reused the job id can leave it. The point is failed with
-    srun's line, and no metric is read from outputs it never wrote."""
+    as a step of an earlier cluster that reused the job id can leave it. The point's sbatch script
+    exits 1, the point is failed with the script's line (srun's is in its compute.log), and no
+    metric is read from outputs it never wrote."""
     init_simulation(tmp_path / "base", neurons=2, tstop=5.0)
-    held = slurm_cluster.run("sbatch", "--hold", "--parsable", "--wrap=true")
-    assert held.returncode == 0, held.stderr
-    job = int(held.stdout.strip().split(";")[0])
-    slurm_cluster.run("scancel", str(job))
-    (slurm_cluster.root / "pmix" / f"spmix_appdir_{os.getuid()}_{job + 1}.0").mkdir()
+    job = _fail_next_launch(slurm_cluster)
     spec = {
         "base": "base",
         "parameters": {ATP: {"values": [0.1]}},
@@ -154,8 +183,9 @@ def test_a_task_whose_launch_failed_is_failed_not_completed(slurm_cluster, tmp_p
     )
     assert result.returncode == 0, result.stderr
     state = states(tmp_path / "launch")["p0000"]
-    assert state["slurm_job"] == f"{job + 1}_0", state
-    assert state["status"] == "failed" and state["returncode"] == 0, state
-    assert "output/run.json says nothing" in state["error"] and "launch failed" in state["error"], state
+    assert state["slurm_job"] == f"{job}_0", state
+    assert state["status"] == "failed" and state["returncode"] == 1, state
+    assert state["error"] == "exit code 1: msr: srun exited 0 but the run did not complete", state
+    assert "launch failed" in (tmp_path / "launch" / "points" / "p0000" / "compute.log").read_text()
     [row] = read_csv(tmp_path / "launch" / "results.csv")
-    assert row["status"] == "failed" and row["atp"] == "" and "launch failed" in row["error"]
+    assert row["status"] == "failed" and row["atp"] == "" and "did not complete" in row["error"]

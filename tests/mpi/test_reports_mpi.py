@@ -65,7 +65,7 @@ SCRIPT = textwrap.dedent(
     spiking = local[local % 2 == 0]
     times = np.concatenate([0.1 * spiking + k for k in range(3)])
     ids = np.tile(spiking, 3)
-    write_spikes(f"{out}/spikes.h5", "All", ids, times, par)
+    write_spikes(f"{out}/spikes.h5", {"All": (ids, times)}, par)
     drivers = par.comm.gather(soma.driver, root=0)
     if par.rank == 0:  # one line: ranks' outputs could interleave
         print("ok", len(drivers), *sorted(set(drivers)))

@@ -127,7 +127,13 @@ def test_check_finds_an_unknown_template_and_an_unsupported_input(tmp_path):
     (tmp_path / "circuit.json").write_text(json.dumps(circuit))
     sim = tmp_path / "sim"
     config = _init(sim, "--circuit", str(tmp_path / "circuit.json"), "--no-metabolism")
-    config["inputs"] = {"wave": {"input_type": "conductance", "module": "shot_noise", "node_set": "v1"}}
+    config["inputs"] = {
+        "wave": {
+            "input_type": "extracellular_stimulation",
+            "module": "spatially_uniform_e_field",
+            "node_set": "v1",
+        }
+    }
     (sim / "simulation_config.json").write_text(json.dumps(config))
     result = CliRunner().invoke(main, ["check", str(sim)])
     assert result.exit_code == 2
@@ -135,4 +141,33 @@ def test_check_finds_an_unknown_template_and_an_unsupported_input(tmp_path):
         "population v1 node 0: unsupported model_type/model_template 'biophysical'/'xyz:C'" in result.output
     )
     assert "IntFire9" in result.output and "population v1 node 10" in result.output
-    assert "inputs.wave" in result.output and "('conductance', 'shot_noise')" in result.output
+    assert (
+        "inputs.wave" in result.output
+        and "('extracellular_stimulation', 'spatially_uniform_e_field')" in result.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("node", "words"),
+    [(11, "node 11: a point_neuron node has no compartments"),
+     (20, "node 20: not a node of the population (it has 14)")],
+)  # fmt: skip
+def test_check_refuses_compartments_of_a_point_neuron_or_of_no_node(tmp_path, node, words):
+    """bio_14cells' nodes 10-13 are IntFire1 point neurons: a compartment set cannot name them."""
+    sim = tmp_path / "sim"
+    args = ["init", str(sim), "--circuit", str(BMTK / "config.circuit.json"), "--no-metabolism"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    sets = tmp_path / "compartment_sets.json"
+    sets.write_text(
+        json.dumps({"spots": {"population": "v1", "compartment_set": [[0, 0, 0.5], [node, 0, 0.5]]}})
+    )
+    config = json.loads((sim / "simulation_config.json").read_text())
+    config["compartment_sets_file"] = str(sets)
+    config["conditions"]["modifications"] = [
+        {"name": "m", "type": "compartment_set", "compartment_set": "spots", "section_configure": "cm = 2"}
+    ]
+    (sim / "simulation_config.json").write_text(json.dumps(config))
+    result = CliRunner().invoke(main, ["check", str(sim)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    where = f"{sim / 'simulation_config.json'}: conditions.modifications[0].compartment_set: "
+    assert any(where in line and words in line for line in result.output.splitlines()), result.output

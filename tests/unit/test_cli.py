@@ -33,7 +33,7 @@ def test_version_and_alias():
 
 
 @pytest.mark.parametrize(
-    "command", ["init", "check", "compute", "post-processing", "edit-mod-files", "demo", "sweep"]
+    "command", ["init", "check", "compute", "status", "post-processing", "edit-mod-files", "demo", "sweep"]
 )
 def test_every_command_has_help(command):
     result = invoke(command, "--help")

@@ -208,6 +208,12 @@ CASES = [
         "unknown node set 'Nobody'",
     ),
     (
+        "population on a neuron report",
+        lambda d: d["multiscale_run"]["neuron"]["reports"][0].__setitem__("population", "All"),
+        "multiscale_run.neuron.reports[0].population",
+        "its groups are named after the populations of its cells",
+    ),
+    (
         "soma operator outside neuron",
         lambda d: d["multiscale_run"]["metabolism"]["reports"][0].__setitem__("operator", "soma"),
         "multiscale_run.metabolism.reports[0].operator",

@@ -59,6 +59,33 @@ def test_shot_noise_and_ornstein_uhlenbeck_are_neurodamus_s(h, name):
     _same_source(times, amps, name)
 
 
+@pytest.mark.parametrize("name", ["shot", "shot_moments", "ou"])  # a positive mean: a conductance
+def test_conductance_mode_draws_neurodamus_s_signal(h, name):
+    """neurodamus's conductance mode is the same class and stream: the same samples, in µS."""
+    case = CASES[name]
+    settings = SimpleNamespace(tstop_ms=case["delay"] + case["duration"] + 10.0)
+    rng = random_streams.random123(h, case["ids"])
+    times, g = clamp_waveform({**_spec(case), "input_type": "conductance"}, {}, settings, rng)
+    _same_source(times, g, name)
+
+
+def test_an_input_s_rank_counts_both_modes_of_its_family_in_config_order():
+    """neurodamus counts a family's inputs (its class's stimCount) whatever their mode."""
+    inputs = {
+        "ou": {"input_type": "conductance", "module": "ornstein_uhlenbeck"},
+        "shot_g": {"input_type": "conductance", "module": "shot_noise"},
+        "noise": {"input_type": "current_clamp", "module": "noise"},
+        "shot_i": {"input_type": "current_clamp", "module": "relative_shot_noise"},
+        "ou_i": {"input_type": "current_clamp", "module": "relative_ornstein_uhlenbeck"},
+        "step": {"input_type": "current_clamp", "module": "linear"},
+    }
+    adapter = SimpleNamespace(settings=SimpleNamespace(inputs=inputs))
+    rank = {
+        name: InputStimuli._stimulus_count(adapter, name, spec["module"]) for name, spec in inputs.items()
+    }
+    assert rank == {"ou": 0, "shot_g": 0, "noise": 0, "shot_i": 1, "ou_i": 1, "step": 0}
+
+
 def test_a_run_shorter_than_the_input_draws_as_much_and_keeps_its_start(h):
     case = CASES["shot_small_shape"]
     rng = random_streams.random123(h, case["ids"])

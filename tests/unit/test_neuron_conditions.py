@@ -5,6 +5,8 @@ numbers: passive cells on real Allen morphologies, nodes and edges written here 
   Σ g_pas·area·(v − e_pas) (current conservation), the soma at the clamp voltage, 0 nA after;
 - sinusoidal and subthreshold: the IClamp's current, recorded, is the formula's;
 - ConfigureAllSections: every segment's g_pas halved and cm set, as the statements say;
+- section and section_list: ``dend[2]`` and ``apical`` are the sections MorphIO reads as the
+  third basal and every apical section of the SWC file;
 - connection overrides: weights, delays and synapse_configure as the later override says where
   two match; spont_minis: a Poisson count of releases.
 """
@@ -16,6 +18,7 @@ import math
 
 import h5py
 import libsonata
+import morphio
 import numpy as np
 import pytest
 from conftest import ALLEN_MORPHOLOGIES, write_cortex_nodes
@@ -35,7 +38,11 @@ INPUTS = {
              "node_set": "n1"},
 }  # fmt: skip
 MODIFICATIONS = [{"name": "halve", "type": "ConfigureAllSections", "node_set": "n2",
-                  "section_configure": "%s.g_pas *= 0.5; %s.cm = 1.5 + 0.5"}]  # fmt: skip
+                  "section_configure": "%s.g_pas *= 0.5; %s.cm = 1.5 + 0.5"},
+                 {"name": "one", "type": "section", "node_set": "n0",
+                  "section_configure": "dend[2].g_pas = 3e-4"},
+                 {"name": "apical", "type": "section_list", "node_set": "n0",
+                  "section_configure": "apical.cm = apical.cm + 1.5"}]  # fmt: skip
 OVERRIDES = [
     {"name": "from0", "source": "n0", "target": "All", "weight": 2.0, "synapse_delay_override": 3.0},
     {"name": "onto2", "source": "All", "target": "n2", "weight": 0.5, "synapse_configure": "%s.tau2 = 7"},
@@ -97,6 +104,8 @@ def run(tmp_path_factory):
     out["soma"] = sim.soma_segment_index()
     cell2 = {c.gid: c for c in sim.cells}[2]
     out["cell2"] = [(seg.g_pas, seg.cm) for sec in cell2.sections for seg in sec]
+    cell0 = {c.gid: c for c in sim.cells}[0]
+    out["cell0"] = [(sec.L, sec(0.5).g_pas, sec(0.5).cm) for sec in cell0.sections]
     sim.advance(TSTOP)
     out["seclamp_after"] = clamps["SEClamp"].i
     out["t"], out["iclamp"] = np.array(t), [np.array(c) for c in currents]
@@ -136,6 +145,22 @@ def test_configure_all_sections_sets_every_segment(run):
     values = np.array(run["cell2"])
     np.testing.assert_allclose(values[:, 0], 0.5 * G_PAS, rtol=1e-12)
     np.testing.assert_allclose(values[:, 1], 2.0, rtol=1e-12)
+
+
+def test_section_and_section_list_name_the_morphology_sections(run):
+    """node 0: ``dend[2]`` is the third basal section of its SWC file, ``apical`` every apical one
+    (MorphIO's reading of the same file: lengths)."""
+    name = sorted(p.stem for p in ALLEN_MORPHOLOGIES.glob("*.swc"))[0]
+    sections = morphio.Morphology(str(ALLEN_MORPHOLOGIES / f"{name}.swc")).sections
+    length = lambda s: np.linalg.norm(np.diff(np.asarray(s.points), axis=0), axis=1).sum()  # noqa: E731
+    basal = [length(s) for s in sections if s.type == morphio.SectionType.basal_dendrite]
+    apical = [length(s) for s in sections if s.type == morphio.SectionType.apical_dendrite]
+    assert len(basal) > 2 and apical
+    cell0 = run["cell0"]
+    assert [L for L, g, _ in cell0 if g == 3e-4] == pytest.approx([basal[2]], rel=1e-6)
+    assert sum(g == G_PAS for _, g, _ in cell0) == len(cell0) - 1
+    assert sorted(L for L, _, cm in cell0 if cm == 2.5) == pytest.approx(sorted(apical), rel=1e-6)
+    assert sum(cm == 1.0 for *_, cm in cell0) == len(cell0) - len(apical)
 
 
 def test_overrides_apply_in_order(run):

@@ -1,8 +1,9 @@
 """SONATA's newer current clamps against the specification and theory (the random ones drawn
-from NEURON's Random123 streams, as msr draws them): the parameters libsonata requires,
-sinusoidal and subthreshold computed by hand, the Ornstein-Uhlenbeck process against its
-stationary statistics, shot noise against Campbell's theorem (kernel integrals by numerical
-quadrature, not the module's closed forms)."""
+from NEURON's Random123 streams, as msr draws them): the parameters libsonata requires and the
+modules it lets run in conductance mode, sinusoidal and subthreshold computed by hand, the
+Ornstein-Uhlenbeck process against its stationary statistics, shot noise against Campbell's
+theorem (kernel integrals by numerical quadrature, not the module's closed forms), relative
+conductances against the input resistance."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from multiscale_run.errors import UserError
 from multiscale_run.simulators.neuron import random_streams
 from multiscale_run.simulators.neuron.clamps import (
     CLAMPS,
+    CONDUCTANCE_MODULES,
     OPTIONAL,
     clamp_waveform,
     parameter_problems,
 )
+from multiscale_run.simulators.neuron.inputs import kind_problem
 
 CELL = {"holding_current": -0.05, "threshold_current": 0.2}
 
@@ -171,7 +174,7 @@ def test_negative_mean_mirrors_the_noise():
         ({"sd_percent": -5}, "sd_percent", "> 0"),
         ({"dt": "fast"}, "dt", "got 'fast'"),
         ({"mean_percent": 0}, "mean_percent", "non-zero"),
-        ({"reversal": 0.0}, "reversal", "conductance inputs"),
+        ({"reversal": 0.0}, "reversal", "belongs to input_type conductance"),
         ({"delay": -1}, "delay", ">= 0"),
     ],
 )
@@ -183,3 +186,52 @@ def test_bad_parameters_are_named(change, key, words):
     with pytest.raises(UserError) as info:
         clamp_waveform(spec, CELL, _settings(100.0), _stream(), "inputs.x")
     assert info.value.path == f"inputs.x.{key}"
+
+
+@pytest.mark.parametrize("name", sorted(CLAMPS))
+def test_conductance_mode_is_where_libsonata_has_it(name, tmp_path):
+    spec = {**_minimal(name), "input_type": "conductance"}
+    assert (kind_problem(spec) is None) == (name in CONDUCTANCE_MODULES)
+    assert _libsonata_refuses(spec, tmp_path) == (name not in CONDUCTANCE_MODULES)
+    if name in CONDUCTANCE_MODULES:
+        assert parameter_problems(spec) == [] and parameter_problems({**spec, "reversal": -80.0}) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [
+        ("relative_ornstein_uhlenbeck", {"tau": 5.0}),
+        ("relative_shot_noise", {"rise_time": 0.4, "decay_time": 4.0}),
+    ],
+)
+def test_relative_conductance_is_a_percentage_of_the_input_conductance(module, extra):
+    """neurodamus: in conductance mode, mean_percent and sd_percent are of 1/input_resistance."""
+    spec = {"module": module, "input_type": "conductance", "mean_percent": 40.0, "sd_percent": 10.0,
+            "duration": 40000.0, **extra}  # fmt: skip
+    _, g = _samples(spec, 40000.0, cell={**CELL, "input_resistance": 50.0})
+    g = g[400:]
+    assert g.mean() == pytest.approx(0.4 / 50.0, rel=0.03) and g.std() == pytest.approx(0.1 / 50.0, rel=0.04)
+    _, current = _samples(
+        {**spec, "input_type": "current_clamp"}, 40000.0, cell={**CELL, "input_resistance": 50.0}
+    )
+    assert current[400:].mean() == pytest.approx(0.4 * CELL["threshold_current"], rel=0.03)
+    for bad in (0.0, -3.0, float("nan")):
+        with pytest.raises(UserError, match="input_resistance"):
+            clamp_waveform(spec, {**CELL, "input_resistance": bad}, _settings(100.0), _stream())
+
+
+@pytest.mark.parametrize(
+    ("module", "key", "value", "words"),
+    [
+        ("shot_noise", "amp_mean", -0.01, "> 0"),
+        ("absolute_shot_noise", "mean", -0.01, "> 0"),
+        ("relative_shot_noise", "mean_percent", -10.0, "> 0"),
+        ("ornstein_uhlenbeck", "mean", -0.01, ">= 0"),
+        ("relative_ornstein_uhlenbeck", "mean_percent", -10.0, ">= 0"),
+    ],
+)
+def test_a_conductance_is_never_negative(module, key, value, words):
+    spec = {**_minimal(module), key: value}
+    assert parameter_problems(spec) == []  # a negative current is fine
+    found = dict(parameter_problems({**spec, "input_type": "conductance"}))
+    assert list(found) == [key] and words in found[key]

@@ -56,7 +56,7 @@ def make_run(sim_dir, crashed_after: int | None = None):
     if crashed_after is None:
         atp.close()
         ko.close()
-    write_spikes(out / "spikes.h5", "All", [0, 2, 5, 2], [1.0, 2.5, 3.0, 7.5])
+    write_spikes(out / "spikes.h5", {"All": ([0, 2, 5, 2], [1.0, 2.5, 3.0, 7.5])})
     (out / "run.json").write_text(
         json.dumps({"ranks": 2, "status": "finished", "config": "simulation_config.json"})
     )

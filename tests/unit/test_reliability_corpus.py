@@ -150,6 +150,14 @@ def node_sets(**sets):
     return apply
 
 
+def compose(*changes: Callable[[Path], None]):
+    def apply(sim: Path) -> None:
+        for change in changes:
+            change(sim)
+
+    return apply
+
+
 def mods(change: Callable[[Path], None], folder: str = "mymod"):
     """A private mod folder (a copy of the shipped one, then ``change``d) as neuron.mod_dir."""
 
@@ -1026,11 +1034,115 @@ CASES = [
         "delay must be 0",
     ),
     Case(
-        "conductance shot noise",
+        "conductance mode of a module without one",
         "inputs-conditions",
-        add_input("shot", **{**SHOT, "input_type": "conductance"}),
-        "inputs.shot",
-        "unsupported input_type/module ('conductance', 'shot_noise')",
+        add_input("ramp", input_type="conductance", module="linear", amp_start=0.01),
+        "inputs.ramp.input_type",
+        "module linear has no conductance mode",
+    ),
+    Case(
+        "conductance shot noise of negative amplitudes",
+        "inputs-conditions",
+        add_input("shot", **{**SHOT, "input_type": "conductance", "amp_mean": -0.01}),
+        "inputs.shot.amp_mean",
+        "amp_mean must be a number > 0",
+    ),
+    Case(
+        "reversal of a current clamp",
+        "inputs-conditions",
+        add_input("shot", **{**SHOT, "reversal": -80.0}),
+        "inputs.shot.reversal",
+        "belongs to input_type conductance",
+    ),
+    Case(
+        "reversal not a number",
+        "inputs-conditions",
+        add_input("shot", **{**SHOT, "input_type": "conductance", "reversal": "GABA"}),
+        "inputs.shot.reversal",
+        "reversal must be a number, got 'GABA'",
+    ),
+    Case(
+        "relative conductance on cells without input_resistance",
+        "inputs-conditions",
+        add_input(
+            "ou",
+            input_type="conductance",
+            module="relative_ornstein_uhlenbeck",
+            tau=2.0,
+            mean_percent=20.0,
+            sd_percent=5.0,
+        ),
+        "inputs.ou",
+        "dynamics_params/input_resistance: population neurons node",
+    ),
+    Case(
+        "conductance without msr_gclamp",
+        "inputs-conditions",
+        lambda sim: (
+            mods(lambda p: (p / "msr_gclamp.mod").unlink())(sim),
+            add_input("shot", **{**SHOT, "input_type": "conductance"})(sim),
+        ),
+        "inputs.shot.input_type",
+        "needs the msr_gclamp mechanism",
+    ),
+    Case(
+        "seclamp levels of unequal length",
+        "inputs-conditions",
+        add_input(
+            "hold",
+            input_type="voltage_clamp",
+            module="seclamp",
+            voltage=-60.0,
+            duration=10.0,
+            voltage_levels=[-50.0, -40.0],
+            duration_levels=[5.0],
+        ),
+        "inputs.hold.duration_levels",
+        "voltage_levels has 2 levels, duration_levels 1",
+    ),
+    Case(
+        "seclamp negative level duration",
+        "inputs-conditions",
+        add_input(
+            "hold",
+            input_type="voltage_clamp",
+            module="seclamp",
+            voltage=-60.0,
+            duration=10.0,
+            voltage_levels=[-50.0],
+            duration_levels=[-5.0],
+        ),
+        "inputs.hold.duration_levels[0]",
+        "must be a number >= 0 (ms)",
+    ),
+    Case(
+        "seclamp level not a number",
+        "inputs-conditions",
+        add_input(
+            "hold",
+            input_type="voltage_clamp",
+            module="seclamp",
+            voltage=-60.0,
+            duration=10.0,
+            voltage_levels=["-50"],
+            duration_levels=[5.0],
+        ),
+        "inputs.hold.voltage_levels[0]",
+        "must be a number (mV), got '-50'",
+    ),
+    Case(
+        "seclamp levels without duration",
+        "inputs-conditions",
+        add_input(
+            "hold",
+            input_type="voltage_clamp",
+            module="seclamp",
+            voltage=-60.0,
+            voltage_levels=[-50.0],
+            duration_levels=[5.0],
+        ),
+        "inputs.hold.duration",
+        "needs duration (ms), the first level's",
     ),
     Case(
         "TTX without TTXDynamicsSwitch",
@@ -1071,9 +1183,45 @@ CASES = [
     Case(
         "modification of an unsupported type",
         "inputs-conditions",
-        condition("modifications", [{**TTX, "type": "SectionList"}]),
+        condition("modifications", [{**TTX, "type": "SectionLists"}]),
         "conditions.modifications[0].type",
-        "modification type 'SectionList' unsupported",
+        "modification type 'SectionLists' unsupported",
+    ),
+    Case(
+        "section_list of an unknown list",
+        "inputs-conditions",
+        condition(
+            "modifications", [{**TTX, "type": "section_list", "section_configure": "apicals.g_pas = 0"}]
+        ),
+        "conditions.modifications[0].section_configure",
+        "is not an assignment to <list>.<attribute> (list one of",
+    ),
+    Case(
+        "compartment set not in the file",
+        "inputs-conditions",
+        condition(
+            "modifications",
+            [
+                {
+                    "name": "c",
+                    "type": "compartment_set",
+                    "compartment_set": "x",
+                    "section_configure": "g_pas = 0",
+                }
+            ],
+        ),
+        "conditions.modifications[0].compartment_set",
+        "given but no compartment_sets_file",
+    ),
+    Case(
+        "node set operator on the wrong type",
+        "inputs-conditions",
+        compose(
+            node_sets(bad={"population": "neurons", "x": {"$regex": "2"}}),
+            condition("connection_overrides", [{**OVERRIDE, "target": "bad"}]),
+        ),
+        "connection_overrides[0].target",
+        "node set 'bad': $regex needs a string pattern and a string attribute, 'x' is not",
     ),
     Case(
         "override negative weight",
@@ -1090,11 +1238,18 @@ CASES = [
         "node set 'Nobody' is not defined",
     ),
     Case(
-        "override from a time on",
+        "override configuring synapses from a time on",
         "inputs-conditions",
-        condition("connection_overrides", [{**OVERRIDE, "delay": 100.0}]),
+        condition("connection_overrides", [{**OVERRIDE, "delay": 100.0, "synapse_configure": "%s.tau2 = 5"}]),
+        "connection_overrides[0].synapse_configure",
+        "synapse_configure cannot act from a time on",
+    ),
+    Case(
+        "override with a negative delay",
+        "inputs-conditions",
+        condition("connection_overrides", [{**OVERRIDE, "delay": -5}]),
         "connection_overrides[0].delay",
-        "delay other than 0",
+        "delay must be a number >= 0",
     ),
     Case(
         "override synapse_configure without %s",

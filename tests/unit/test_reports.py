@@ -184,7 +184,9 @@ def test_buffer_memory_does_not_grow_with_run_length(tmp_path):
 
 
 def test_spikes_are_sorted_by_time(tmp_path):
-    path = write_spikes(tmp_path / "out" / "spikes.h5", "All", [3, 1, 2, 1, 0], [5.0, 1.0, 1.0, 0.5, 7.25])
+    path = write_spikes(
+        tmp_path / "out" / "spikes.h5", {"All": ([3, 1, 2, 1, 0], [5.0, 1.0, 1.0, 0.5, 7.25])}
+    )
     pop = libsonata.SpikeReader(str(path))["All"]
     assert pop.sorting == "by_time" and pop.times == (0.5, 7.25)
     assert pop.get() == [(1, 0.5), (1, 1.0), (2, 1.0), (3, 5.0), (0, 7.25)]
@@ -195,15 +197,51 @@ def test_spikes_are_sorted_by_time(tmp_path):
 
 
 def test_no_spikes_is_a_valid_file(tmp_path):
-    path = write_spikes(tmp_path / "spikes.h5", "All", [], [])
+    path = write_spikes(tmp_path / "spikes.h5", {"All": ([], [])})
     assert libsonata.SpikeReader(str(path))["All"].get() == []
 
 
 def test_spikes_reject_mismatched_arrays(tmp_path):
     with pytest.raises(ValueError, match="pair up"):
-        write_spikes(tmp_path / "s.h5", "All", [1, 2], [0.5])
+        write_spikes(tmp_path / "s.h5", {"All": ([1, 2], [0.5])})
     with pytest.raises(ValueError, match="not finite"):
-        write_spikes(tmp_path / "s.h5", "All", [1], [np.nan])
+        write_spikes(tmp_path / "s.h5", {"All": ([1], [np.nan])})
+
+
+def test_spikes_of_several_populations_each_in_its_group(tmp_path):
+    path = write_spikes(
+        tmp_path / "spikes.h5",
+        {"v1": ([1, 0], [2.0, 1.0]), "v1b": ([1, 1, 0], [0.5, 3.0, 0.5]), "x": ([], [])},
+    )
+    reader = libsonata.SpikeReader(str(path))
+    assert sorted(reader.get_population_names()) == ["v1", "v1b", "x"]
+    assert reader["v1"].get() == [(0, 1.0), (1, 2.0)]
+    assert reader["v1b"].get() == [(0, 0.5), (1, 0.5), (1, 3.0)] and reader["x"].get() == []
+
+
+def test_a_report_over_two_populations_has_one_group_each(tmp_path):
+    """Local nodes grouped by population: each population's nodes, elements and columns land in
+    its own ``/report/<population>`` group, as libsonata reads them."""
+    path = tmp_path / "r.h5"
+    # nodes 3 and 5 of "a" (1 and 2 elements), node 3 of "b" (2 elements); "c" has none
+    w = ReportWriter(
+        path, ["a", "b", "c"], [3, 5, 3], [1, 2, 2], 0.0, 2.0, 1.0, "mV", node_population_local=[0, 0, 1]
+    )
+    w.record(0.0, np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    w.record(1.0, np.array([10.0, 20.0, 30.0, 40.0, 50.0]))
+    w.close()
+    reader = libsonata.ElementReportReader(str(path))
+    assert sorted(reader.get_population_names()) == ["a", "b"]
+    a, b = reader["a"].get(), reader["b"].get()
+    assert [tuple(i) for i in a.ids] == [(3, 0), (5, 0), (5, 1)]
+    np.testing.assert_array_equal(np.asarray(a.data), [[1, 2, 3], [10, 20, 30]])
+    assert [tuple(i) for i in b.ids] == [(3, 0), (3, 1)]
+    np.testing.assert_array_equal(np.asarray(b.data), [[4, 5], [40, 50]])
+    assert read_valid_frames(path, "b") == 2
+    with pytest.raises(ValueError, match="node_population_local"):
+        ReportWriter(
+            tmp_path / "s.h5", ["a", "b"], [0, 1], 1, 0.0, 1.0, 1.0, "mV", node_population_local=[1, 0]
+        )
 
 
 SLOW_WRITER = textwrap.dedent(
@@ -293,7 +331,7 @@ def test_bluepysnap_opens_the_simulation_outputs(tmp_path):
     with ReportWriter(out / "atp.h5", "All", node_ids, 1, 0.0, 1.0, 0.25, "mM") as w:
         for k in range(4):
             w.record(0.25 * k, 100.0 * node_ids + k)
-    write_spikes(out / "spikes.h5", "All", [2, 4, 2], [0.75, 0.5, 0.25])
+    write_spikes(out / "spikes.h5", {"All": ([2, 4, 2], [0.75, 0.5, 0.25])})
     (tmp_path / "simulation_config.json").write_text(
         json.dumps(
             {

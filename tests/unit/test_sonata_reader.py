@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from multiscale_run.circuit.sonata import Circuit, materialize
+from multiscale_run.circuit.node_sets import materialize
+from multiscale_run.circuit.sonata import Circuit
 from multiscale_run.errors import UserError
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "circuits"

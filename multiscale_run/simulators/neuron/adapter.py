@@ -6,8 +6,11 @@ the morphology, applies biophysics from the nodes' ``model_template``
 (``msr:<name>`` = ``<biophysical_neuron_models_dir>/<name>.json``, see
 :mod:`multiscale_run.circuit.emodels`; ``hoc:<Name>`` = a BBP-style cell template
 ``Name(gid, morphology_dir, morphology_file)`` from the circuit's templates directory), places
-Exp2Syn synapses from the edges, connects them through a ParallelContext (gid = node id) and
-adds the SONATA ``inputs`` (current_clamp linear/pulse, synapse_replay spikes).
+Exp2Syn synapses from the edges, connects them through a ParallelContext and adds the SONATA
+``inputs`` (current_clamp linear/pulse, synapse_replay spikes). The cells may come from several
+node populations; each is known by its gid (``first_gid[population] + node id``,
+:class:`~multiscale_run.nodes.NeuronSelection`), which is also NEURON's ParallelContext gid; edge
+populations connect the populations they name.
 
 Segment variables are read and written through ``h.PtrVector`` gathers/scatters in one fixed
 local order: cells by ascending node id, sections by SONATA section id (soma 0, then the
@@ -22,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from multiscale_run import mod_files
+from multiscale_run.circuit.compartment_sets import read_compartment_set
 from multiscale_run.errors import UserError
+from multiscale_run.nodes import NeuronSelection
 from multiscale_run.simulators.base import Simulator
 from multiscale_run.simulators.neuron import homeostasis, random_streams
 from multiscale_run.simulators.neuron import settings as neuron_settings
@@ -30,7 +35,13 @@ from multiscale_run.simulators.neuron.cells import CellBuilder
 from multiscale_run.simulators.neuron.circuit import SonataCells
 from multiscale_run.simulators.neuron.hoc_batch import calibrate_ion_leaks
 from multiscale_run.simulators.neuron.inputs import InputStimuli
-from multiscale_run.simulators.neuron.modifications import apply_modification, modification_problems
+from multiscale_run.simulators.neuron.modifications import (
+    apply_modification,
+    configure_compartments,
+    kind_of,
+    modification_problems,
+    parse_statements,
+)
 from multiscale_run.simulators.neuron.pointers import SegmentPointers
 from multiscale_run.simulators.neuron.settings import (
     SEGMENT_CURRENTS,
@@ -55,11 +66,12 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         config,
         parallel,
         settings: NeuronSettings | None = None,
-        cells: tuple[str, np.ndarray] | None = None,
+        cells: NeuronSelection | None = None,
         node_ids: np.ndarray | None = None,
     ):
-        """``cells`` (population, every simulated node id) and ``node_ids`` (this rank's share) are
-        the run's choice and partition; without them the adapter makes the same ones itself."""
+        """``cells`` (every simulated cell, over its populations) and ``node_ids`` (this rank's
+        share, gids) are the run's choice and partition; without them the adapter makes the
+        same ones itself."""
         self.settings = settings if settings is not None else settings_from_config(config)
         self.parallel = parallel
         self._build(cells, node_ids)
@@ -77,10 +89,8 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         h.load_file("stdrun.hoc")
         self.reader = SonataCells(s, cells)
         mod_dir = s.mod_dir if s.mod_dir is not None else mod_files.shipped_mod_dir()
-        circuit_mods = mod_files.circuit_mod_dir(
-            self.reader.circuit.components.get("mechanisms_dir"), s.circuit_mod_dir
-        )
-        self._load_mechanisms([mod_dir, circuit_mods] if circuit_mods else mod_dir)
+        mechanisms_dir = self.reader.circuit.components.get("mechanisms_dir")
+        self._load_mechanisms(mod_files.run_mod_dirs(mod_dir, mechanisms_dir, s.circuit_mod_dir))
         if self.parallel.size > 1:
             h.nrnmpi_init()
         self.pc = h.ParallelContext()
@@ -88,7 +98,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             raise RuntimeError(f"NEURON sees {int(self.pc.nhost())} ranks, MPI has {self.parallel.size}")
         h.celsius = s.celsius
         h.dt = s.dt_ms
-        templates = self.reader.population.get("model_template", self.reader.node_ids)
+        templates = self.reader.get("model_template", self.reader.node_ids)
         msr_cells = any(t is None or str(t).startswith("msr:") for t in templates)
         for name, value in s.concentrations_mM.items():
             if not (msr_cells or s.homeostasis) and name not in s.concentrations_given:
@@ -97,10 +107,9 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             if hasattr(h, f"{name}0_{ion}_ion"):
                 setattr(h, f"{name}0_{ion}_ion", float(value))
 
-        self.population, self.node_ids = self.reader.population, self.reader.node_ids
+        self.node_ids = self.reader.node_ids  # gids
         local = self.parallel.local_cells(self.node_ids) if node_ids is None else node_ids
         self.gids = np.asarray(local).astype(np.int64)
-        self._simulated = set(int(i) for i in self.node_ids)
         self.cells = self._build_cells(self.gids, point=False)
         # point neurons of the population: in the network, not on the segment space
         self.point_gids = self.parallel.local_cells(self.reader.point_ids).astype(np.int64)
@@ -113,9 +122,10 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         self._synapses: list = []
         self._replay: list[tuple[object, np.ndarray]] = []
         self._stimuli: list = []
-        self._synaptic_models: dict = {}  # file name -> parameters
+        self._synaptic_models: dict = {}  # (folder, file name) -> parameters
         self._placements: dict = {}  # node id -> Placement
         self._placement_rngs: dict = {}  # (edge population, node id) -> stream
+        self._scheduled: list = []  # (NetCon, weight at t = 0, ((t ms, weight), ...)) of delayed overrides
         random_streams.set_global_index(h, self.settings.random_seed)
         self._register_gids()
         self._connect()
@@ -129,11 +139,32 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         for path, spec in self.settings.modifications:
             for key, message in modification_problems(spec):
                 raise UserError(message, path=f"{path}.{key}" if key else path)
-            ids = self.reader.node_set(spec["node_set"], f"{path}.node_set").get(self.population.name, [])
-            chosen = set(np.asarray(ids).tolist())
+            if kind_of(spec) == "compartment_set":
+                self._modify_compartments(path, spec)
+                continue
+            ids = self.reader.gids_in(self.reader.node_set(spec["node_set"], f"{path}.node_set"))
+            chosen = set(ids.tolist())
             apply_modification(self.h, path, spec, [c for c in self.cells if c.gid in chosen])
 
-    def _load_mechanisms(self, mod_dir: Path | list[Path]) -> None:
+    def _modify_compartments(self, path: str, spec: dict) -> None:
+        """A ``compartment_set`` modification on this rank's cells' compartments of its set."""
+        key = f"{path}.compartment_set"
+        population, locations = read_compartment_set(
+            self.settings.compartment_sets_file, spec["compartment_set"], None, key
+        )
+        simulated = self.reader.selection.populations
+        if population not in simulated:
+            raise UserError(
+                f"compartment set {spec['compartment_set']!r} is of population {population!r}, not "
+                f"a simulated one {simulated}",
+                path=key,
+            )
+        first = self.reader.selection.first_gid[population]  # the set names node ids: to gids
+        locations = [(first + node, section, offset) for node, section, offset in locations]
+        statements = parse_statements(spec["section_configure"], "compartment_set")
+        configure_compartments(path, statements, locations, {c.gid: c for c in self.cells})
+
+    def _load_mechanisms(self, mod_dir: list[Path]) -> None:
         h = self.h
         names = mod_files.mechanism_names(mod_dir)
         present = [n for n in names if hasattr(h, n)]
@@ -160,6 +191,8 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         h = self.h
         self.pc.set_maxstep(10)
         self._record_somata()
+        if self._scheduled:  # at every initialisation (cvode.event: the queue is cleared there)
+            self._weight_handler = h.FInitializeHandler(self._weight_events)
         h.finitialize(self.settings.v_init_mV)
         if self.settings.homeostasis:
             homeostasis.hold_resting_pump(h, self._section_list)
@@ -229,7 +262,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         return self._soma_index.copy()
 
     def spikes(self) -> tuple[np.ndarray, np.ndarray]:
-        """(node ids, times in ms) of the spikes of this rank's cells (point neurons included) so
+        """(gids, times in ms) of the spikes of this rank's cells (point neurons included) so
         far, in emission order (those before a restored snapshot first)."""
         gids = self._spike_gid.as_numpy().astype(np.int64)
         times = self._spike_t.as_numpy().copy()
@@ -277,7 +310,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             path = Path(tmp) / "state.bin"
             path.write_bytes(state["savestate"].tobytes())
             saved.fread(h.File(str(path)))
-        saved.restore()
+        saved.restore()  # with the weight changes still due (hoc-statement events: hoc_batch)
         self._spike_t.resize(0)
         self._spike_gid.resize(0)
         self._earlier_spikes = (state["spike_ids"].copy(), state["spike_times"].copy())

@@ -29,7 +29,7 @@ def constructor_arguments(h, name: str, node) -> list:
         value = node.attrs.get(f"@dynamics:{attribute}")
         if value is None:
             raise UserError(
-                f"node {node.gid}: template {name} needs dynamics_params/{attribute}, which the node lacks"
+                f"{node.label}: template {name} needs dynamics_params/{attribute}, which the node lacks"
             )
         out.append(float(value))
     return out

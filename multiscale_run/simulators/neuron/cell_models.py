@@ -25,18 +25,20 @@ from multiscale_run.simulators.neuron import allen
 
 @dataclass(frozen=True)
 class Node:
-    """One node to build: its id, attributes (scalars), component folders, placement."""
+    """One node to build: its gid, attributes (scalars), component folders, placement, and the
+    ``population P node N`` that errors name it by."""
 
     gid: int
     attrs: dict
     comps: dict
     rotation: object
     position: object
+    label: str
 
     def require(self, key: str):
         value = self.attrs.get(key)
         if value is None:
-            raise UserError(f"node {self.gid} has no {key}")
+            raise UserError(f"{self.label} has no {key}")
         return value
 
 
@@ -123,7 +125,7 @@ def _allen(builder, node: Node):
     processing = node.attrs.get("model_processing")
     if processing not in allen.PROCESSING:
         raise UserError(
-            f"node {node.gid}: model_processing {processing!r} unsupported for ctdb templates "
+            f"{node.label}: model_processing {processing!r} unsupported for ctdb templates "
             f"(supported: {sorted(allen.PROCESSING)})"
         )
     path = builder.reader.morphology_path(str(node.require("morphology")), node.comps)
@@ -142,14 +144,14 @@ def _component(node: Node, comp: str, key: str) -> Path:
     name = node.require("dynamics_params")
     folder = node.comps.get(comp)
     if folder is None:
-        raise UserError(f"node {node.gid}: dynamics_params {name!r} needs components.{key}")
+        raise UserError(f"{node.label}: dynamics_params {name!r} needs components.{key}")
     return folder / str(name)
 
 
 def _artificial(builder, node: Node):
     cls = str(node.attrs["model_template"]).partition(":")[2]
     if not hasattr(builder.h, cls):
-        raise UserError(f"node {node.gid}: artificial cell {cls!r} is not a NEURON mechanism")
+        raise UserError(f"{node.label}: artificial cell {cls!r} is not a NEURON mechanism")
     cell = getattr(builder.h, cls)()
     if node.attrs.get("dynamics_params") is not None:
         path = _component(node, "point_models_dir", "point_neuron_models_dir")

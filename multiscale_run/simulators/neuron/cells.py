@@ -38,6 +38,7 @@ class _Cell:
     sections: list  # index = SONATA section id
     kinds: list[str]  # "somatic" / "axonal" / "basal" / "apical" / "other"
     points: list[np.ndarray]  # global 3-D points of each section (µm)
+    label: str  # "population P node N", as errors name it
     template: object = None  # keeps a hoc cell alive
     #: {SONATA section id: section} where it is not the index in ``sections`` (BBP templates)
     numbering: dict | None = None
@@ -45,6 +46,23 @@ class _Cell:
     @property
     def soma(self):
         return self.sections[0]
+
+    def section_by_id(self, section_id: int, what: str):
+        """The section SONATA's ``section_id`` names (``afferent_section_id``, a compartment set's):
+        BBP's numbering where the cell has one, else the index in ``sections``; ``what`` (e.g.
+        "synapse on") opens the error when there is none."""
+        if self.numbering is not None:
+            if section_id not in self.numbering:
+                raise UserError(
+                    f"{what} section {section_id} of {self.label}, which has sections "
+                    f"0-{max(self.numbering)} (BBP numbering; a replaced axon section has none)"
+                )
+            return self.numbering[section_id]
+        if not 0 <= section_id < len(self.sections):
+            raise UserError(
+                f"{what} section {section_id} of {self.label}, which has {len(self.sections)} sections"
+            )
+        return self.sections[section_id]
 
 
 class CellBuilder:
@@ -61,9 +79,15 @@ class CellBuilder:
         }
         rot = rotation_matrices({**attrs, **placement}, n)
         pos = np.stack([placement.get(c, np.zeros(n)) for c in "xyz"], axis=1)
-        comps = self.reader.components()
         return [
-            Node(int(gid), {k: v[i] for k, v in attrs.items()}, comps, rot[i], pos[i])
+            Node(
+                int(gid),
+                {k: v[i] for k, v in attrs.items()},
+                self.reader.components(int(gid)),
+                rot[i],
+                pos[i],
+                self.reader.describe(int(gid)),
+            )
             for i, gid in enumerate(ids)
         ]
 
@@ -72,10 +96,10 @@ class CellBuilder:
         its registry entry (:mod:`~multiscale_run.simulators.neuron.cell_models`)."""
         self._morph_cache: dict[Path, LocalMorphology] = {}
         self._emodel_cache: dict[str, dict] = {}
-        types = self.population.model_types(ids)
+        types = self.reader.model_types(ids)
         cells = []
         for node, model_type in zip(self._nodes(ids), types, strict=True):
-            where = f"population {self.population.name} node {node.gid}"
+            where = self.reader.describe(node.gid)
             model = model_of(model_type, node.attrs.get("model_template"), where)
             if model.point != point:
                 raise UserError(f"{where}: a {model.description} cannot be a {model_type} node")
@@ -89,7 +113,7 @@ class CellBuilder:
         """msr's JSON e-model on the node's morphology."""
         if path not in self._morph_cache:
             self._morph_cache[path] = read_morphology(path)
-        cell = self._cell_from_morphology(node.gid, self._morph_cache[path], node.rotation, node.position)
+        cell = self._cell_from_morphology(node, self._morph_cache[path])
         template = str(node.attrs.get("model_template") or "msr:RS")
         if template not in self._emodel_cache:
             self._emodel_cache[template] = self._read_emodel(template, node.comps)
@@ -107,10 +131,9 @@ class CellBuilder:
             raise UserError(f"e-model {template!r}: {path} not found")
         return json.loads(path.read_text())
 
-    def _cell_from_morphology(
-        self, gid: int, morph: LocalMorphology, rot: np.ndarray, pos: np.ndarray
-    ) -> _Cell:
+    def _cell_from_morphology(self, node: Node, morph: LocalMorphology) -> _Cell:
         h = self.h
+        gid, rot, pos = node.gid, node.rotation, node.position
         # A sphere of radius r as a cylinder of length and diameter 2r (same membrane area),
         # along the cell's own y axis, as NEURON's Import3d does for single-point somata.
         r = morph.soma_radius
@@ -128,7 +151,7 @@ class CellBuilder:
         add_points(h, sections, points, [np.array([2 * r, 2 * r]), *morph.diameters])
         for sec in sections:
             sec.nseg = segment_count(sec.L, self.settings.max_segment_length_um)
-        return _Cell(gid=gid, sections=sections, kinds=kinds, points=points)
+        return _Cell(gid=gid, sections=sections, kinds=kinds, points=points, label=node.label)
 
     def _pt3d(self, sec, pts: np.ndarray, diams: np.ndarray) -> None:
         h = self.h
@@ -223,6 +246,7 @@ class CellBuilder:
                 sec.nseg = 1 + 2 * int(sec.L / (2 * dl))
         return _Cell(
             gid=node.gid,
+            label=node.label,
             sections=[s for s, _ in sections],
             kinds=[k for _, k in sections],
             points=points,

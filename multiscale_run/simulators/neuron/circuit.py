@@ -14,34 +14,86 @@ import numpy as np
 from multiscale_run.circuit.node_sets import resolve_node_set
 from multiscale_run.circuit.sonata import Circuit
 from multiscale_run.errors import UserError
-from multiscale_run.nodes import choose_neurons, point_nodes
+from multiscale_run.nodes import NeuronSelection, choose_neurons, point_nodes
 from multiscale_run.simulators.neuron.morphology import LocalMorphology, read_morphology, rotation_matrices
 from multiscale_run.simulators.neuron.settings import NeuronSettings
 
 
 class SonataCells:
-    """The simulated node population of ``settings.circuit_config`` (``node_ids``: all ranks'
-    compartmental cells; ``point_ids``: its point neurons, see :func:`~multiscale_run.nodes.point_nodes`)."""
+    """The simulated node populations of ``settings.circuit_config``, addressed by gid
+    (:class:`~multiscale_run.nodes.NeuronSelection`: ``gid = first_gid[population] + node id``).
 
-    def __init__(self, settings: NeuronSettings, cells: tuple[str, np.ndarray] | None = None):
-        """``cells``: (population, node ids) when the run chose them already (else chosen here)."""
+    ``node_ids``: every rank's compartmental cells (gids); ``point_ids``: the point neurons of
+    the same populations (gids), see :func:`~multiscale_run.nodes.point_nodes`."""
+
+    def __init__(self, settings: NeuronSettings, cells: NeuronSelection | None = None):
+        """``cells``: the run's choice when it made one already (else chosen here)."""
         self.settings = settings
         self.circuit = Circuit(settings.circuit_config)
         if cells is None:
             cells = choose_neurons(settings.circuit_config, settings.node_set, settings.node_sets_file)
-        name, self.node_ids = cells
-        self.population = self.circuit.node_population(name)
-        self.point_ids = point_nodes(
-            settings.circuit_config, name, settings.node_set, settings.node_sets_file
-        )
+        self.selection = cells
+        self.node_ids = cells.gids
+        points = [
+            cells.to_gids(
+                p, point_nodes(settings.circuit_config, p, settings.node_set, settings.node_sets_file)
+            )
+            for p in cells.populations
+        ]
+        self.point_ids = np.concatenate(points).astype(np.int64)
 
-    def attributes(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        """Every attribute of nodes ``ids`` (groups merged with the node types CSV)."""
-        return {name: self.population.get(name, ids) for name in sorted(self.population.attribute_names)}
+    def _parts(self, gids) -> list[tuple[object, np.ndarray, np.ndarray]]:
+        """(population, node ids, mask over ``gids``) of each simulated population among ``gids``."""
+        names, ids = self.selection.locate(gids)
+        parts = [(self.circuit.nodes[p], ids[names == p], names == p) for p in self.selection.populations]
+        return [part for part in parts if part[2].any()] or [parts[0]]
 
-    def components(self) -> dict:
-        """The population's component folders (config ``components`` with its overrides)."""
-        props = self.population.properties
+    def get(self, name: str, gids) -> np.ndarray:
+        """Attribute ``name`` of the nodes ``gids`` (None where their population has none)."""
+        parts = self._parts(gids)
+        if len(parts) == 1:
+            return parts[0][0].get(name, parts[0][1])
+        values = [pop.get(name, ids) for pop, ids, _ in parts]
+        numeric = all(v.dtype.kind in "biuf" for v in values)
+        out = np.empty(len(gids), dtype=np.result_type(*values) if numeric else object)
+        for (_, _, mask), v in zip(parts, values, strict=True):
+            out[mask] = v
+        return out
+
+    def attributes(self, gids) -> dict[str, np.ndarray]:
+        """Every attribute of nodes ``gids`` (groups merged with the node types CSV)."""
+        names = set().union(*(pop.attribute_names for pop, _, _ in self._parts(gids)))
+        return {name: self.get(name, gids) for name in sorted(names)}
+
+    def model_types(self, gids) -> np.ndarray:
+        """Each node's ``model_type``."""
+        out = np.empty(len(gids), dtype=object)
+        for pop, ids, mask in self._parts(gids):
+            out[mask] = pop.model_types(ids)
+        return out
+
+    def population_of(self, gid: int) -> tuple[object, int]:
+        """(population, node id) of one gid."""
+        names, ids = self.selection.locate([gid])
+        return self.circuit.nodes[names[0]], int(ids[0])
+
+    def describe(self, gid: int) -> str:
+        """``population P node N`` of a gid, as errors name a node."""
+        pop, node_id = self.population_of(gid)
+        return f"population {pop.name} node {node_id}"
+
+    def gids_in(self, members: dict[str, np.ndarray]) -> np.ndarray:
+        """The gids of ``members`` ({population: node ids}, a materialized node set) in the
+        simulated populations' gid ranges."""
+        parts = [
+            self.selection.to_gids(p, ids) for p, ids in members.items() if p in self.selection.first_gid
+        ]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    def components(self, gid: int) -> dict:
+        """The component folders of the population of node ``gid`` (config ``components`` with its
+        population's overrides)."""
+        props = self.population_of(gid)[0].properties
         path = lambda key: Path(props[key]) if props.get(key) else None  # noqa: E731
         return {
             "morphologies_dir": path("morphologies_dir"),
@@ -70,32 +122,38 @@ class SonataCells:
         (bmtk's convention for spike inputs) the name of a population, meaning all its nodes."""
         return resolve_node_set(rule, self.circuit, self.settings.node_sets_file, where)
 
-    def afferent(self, edge_name: str, targets: np.ndarray) -> dict[str, np.ndarray]:
-        """Attributes of the edges of ``edge_name`` whose target is in ``targets``."""
-        return self.circuit.edges[edge_name].afferent(targets)
+    def afferent(self, edge_name: str, gids: np.ndarray) -> dict[str, np.ndarray]:
+        """Attributes of the edges of ``edge_name`` whose target is one of the cells ``gids``:
+        ``target`` as a gid, ``target_node_id`` and ``source`` as node ids of their populations."""
+        edges = self.circuit.edges[edge_name]
+        names, ids = self.selection.locate(gids)
+        attrs = edges.afferent(ids[names == edges.target])
+        attrs["target_node_id"] = attrs["target"]
+        attrs["target"] = self.selection.to_gids(edges.target, attrs["target"])
+        return attrs
 
     def incoming_populations(self) -> list[tuple[str, str]]:
         """(edge population, source node population) of chemical edges onto the simulated cells."""
         return [
             (name, edges.source)
             for name, edges in sorted(self.circuit.edges.items())
-            if edges.target == self.population.name and edges.type in ("chemical", "")
+            if edges.target in self.selection.node_ids and edges.type in ("chemical", "")
         ]
 
 
 def placed_morphology_points(settings: NeuronSettings) -> tuple[np.ndarray, np.ndarray]:
-    """(points µm (n, 3), node id of each) of every morphology sample of the simulated cells,
+    """(points µm (n, 3), gid of each) of every morphology sample of the simulated cells,
     placed and rotated in the circuit, read without NEURON (``msr check`` tests them against an
     existing mesh)."""
     reader = SonataCells(settings)
     ids = reader.node_ids
-    attrs, comps = reader.attributes(ids), reader.components()
+    attrs = reader.attributes(ids)
     rot = rotation_matrices(attrs, len(ids))
     pos = np.stack([attrs.get(c, np.zeros(len(ids))) for c in "xyz"], axis=1).astype(float)
     morphologies: dict[Path, LocalMorphology] = {}
     points, owners = [], []
     for i, node_id in enumerate(ids):
-        path = reader.morphology_path(str(attrs["morphology"][i]), comps)
+        path = reader.morphology_path(str(attrs["morphology"][i]), reader.components(int(node_id)))
         morph = morphologies.setdefault(path, read_morphology(path))
         local = np.concatenate([morph.soma_center[None, :], *morph.points])
         points.append((local - morph.soma_center) @ rot[i].T + pos[i])

@@ -7,13 +7,24 @@ linear interpolation (a repeated time is a jump); the current is 0 outside [dela
 duration). Relative modules read the cell's ``threshold_current`` or ``holding_current`` (nA,
 BBP's ``dynamics_params``). :mod:`~multiscale_run.simulators.neuron.noise_processes` has the
 stochastic processes, made as neurodamus makes them.
+
+``input_type`` ``conductance`` (SONATA): the same signal is a conductance (µS) through an
+electrode of reversal potential ``reversal`` (mV, default 0), played into ``msr_gclamp``. libsonata
+accepts that mode for the shot-noise and Ornstein-Uhlenbeck modules only (any other module with
+it "mismatch"), and so does msr (:attr:`ClampModule.conductance`). Their relative forms then take
+``mean_percent``/``sd_percent`` of the cell's input conductance 1/``input_resistance`` (MΩ, BBP's
+``dynamics_params``) instead of its threshold current, as neurodamus's RelativeShotNoise and
+RelativeOrnsteinUhlenbeck do; a conductance signal's mean must be positive (shot noise) or >= 0
+(Ornstein-Uhlenbeck), since a negative conductance is none. Either mode draws from the same
+stream (:mod:`~multiscale_run.simulators.neuron.random_streams`), as neurodamus's one class per
+module does.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,7 +62,9 @@ class ClampModule:
     """One SONATA current-clamp module: ``params`` {name: (default, None if required, or
     :data:`OPTIONAL`; rule)},
     ``waveform(p, window, cell, rng)`` → (times, amps) with ``p`` the parameters as floats,
-    ``cell`` {attribute: nA} and ``rng`` the input's random source on this cell."""
+    ``cell`` the node's attributes (nA, MΩ) and, for a module that ``needs`` some, ``reference``:
+    the value of the first (what its percentages are of; in conductance mode the input
+    conductance 1/input_resistance, µS), ``rng`` the input's random source on this cell."""
 
     params: dict
     waveform: Callable
@@ -61,8 +74,9 @@ class ClampModule:
     one_of: tuple = ()
     #: draws from a random stream (:mod:`~multiscale_run.simulators.neuron.random_streams`)
     random: bool = False
-    #: parameters SONATA defines that msr refuses (name: why)
-    refused: dict = field(default_factory=dict)
+    #: None: no conductance mode; else {parameter: (default, rule)} replacing ``params``' entries
+    #: in conductance mode (a conductance is never negative)
+    conductance: dict | None = None
 
 
 def _step(a: float, w: Window) -> tuple[list, list]:
@@ -108,8 +122,8 @@ def _noise(p: dict, w: Window, cell: dict, draw) -> tuple[list, list]:
     if "mean" in p:
         mean, variance = p["mean"], p["variance"]
     else:  # relative to the threshold current, the variance too (neurodamus, bluecellulab)
-        mean = p["mean_percent"] / 100.0 * cell["threshold_current"]
-        variance = p["variance"] / 100.0 * cell["threshold_current"]
+        mean = p["mean_percent"] / 100.0 * cell["reference"]
+        variance = p["variance"] / 100.0 * cell["reference"]
     times, keep = _neurodamus_grid(p, w)
     values = np.asarray(draw(w.t0, w.end, p["dt"], mean, variance, keep), dtype=float)
     return _neurodamus_source(times, values, w)
@@ -155,18 +169,30 @@ def _shot(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
 
 
 def _mean_sd(p: dict, cell: dict, absolute: tuple[str, str]) -> tuple[float, float]:
-    """(mean, standard deviation) nA: given, or ``mean_percent``/``sd_percent`` of threshold_current."""
+    """(mean, standard deviation) nA or µS: given, or ``mean_percent``/``sd_percent`` of the
+    cell's ``reference``."""
     if absolute[0] in p:
         return p[absolute[0]], p[absolute[1]]
-    threshold = cell["threshold_current"]
-    return p["mean_percent"] / 100.0 * threshold, p["sd_percent"] / 100.0 * threshold
+    base = cell["reference"]
+    return p["mean_percent"] / 100.0 * base, p["sd_percent"] / 100.0 * base
 
 
 _THRESHOLD = ("threshold_current",)
 _RANDOM = {"dt": (0.25, "positive"), "random_seed": (OPTIONAL, "non-negative")}
 _SHOT = {"rise_time": (None, "positive"), "decay_time": (None, "positive"), **_RANDOM}
 _SKEW = {"relative_skew": (0.5, "skew")}
-_CONDUCTANCE = {"reversal": "conductance inputs (input_type conductance) are not supported"}
+#: the parameter conductance mode adds (mV)
+REVERSAL = {"reversal": (0.0, "")}
+
+
+def conductance_mode(spec: dict) -> bool:
+    return spec.get("input_type") == "conductance"
+
+
+def _relative(spec: dict) -> tuple:
+    """What a relative shot-noise or Ornstein-Uhlenbeck module reads of the node."""
+    return ("input_resistance",) if conductance_mode(spec) else _THRESHOLD
+
 
 #: every supported current-clamp module
 CLAMPS: dict[str, ClampModule] = {
@@ -177,8 +203,8 @@ CLAMPS: dict[str, ClampModule] = {
     "relative_linear": ClampModule(
         {"percent_start": (None, ""), "percent_end": (OPTIONAL, "")},
         lambda p, w, c, r: _ramp(
-            p["percent_start"] / 100.0 * c["threshold_current"],
-            p.get("percent_end", p["percent_start"]) / 100.0 * c["threshold_current"],
+            p["percent_start"] / 100.0 * c["reference"],
+            p.get("percent_end", p["percent_start"]) / 100.0 * c["reference"],
             w,
         ),
         needs=lambda spec: _THRESHOLD,
@@ -190,11 +216,11 @@ CLAMPS: dict[str, ClampModule] = {
         {"amp_start": (None, ""), "frequency": (None, "positive"), "dt": (0.025, "positive")}, _sinusoidal
     ),
     "hyperpolarizing": ClampModule(
-        {}, lambda p, w, c, r: _step(c["holding_current"], w), needs=lambda spec: ("holding_current",)
+        {}, lambda p, w, c, r: _step(c["reference"], w), needs=lambda spec: ("holding_current",)
     ),
     "subthreshold": ClampModule(
         {"percent_less": (None, "percent")},
-        lambda p, w, c, r: _step((100.0 - p["percent_less"]) / 100.0 * c["threshold_current"], w),
+        lambda p, w, c, r: _step((100.0 - p["percent_less"]) / 100.0 * c["reference"], w),
         needs=lambda spec: _THRESHOLD,
     ),
     "noise": ClampModule(
@@ -217,26 +243,26 @@ CLAMPS: dict[str, ClampModule] = {
         },
         _shot,
         random=True,
-        refused=_CONDUCTANCE,
+        conductance={"amp_mean": (None, "positive")},
     ),
     "absolute_shot_noise": ClampModule(
         {**_SHOT, **_SKEW, "mean": (None, "non-zero"), "sigma": (None, "positive")},
         _shot,
         random=True,
-        refused=_CONDUCTANCE,
+        conductance={"mean": (None, "positive")},
     ),
     "relative_shot_noise": ClampModule(
         {**_SHOT, **_SKEW, "mean_percent": (None, "non-zero"), "sd_percent": (None, "positive")},
         _shot,
-        needs=lambda spec: _THRESHOLD,
+        needs=_relative,
         random=True,
-        refused=_CONDUCTANCE,
+        conductance={"mean_percent": (None, "positive")},
     ),
     "ornstein_uhlenbeck": ClampModule(
         {"tau": (None, "positive"), "mean": (None, ""), "sigma": (None, "non-negative"), **_RANDOM},
         _ou,
         random=True,
-        refused=_CONDUCTANCE,
+        conductance={"mean": (None, "non-negative")},
     ),
     "relative_ornstein_uhlenbeck": ClampModule(
         {
@@ -246,23 +272,35 @@ CLAMPS: dict[str, ClampModule] = {
             **_RANDOM,
         },
         _ou,
-        needs=lambda spec: _THRESHOLD,
+        needs=_relative,
         random=True,
-        refused=_CONDUCTANCE,
+        conductance={"mean_percent": (None, "non-negative")},
     ),
 }
+
+#: the modules with a conductance mode
+CONDUCTANCE_MODULES = tuple(sorted(name for name, module in CLAMPS.items() if module.conductance is not None))
 
 
 #: the window parameters of every module (ms; no duration: until tstop)
 WINDOW = {"delay": (0.0, "non-negative"), "duration": (OPTIONAL, "positive")}
 
 
+def _params(spec: dict) -> dict:
+    """{name: (default, rule)} of the spec's module in the spec's mode, window included."""
+    module = CLAMPS[spec["module"]]
+    if conductance_mode(spec):
+        return {**WINDOW, **module.params, **(module.conductance or {}), **REVERSAL}
+    return {**WINDOW, **module.params}
+
+
 def parameter_problems(spec: dict) -> list[tuple[str, str]]:
-    """(parameter, what is wrong) of a current clamp's parameters (module known)."""
+    """(parameter, what is wrong) of a current clamp's parameters (module known; in conductance
+    mode, one of :data:`CONDUCTANCE_MODULES`)."""
     module = CLAMPS[spec["module"]]
     out = []
     given = {k for k in module.params if k in spec}
-    params = {**WINDOW, **module.params}
+    params = _params(spec)
     for pair in module.one_of:
         found = [k for k in pair if k in spec]
         if len(found) != 1:
@@ -277,9 +315,13 @@ def parameter_problems(spec: dict) -> list[tuple[str, str]]:
         number = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
         if not number or not test(float(value)):
             out.append((name, f"{name} must be {what}, got {value!r}"))
-    for name, why in module.refused.items():
-        if name in spec:
-            out.append((name, f"{name}: {why}"))
+    if "reversal" in spec and not conductance_mode(spec):
+        out.append(
+            (
+                "reversal",
+                f"reversal (mV) belongs to input_type conductance, this input is {spec.get('input_type')!r}",
+            )
+        )
     if "rise_time" in given and "decay_time" in given and not _ordered(spec):
         out.append(("decay_time", f"decay_time must exceed rise_time ({spec['rise_time']!r})"))
     return out
@@ -299,7 +341,7 @@ def parameters(spec: dict, where: str) -> dict:
     if problems:
         key, message = problems[0]
         raise UserError(message, path=f"{where}.{key}")
-    params = {**WINDOW, **CLAMPS[spec["module"]].params}
+    params = _params(spec)
     out = {k: float(spec[k]) for k in params if k in spec}
     for k, (default, _) in params.items():
         if k not in out and default not in (None, OPTIONAL):
@@ -307,23 +349,38 @@ def parameters(spec: dict, where: str) -> dict:
     return out
 
 
-def clamp_waveform(spec: dict, currents: dict, settings, rng=None, where: str = "inputs") -> tuple:
-    """(times ms, amplitudes nA) of current clamp ``spec`` on a cell whose attributes are
-    ``currents`` (``holding_current``, ``threshold_current`` nA; a missing one the module needs
-    is an error); ``rng``: the input's random source on this cell (``noise``: a draw function,
-    :meth:`InputStimuli._noise_draws`; the other random modules: a NEURON ``Random`` on the
-    input's stream, :func:`~multiscale_run.simulators.neuron.random_streams.stimulus_ids`)."""
+def attribute_problem(spec: dict, need: str, value) -> str | None:
+    """What makes node attribute ``need`` = ``value`` unusable by ``spec`` (None: usable): absent
+    or not finite; an input_resistance <= 0 (conductance = 1/input_resistance); a threshold
+    current of 0 for relative_shot_noise (its mean would be 0, which no shot noise has)."""
+    if value is None or not math.isfinite(value):
+        return "has none"
+    if need == "input_resistance" and value <= 0:
+        return f"has input_resistance {value} (must be > 0 MOhm)"
+    if spec["module"] == "relative_shot_noise" and value == 0:
+        return f"has {need} 0 (a shot noise needs a non-zero mean)"
+    return None
+
+
+def clamp_waveform(spec: dict, cell: dict, settings, rng=None, where: str = "inputs") -> tuple:
+    """(times ms, amplitudes nA, or µS in conductance mode) of current clamp ``spec`` on a cell
+    whose attributes are ``cell`` (``holding_current``, ``threshold_current`` nA,
+    ``input_resistance`` MΩ; an unusable one the module needs is an error,
+    :func:`attribute_problem`); ``rng``: the input's random source on this cell (``noise``: a
+    draw function, :meth:`InputStimuli._noise_draws`; the other random modules: a NEURON
+    ``Random`` on the input's stream,
+    :func:`~multiscale_run.simulators.neuron.random_streams.stimulus_ids`)."""
     name = spec["module"]
     if name not in CLAMPS:
         raise UserError(f"current_clamp module {name!r} unsupported ({sorted(CLAMPS)})", path=where)
     module, p = CLAMPS[name], parameters(spec, where)
     for need in module.needs(spec):
-        if currents.get(need) is None or not math.isfinite(currents[need]):
-            raise UserError(f"current_clamp {name} needs the node's dynamics_params/{need}", path=where)
+        if problem := attribute_problem(spec, need, cell.get(need)):
+            raise UserError(f"{name} reads the node's dynamics_params/{need}: it {problem}", path=where)
+    if module.needs(spec):
+        base = cell[module.needs(spec)[0]]
+        cell = {**cell, "reference": 1.0 / base if conductance_mode(spec) else base}
     t0 = p["delay"]
     end = t0 + p.get("duration", settings.tstop_ms)
     window = Window(t0, min(end, max(settings.tstop_ms, t0)), end, settings.tstop_ms)
-    try:
-        return module.waveform(p, window, currents, rng)
-    except ValueError as exc:  # e.g. a relative shot noise on a cell of threshold current 0
-        raise UserError(f"current_clamp {name}: {exc}", path=where) from None
+    return module.waveform(p, window, cell, rng)

@@ -9,8 +9,13 @@
   draws them (:func:`~multiscale_run.simulators.neuron.random_streams.minis_times`), delivered
   with the synapse's weight.
 
-Refused by name: ``delay`` other than 0 (SONATA: the override acts only after this time),
-``modoverride`` and the neuromodulation keys.
+- ``delay`` (ms): SONATA, "adjustments from weight of this connection_override are applied
+  after the specified delay has elapsed": the ``weight`` factor acts from t = delay on (an
+  event at that time sets the NetCons' weights, the spontaneous minis' included). At any time a
+  synapse's factor is that of the last override in config order that matches it and acts by
+  then. Such an override may set only ``weight``: its other keys are refused by name.
+
+Refused by name: ``modoverride`` and the neuromodulation keys.
 """
 
 from __future__ import annotations
@@ -46,8 +51,19 @@ def override_problems(spec) -> list[tuple[str, str]]:
     for key, strict in (("weight", False), ("synapse_delay_override", True), ("spont_minis", False)):
         if key in spec and spec[key] is not None and not _number(spec[key], 0.0, strict):
             out.append((key, f"{key} must be a number {'>' if strict else '>='} 0, got {spec[key]!r}"))
-    if spec.get("delay", 0) != 0:
-        out.append(("delay", "an override acting from a time on (delay other than 0) is not supported"))
+    delay = spec.get("delay", 0)
+    if delay is not None and not _number(delay, 0.0, False):
+        out.append(("delay", f"delay must be a number >= 0 (ms), got {delay!r}"))
+    elif delay:
+        if spec.get("weight") is None:
+            out.append(
+                ("delay", "an override with a delay changes the weight from then on: it needs a weight")
+            )
+        out += [
+            (key, f"{key} cannot act from a time on (SONATA's delay applies to the weight only)")
+            for key in ("synapse_delay_override", "synapse_configure", "spont_minis")
+            if spec.get(key) is not None
+        ]
     configure = spec.get("synapse_configure")
     if configure is not None and not (isinstance(configure, str) and "%s" in configure):
         out.append(("synapse_configure", f"synapse_configure must be hoc code with %s, got {configure!r}"))

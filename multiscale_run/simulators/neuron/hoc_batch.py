@@ -194,6 +194,34 @@ def netcons(h, targets: list, weights) -> list:
     return list(_netcons(h, "msr_netcons", targets, weights))
 
 
+#: hoc: the weight changes of connection overrides with a delay. An event of ``cvode.event``
+#: with a hoc statement (a Python callback does not survive NEURON's ``SaveState.save``, which
+#: turns it into the statement ``{PythonObject}``): ``msr_set_weights(k)`` sets the weight of each
+#: NetCon of change k to its value.
+_HOC_WEIGHTS = """
+objref msr_weight_netcons_, msr_weight_values_
+msr_weight_netcons_ = new List()
+msr_weight_values_ = new List()
+proc msr_set_weights() { local i
+    for i = 0, msr_weight_netcons_.o($1).count() - 1 {
+        msr_weight_netcons_.o($1).o(i).weight[0] = msr_weight_values_.o($1).x[i]
+    }
+}
+"""
+
+
+def weight_change(h, netcons: list, weights: list) -> str:
+    """The hoc statement that sets ``netcons``' weights to ``weights`` (for ``cvode.event``)."""
+    if not h.name_declared("msr_set_weights"):
+        h(_HOC_WEIGHTS)
+    chosen = h.List()
+    for nc in netcons:
+        chosen.append(nc)
+    h.msr_weight_netcons_.append(chosen)
+    h.msr_weight_values_.append(_vector(h, weights))
+    return f"msr_set_weights({int(h.msr_weight_netcons_.count()) - 1})"
+
+
 #: hoc: msr_ionleak's gna, gk of each segment of SectionList $o1 set so that the net Na+ and K+
 #: currents vanish: g - i_ion / (v - e_ion) (g kept where v = e_ion), clipped at 0; returns how
 #: many were clipped. hoc compares within ``float_epsilon`` (1e-11): 0 for these comparisons, as

@@ -4,8 +4,10 @@ same stochastic inputs and synaptic releases in msr and in neurodamus.
 Every stream is one of NEURON's Random123 streams, named by three 32-bit ids, under the global
 index ``run.random_seed`` (neurodamus sets it once, from ``run.random_seed``, for every stream).
 neurodamus numbers a population's cells from gid 0 and adds 1 "to match legacy 1-based
-neurodamus" wherever a gid seeds a stream; msr's gid is the node id, i.e. neurodamus's gid of the
-first node population (offset 0). The ids (neurodamus ``stimulus_manager.py``,
+neurodamus" wherever a gid seeds a stream; msr seeds with its own gid + 1 there. Its gid is
+``first_gid[population] + node id`` (:class:`~multiscale_run.nodes.NeuronSelection`): the node id
+in the first population (offset 0, neurodamus's gid too); the other populations' offsets are
+msr's, not neurodamus's. The ids (neurodamus ``stimulus_manager.py``,
 ``connection.py``, ``AMPANMDAHelper.hoc``/``GABAABHelper.hoc``):
 
 - ``noise``: (k + 100, ``stimulus_seed`` + 500, gid + 1 + 300), k = the input's rank among the
@@ -66,6 +68,18 @@ def stimulus_ids(module: str, count: int, stimulus_seed: int, gid: int, seed: in
     if name == "noise":
         return count + first, stimulus_seed + second, gid + 1 + 300
     return count + first, stimulus_seed + second, gid + 1 + 123 if seed is None else seed
+
+
+def afferent_index(targets: np.ndarray) -> np.ndarray:
+    """Each edge's index among its target's afferent edges (``targets`` in edge id order):
+    neurodamus's synapse id, which keys the synapse's streams."""
+    order = np.argsort(targets, kind="stable")
+    sorted_t = targets[order]
+    starts = np.flatnonzero(np.r_[True, sorted_t[1:] != sorted_t[:-1]])
+    rank = np.arange(len(targets)) - np.repeat(starts, np.diff(np.r_[starts, len(targets)]))
+    out = np.empty(len(targets), dtype=np.int64)
+    out[order] = rank
+    return out
 
 
 def population_id(name: str) -> int:

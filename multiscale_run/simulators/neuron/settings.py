@@ -83,6 +83,8 @@ class NeuronSettings:
     randomize_gaba_rise_time: bool = False
     #: SONATA ``conditions.modifications`` as (JSON path, modification), in config order
     modifications: tuple = ()
+    #: the compartment sets file that ``compartment_set`` modifications name
+    compartment_sets_file: Path | None = None
     #: SONATA ``connection_overrides`` as (JSON path, override), in config order
     connection_overrides: tuple = ()
     #: ``(report name, variable)`` of each soma report: NEURON records the variable at every local
@@ -129,6 +131,7 @@ def settings_from_config(config) -> NeuronSettings:
         minis_seed=int(config.get("run.minis_seed", 0)),
         randomize_gaba_rise_time=bool(conditions.get("randomize_gaba_rise_time", False)),
         modifications=tuple(modification_list(conditions)),
+        compartment_sets_file=config.compartment_sets_file,
         connection_overrides=tuple(override_list(config.get("connection_overrides"))),
     )
 

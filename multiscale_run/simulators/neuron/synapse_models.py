@@ -183,7 +183,7 @@ class Placement:
         segs, prob = self.candidates(sections, lo, hi)
         if not segs:
             raise UserError(
-                f"node {self.cell.gid}: no segment of {list(sections)} within {lo}-{hi} um of the soma", file
+                f"{self.cell.label}: no segment of {list(sections)} within {lo}-{hi} um of the soma", file
             )
         picks = rng.choice(len(segs), size=n, p=prob)
         return [(segs[i][0], segs[i][1]) for i in picks]

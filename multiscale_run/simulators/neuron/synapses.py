@@ -16,19 +16,31 @@ from multiscale_run.simulators.neuron.cells import _Cell
 from multiscale_run.simulators.neuron.connection_overrides import override_problems
 
 
-def _afferent_index(targets: np.ndarray) -> np.ndarray:
-    """Each edge's index among its target's afferent edges (``targets`` in edge id order)."""
-    order = np.argsort(targets, kind="stable")
-    sorted_t = targets[order]
-    starts = np.flatnonzero(np.r_[True, sorted_t[1:] != sorted_t[:-1]])
-    rank = np.arange(len(targets)) - np.repeat(starts, np.diff(np.r_[starts, len(targets)]))
-    out = np.empty(len(targets), dtype=np.int64)
-    out[order] = rank
-    return out
+def weight_factors(hits: list, t_ms: float, n: int) -> np.ndarray:
+    """Each synapse's weight factor at ``t_ms``: the last override in config order that matches
+    it and acts by then (``hits``: (from time, factor, matched mask) in config order), else 1."""
+    factor = np.ones(n)
+    for t0, value, hit in hits:
+        if t0 <= t_ms:
+            factor[hit] = value
+    return factor
+
+
+def later_weights(factors: dict, i: int, base: float) -> tuple:
+    """((t, weight), ...) where synapse ``i``'s factor changes after t = 0 (``factors``: {t:
+    factors}), weight = ``base`` × the factor from then on."""
+    out, last = [], factors[0.0][i]
+    for t, f in sorted(factors.items()):
+        if f[i] != last:
+            out.append((t, base * float(f[i])))
+            last = f[i]
+    return tuple(out)
 
 
 class SynapseWiring:
     """Gids, spike detectors, synapses and netcons of this rank."""
+
+    _weight_statements: list | None = None
 
     def _register_gids(self) -> None:
         h, pc = self.h, self.pc
@@ -49,31 +61,12 @@ class SynapseWiring:
             # NEURON 9 segfaults in psolve on a rank that owns no gid (install-notes): give it a
             # silent artificial cell under a gid no node uses.
             self._placeholder = h.IntFire1()
-            gid = (
-                int(max(self.node_ids.max(initial=-1), self.reader.point_ids.max(initial=-1)))
-                + 1
-                + self.parallel.rank
-            )
+            gid = self.reader.selection.end_gid + self.parallel.rank
             pc.set_gid2node(gid, self.parallel.rank)
             nc = h.NetCon(self._placeholder, None)
             pc.cell(gid, nc)
             self._detectors.append(nc)
         pc.spike_record(-1, self._spike_t, self._spike_gid)
-
-    @staticmethod
-    def _section(cell: _Cell, section_id: int):
-        if cell.numbering is not None:
-            if section_id not in cell.numbering:
-                raise UserError(
-                    f"synapse on section {section_id} of node {cell.gid}, which has sections "
-                    f"0-{max(cell.numbering)} (BBP numbering; a replaced axon section has none)"
-                )
-            return cell.numbering[section_id]
-        if not 0 <= section_id < len(cell.sections):
-            raise UserError(
-                f"synapse on section {section_id} of node {cell.gid}, which has {len(cell.sections)} sections"
-            )
-        return cell.sections[section_id]
 
     @staticmethod
     def _explicit_positions(cell_of: dict, attrs: dict, edge_name: str, rows=None) -> tuple[list, np.ndarray]:
@@ -82,7 +75,7 @@ class SynapseWiring:
         ``afferent_segment_offset`` (BBP)."""
         rows = np.arange(len(attrs["target"])) if rows is None else np.asarray(rows, dtype=np.int64)
         targets, ids = attrs["target"][rows].tolist(), attrs["afferent_section_id"][rows].tolist()
-        sections = [SynapseWiring._section(cell_of[t], int(i)) for t, i in zip(targets, ids, strict=True)]
+        sections = [cell_of[t].section_by_id(int(i), "synapse on") for t, i in zip(targets, ids, strict=True)]
         if "afferent_section_pos" in attrs:
             x = np.asarray(attrs["afferent_section_pos"][rows], dtype=float)
             x = np.where(x < 0.0, 0.0, x)  # = min(max(x, 0.0), 1.0), signed zeros included
@@ -112,16 +105,16 @@ class SynapseWiring:
         return np.ones(n, dtype=bool)
 
     def _edge_synapses(self, edge_name: str, keep) -> list[tuple[object, int, float, float, int]]:
-        """Create synapses for the local afferent edges of ``edge_name`` that ``keep(source ids,
-        target ids)`` selects; returns (synapse or artificial cell, source id, weight, delay ms,
-        target id) per synapse."""
+        """Create synapses for the local afferent edges of ``edge_name`` that ``keep(source node
+        ids, target gids)`` selects; returns (synapse or artificial cell, source node id, weight,
+        delay ms, target gid) per synapse, and each one's later weights (:meth:`_overridden`)."""
         local = np.concatenate([self.gids, self.point_gids])
         attrs = self.reader.afferent(edge_name, local)
-        attrs["afferent_index"] = _afferent_index(attrs["target"])
+        attrs["afferent_index"] = random_streams.afferent_index(attrs["target"])
         mask = keep(attrs["source"], attrs["target"])
         attrs = {k: np.asarray(v)[mask] for k, v in attrs.items()}
         if not len(attrs["source"]):
-            return []
+            return [], []
         if any(k in attrs for k in ("model_template", "dynamics_params", "weight_function", "nsyns")):
             made = self._typed_synapses(edge_name, attrs)
         elif "u_syn" in attrs and "syn_type_id" in attrs and "conductance" in attrs:
@@ -131,45 +124,77 @@ class SynapseWiring:
         # one synapse per edge: its afferent index (neurodamus's synapse id); bmtk's nsyns > 1:
         # the synapse's rank among its target's synapses made here
         one_each = len(made) == len(attrs["source"])
-        index = attrs["afferent_index"] if one_each else _afferent_index(np.array([m[4] for m in made]))
+        made_targets = np.array([m[4] for m in made])
+        index = attrs["afferent_index"] if one_each else random_streams.afferent_index(made_targets)
         return self._overridden(edge_name, made, index)
 
-    def _overridden(self, edge_name: str, synapses: list, index: np.ndarray) -> list:
+    def _overridden(self, edge_name: str, synapses: list, index: np.ndarray) -> tuple[list, list]:
         """``synapses`` of edge population ``edge_name`` after the connection overrides
-        (:mod:`~multiscale_run.simulators.neuron.connection_overrides`), in config order;
-        ``index``: each synapse's id among its target's (seeds its minis)."""
+        (:mod:`~multiscale_run.simulators.neuron.connection_overrides`), in config order, and each
+        synapse's later weights ((t ms, weight), ...) from overrides with a ``delay``; ``index``:
+        each synapse's id among its target's (seeds its minis)."""
         overrides = self.settings.connection_overrides
         if not overrides or not synapses:
-            return synapses
-        source_pop = self.reader.circuit.edges[edge_name].source
+            return synapses, [()] * len(synapses)
+        edges = self.reader.circuit.edges[edge_name]
+        source_pop = edges.source
         src, tgt = np.array([s[1] for s in synapses]), np.array([s[4] for s in synapses])
-        factor, delay = np.ones(len(synapses)), np.array([s[3] for s in synapses], dtype=float)
+        delay = np.array([s[3] for s in synapses], dtype=float)
         minis, configure = np.zeros(len(synapses)), [[] for _ in synapses]
+        hits = []  # (time the override acts from, its weight factor, synapses it matches)
         for path, spec in overrides:
             for key, message in override_problems(spec):
                 raise UserError(message, path=f"{path}.{key}" if key else path)
             sources = self.reader.node_set(spec["source"], f"{path}.source").get(source_pop, [])
-            targets = self.reader.node_set(spec["target"], f"{path}.target").get(self.population.name, [])
+            targets = self.reader.gids_in(self.reader.node_set(spec["target"], f"{path}.target"))
             hit = np.isin(src, sources) & np.isin(tgt, targets)
             if spec.get("weight") is not None:
-                factor[hit] = float(spec["weight"])
+                hits.append((float(spec.get("delay") or 0.0), float(spec["weight"]), hit))
             if spec.get("synapse_delay_override") is not None:
                 delay[hit] = max(float(spec["synapse_delay_override"]), self.settings.min_delay_ms)
             if spec.get("spont_minis") is not None:
                 minis[hit] = float(spec["spont_minis"])
             for i in np.flatnonzero(hit) if spec.get("synapse_configure") else ():
                 configure[i].append((path, spec["synapse_configure"]))
+        base = np.array([s[2] for s in synapses], dtype=float)
+        factors = {t: weight_factors(hits, t, len(synapses)) for t in sorted({0.0, *(h[0] for h in hits)})}
+        schedules = [later_weights(factors, i, base[i]) for i in range(len(synapses))]
         out = []
         for i, (syn, s, w, _, t) in enumerate(synapses):
             for path, code in configure[i]:
                 self._configure_synapse(syn, code, path)
+            weight = w * factors[0.0][i]
             if minis[i] > 0:
-                ids = random_streams.minis_ids(
-                    t, int(index[i]), source_pop, self.population.name, self.settings.minis_seed
-                )
-                self._spont_minis(syn, w * factor[i], minis[i], ids)
-            out.append((syn, s, w * factor[i], float(delay[i]), t))
-        return out
+                seed = self.settings.minis_seed
+                ids = random_streams.minis_ids(t, int(index[i]), source_pop, edges.target, seed)
+                self._schedule([self._spont_minis(syn, weight, minis[i], ids)], [weight], [schedules[i]])
+            out.append((syn, s, weight, float(delay[i]), t))
+        return out, schedules
+
+    def _schedule(self, netcons, weights, schedules) -> None:
+        """Keep the NetCons whose weight changes later (connection overrides with a ``delay``)."""
+        for nc, w, schedule in zip(netcons, weights, schedules, strict=True):
+            if schedule:
+                self._scheduled.append((nc, w, schedule))
+
+    def _weight_events(self) -> None:
+        """At each initialisation: every scheduled NetCon back to its weight at t = 0, and one
+        event per change time that sets the weights from then on (NEURON's ``cvode.event`` with a
+        hoc statement, which ``SaveState`` keeps: a restored snapshot still makes the changes due
+        after it)."""
+        for nc, w, _ in self._scheduled:
+            nc.weight[0] = w
+        if self._weight_statements is None:  # (t ms, hoc statement) of each change time, made once
+            changes: dict[float, list] = {}
+            for nc, _, schedule in self._scheduled:
+                for t, w in schedule:
+                    changes.setdefault(t, []).append((nc, w))
+            self._weight_statements = [
+                (t, hoc_batch.weight_change(self.h, [p[0] for p in pairs], [p[1] for p in pairs]))
+                for t, pairs in sorted(changes.items())
+            ]
+        for t, statement in self._weight_statements:
+            self.h.cvode.event(t, statement)
 
     def _configure_synapse(self, syn, code: str, path: str) -> None:
         """Run hoc ``code`` with ``%s`` standing for ``syn`` (SONATA synapse_configure)."""
@@ -183,13 +208,15 @@ class SynapseWiring:
                 f"synapse_configure {command!r} fails on {syn.hname()}", path=f"{path}.synapse_configure"
             )
 
-    def _spont_minis(self, syn, weight: float, rate_hz: float, ids: tuple[int, int, int]) -> None:
+    def _spont_minis(self, syn, weight: float, rate_hz: float, ids: tuple[int, int, int]):
         """Spontaneous releases onto ``syn`` at ``rate_hz``, drawn from Random123 stream ``ids``
         as neurodamus draws them (:func:`~.random_streams.minis_times`), delivered 0.1 ms after
-        each release (neurodamus's NetCon delay) with ``weight``."""
+        each release (neurodamus's NetCon delay) with ``weight``; the NetCon they are replayed
+        through."""
         times = random_streams.minis_times(self.h, ids, rate_hz, self.settings.tstop_ms) + 0.1
         (nc,) = hoc_batch.netcons(self.h, [syn], [weight])
         self._replay.append((nc, times))
+        return nc
 
     def _bbp_synapses(self, edge_name: str, attrs: dict) -> list:
         """BBP edges: ProbAMPANMDA_EMS / ProbGABAAB_EMS at explicit positions, weight =
@@ -204,11 +231,11 @@ class SynapseWiring:
         for k, (sec, x) in enumerate(zip(sections, xs.tolist(), strict=True)):
             tgt = int(attrs["target"][k])
             index, seed = int(attrs["afferent_index"][k]), self.settings.synapse_seed
-            stream = random_streams.synapse_ids(tgt, index, edges.source, self.population.name, seed)
+            stream = random_streams.synapse_ids(tgt, index, edges.source, edges.target, seed)
             syn = synapse_models.bbp_synapse(self.h, sec(x), attrs, k, stream, edges.file)
             if self.settings.randomize_gaba_rise_time and hasattr(syn, "tau_r_GABAA"):
                 syn.tau_r_GABAA = random_streams.gaba_rise_time(
-                    self.h, tgt, index, edges.source, self.population.name, seed
+                    self.h, tgt, index, edges.source, edges.target, seed
                 )
             self._synapses.append(syn)
             out.append((syn, int(attrs["source"][k]), float(attrs["conductance"][k]), float(delay[k]), tgt))
@@ -220,10 +247,11 @@ class SynapseWiring:
         h, edges = self.h, self.reader.circuit.edges[edge_name]
         file = edges.properties.get("edge_types_file") or edges.file
         source_pop = self.reader.circuit.node_population(edges.source)
+        target_pop = self.reader.circuit.node_population(edges.target)
         weights = synapse_models.edge_weights(
             attrs,
             lambda name, m: source_pop.get(name, attrs["source"][m]),
-            lambda name, m: self.population.get(name, attrs["target"][m]),
+            lambda name, m: target_pop.get(name, attrs["target_node_id"][m]),
             file,
         )
         if "delay" not in attrs:
@@ -243,7 +271,7 @@ class SynapseWiring:
                 float(delays[k]),
             )
             where = f"edge {int(attrs['edge_id'][k])} of {edge_name}"
-            p = self._synaptic_model(params[k], file) if params[k] is not None else {}
+            p = self._synaptic_model(params[k], file, tgt) if params[k] is not None else {}
             if tgt in self.point_cells:
                 if params[k] is not None and "sign" not in p:
                     raise UserError(f"{where}: the synaptic model onto a point neuron needs a sign", file)
@@ -252,8 +280,8 @@ class SynapseWiring:
             template = templates[k]
             if template not in synapse_models.SYNAPSE_MODELS:
                 raise UserError(
-                    f"{where}: synapse model_template {template!r} unsupported onto node {tgt} "
-                    f"(supported: {sorted(synapse_models.SYNAPSE_MODELS)})",
+                    f"{where}: synapse model_template {template!r} unsupported onto "
+                    f"{self.reader.describe(tgt)} (supported: {sorted(synapse_models.SYNAPSE_MODELS)})",
                     file,
                 )
             cell = cell_of[tgt]
@@ -274,12 +302,13 @@ class SynapseWiring:
                 out.append((syn, src, w, d, tgt))
         return out
 
-    def _synaptic_model(self, name: str, file: str) -> dict:
+    def _synaptic_model(self, name: str, file: str, target: int) -> dict:
+        """The synaptic model file ``name`` in the components of cell ``target``'s population."""
+        folder = self.reader.components(target)["synaptic_models_dir"]
         cache = self._synaptic_models
-        if name not in cache:
-            folder = self.reader.components()["synaptic_models_dir"]
-            cache[name] = synapse_models.read_model_file(folder, str(name), file)
-        return cache[name]
+        if (folder, name) not in cache:
+            cache[folder, name] = synapse_models.read_model_file(folder, str(name), file)
+        return cache[folder, name]
 
     def _placement(self, cell: _Cell) -> synapse_models.Placement:
         cache = self._placements
@@ -331,15 +360,18 @@ class SynapseWiring:
 
     def _connect(self) -> None:
         """NetCons from the simulated cells' gids onto their synapses, one hoc call per edge
-        population (``_netcons`` holds their hoc Lists)."""
-        pop = self.population.name
-        simulated = np.concatenate([self.node_ids, self.reader.point_ids])
+        population between simulated populations, within one or across two (``_netcons`` holds
+        their hoc Lists)."""
+        selection = self.reader.selection
+        populations, node_ids = selection.locate(np.concatenate([self.node_ids, self.reader.point_ids]))
         for edge_name, source in self.reader.incoming_populations():
-            if source != pop:
+            if source not in selection.node_ids:
                 continue
-            made = self._edge_synapses(edge_name, lambda s, t: np.isin(s, simulated))
+            sources = node_ids[populations == source]
+            made, schedules = self._edge_synapses(edge_name, lambda s, t, ids=sources: np.isin(s, ids))
             if made:
                 targets, sources, weights, delays, _ = zip(*made, strict=True)
-                self._netcons.append(
-                    hoc_batch.gid_connect(self.h, self.pc, targets, sources, weights, delays)
-                )
+                gids = selection.to_gids(source, sources).tolist()
+                netcons = hoc_batch.gid_connect(self.h, self.pc, targets, gids, weights, delays)
+                self._netcons.append(netcons)
+                self._schedule(netcons, weights, schedules)
