@@ -63,7 +63,8 @@ def _existing_circuit(circuit: Path) -> tuple[str, dict]:
 def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
     """Take a SONATA simulation config's settings into ``config`` (NEURON's dt = its ``run.dt``)."""
     run = sim.get("run", {})
-    for key in ("tstop", "spike_threshold", "random_seed", "stimulus_seed", "dL"):
+    seeds = ("random_seed", "stimulus_seed", "synapse_seed", "minis_seed")
+    for key in ("tstop", "spike_threshold", *seeds, "dL"):
         if key in run:
             config["run"][key] = run[key]
     if "dt" in run:
@@ -76,9 +77,13 @@ def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
         "celsius": conditions.get("celsius", 34.0),
         "v_init": conditions.get("v_init", -80.0),
     }
-    if "modifications" in conditions:
-        config["conditions"]["modifications"] = conditions["modifications"]
-    for key in ("extracellular_calcium", "mechanisms", "spike_location"):
+    for key in (
+        "modifications",
+        "randomize_gaba_rise_time",
+        "extracellular_calcium",
+        "mechanisms",
+        "spike_location",
+    ):
         if key in conditions:
             config["conditions"][key] = conditions[key]
     config["inputs"] = sim.get("inputs", {})

@@ -107,8 +107,12 @@ def file_sha256(path: Path) -> str:
 
 
 def seeds(config) -> dict[str, int]:
-    """Every seed the run uses: SONATA's ``run.random_seed`` and STEPS's own when it is enabled."""
+    """Every seed the run uses: SONATA's ``run.random_seed``, its ``stimulus_seed``,
+    ``synapse_seed`` and ``minis_seed`` when NEURON is enabled, and STEPS's own when it is."""
     out = {"run.random_seed": config.run.random_seed}
+    if config.enabled("neuron"):
+        for key in ("stimulus_seed", "synapse_seed", "minis_seed"):
+            out[f"run.{key}"] = int(config.get(f"run.{key}", 0))
     if config.enabled("steps"):
         seed = config.simulator("steps").get("seed")
         out["multiscale_run.steps.seed"] = config.run.random_seed if seed is None else int(seed)

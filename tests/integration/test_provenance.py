@@ -58,7 +58,10 @@ def test_run_json_records_the_config_stack_command_and_machines(two_rank_run):
     assert run["ranks"] == 2
     assert run["hosts"] == [socket.gethostname()]
     assert "compute" in run["command"] and str(sim) in run["command"]
-    assert run["seeds"] == {"run.random_seed": as_run["run"]["random_seed"]}
+    streams = ("stimulus_seed", "synapse_seed", "minis_seed")  # NEURON's (neurodamus's) streams
+    neuron_on = as_run["multiscale_run"]["neuron"]["enabled"]
+    stream_seeds = {f"run.{k}": as_run["run"][k] for k in streams} if neuron_on else {}
+    assert run["seeds"] == {"run.random_seed": as_run["run"]["random_seed"], **stream_seeds}
     started, finished = (datetime.fromisoformat(run[k]) for k in ("started_at", "finished_at"))
     assert started <= finished
     versions = run["versions"]

@@ -2,7 +2,8 @@
 ProbGABAAB_EMS synapses (BBP section ids, segment offsets, u_syn/depression/facilitation/decay,
 conductance in nS). Node 3 is driven to spike by a clamp; node 1's soma voltage in msr must equal
 the one of the same two cells and synapses built by hand in NEURON from h5py's reading of the
-edges (section by the template's own index in ``v(0.0001)``, x from the 3-D points)."""
+edges (section by the template's own index in ``v(0.0001)``, x from the 3-D points; release
+streams keyed as neurodamus keys them)."""
 
 from __future__ import annotations
 
@@ -59,16 +60,23 @@ index = {int(sec(0.0001).v): sec for sec in cells[1].all}
 clamp = h.IClamp(cells[3].soma[0](0.5))
 clamp.delay, clamp.dur, clamp.amp = 10.0, 100.0, 0.6
 keep = []
+# neurodamus's release streams: global index run.random_seed; (gid + 1 + 250, the synapse's index
+# among the target's afferent edges + 100, source and target population ids + synapse_seed + 300),
+# a population's id from the MD5 digest of its name
+h.Random().Random123_globalindex(SEED)
+import hashlib
+d = hashlib.md5(b"default").digest()
+pop = ((d[1] & 0x0F) << 8) + d[0]
 with h5py.File(root / "sub_mini5" / "default" / "edges.h5") as f:
     e = f["edges/default"]
     a = {k: e["0"][k][()] for k in e["0"]}
-    for k in np.flatnonzero(e["target_node_id"][()] == 1) if mode == "hand" else []:
+    for i, k in enumerate(np.flatnonzero(e["target_node_id"][()] == 1) if mode == "hand" else []):
         sec = index[int(a["afferent_section_id"][k])]
         x = (sec.arc3d(int(a["afferent_segment_id"][k])) + a["afferent_segment_offset"][k]) / sec.L
         syn = h.ProbGABAAB_EMS(sec(min(max(x, 0.0), 1.0)))
         syn.Use, syn.Dep, syn.Fac = a["u_syn"][k], a["depression_time"][k], a["facilitation_time"][k]
         syn.tau_d_GABAA, syn.Nrrp = a["decay_time"][k], a["n_rrp_vesicles"][k]
-        syn.setRNG(SEED, 1, int(k))
+        syn.setRNG(1 + 1 + 250, i + 100, pop * 65536 + pop + 0 + 300)
         nc = h.NetCon(cells[3].soma[0](0.5)._ref_v, syn, sec=cells[3].soma[0])
         nc.threshold, nc.delay, nc.weight[0] = -30.0, max(a["delay"][k], 0.1), a["conductance"][k]
         keep += [syn, nc]

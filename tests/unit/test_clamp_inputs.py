@@ -75,9 +75,10 @@ def test_noise_values_every_dt_of_the_asked_mean_and_variance():
 
     times, amps = clamp_waveform(spec, CELL, settings, draw)
     assert asked == [(0.0, 30000.0, 0.5, pytest.approx(0.2), pytest.approx(0.01), 10002)]
-    np.testing.assert_allclose(np.diff(times[:-1]), 0.5)  # a value every 0.5 ms from t = 0
+    assert times[:3] == [0.0, 0.0, 0.0] and amps[:2] == [0.0, 0.0]  # 0 until the delay, then a jump
+    np.testing.assert_allclose(np.diff(times[2:]), 0.5)  # a value every 0.5 ms from t = 0
     assert np.mean(amps) == pytest.approx(0.2, abs=0.005) and np.var(amps) == pytest.approx(0.01, rel=0.05)
-    # a delayed noise is 0 until the delay, then 0 at its first point (TStim.noise)
+    # a delayed noise is 0 until the delay, then jumps to its first value (neurodamus's Noise)
     spec.update(delay=100.0, duration=1000.0)
     times, amps = clamp_waveform(spec, CELL, settings, draw)
     assert times[:2] == [0.0, 100.0] and amps[:2] == [0.0, 0.0] and times[-1] == 1100.0 and amps[-1] == 0.0

@@ -1,8 +1,9 @@
-"""SONATA's newer current clamps against the specification and theory, without NEURON: the
-parameters libsonata requires and the modules it lets run in conductance mode, sinusoidal and
-subthreshold computed by hand, the Ornstein-Uhlenbeck process against its stationary statistics,
-shot noise against Campbell's theorem (kernel integrals by numerical quadrature, not the
-module's closed forms), relative conductances against the input resistance."""
+"""SONATA's newer current clamps against the specification and theory (the random ones drawn
+from NEURON's Random123 streams, as msr draws them): the parameters libsonata requires and the
+modules it lets run in conductance mode, sinusoidal and subthreshold computed by hand, the
+Ornstein-Uhlenbeck process against its stationary statistics, shot noise against Campbell's
+theorem (kernel integrals by numerical quadrature, not the module's closed forms), relative
+conductances against the input resistance."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ import pytest
 from scipy import integrate, optimize
 
 from multiscale_run.errors import UserError
+from multiscale_run.simulators.neuron import random_streams
 from multiscale_run.simulators.neuron.clamps import (
     CLAMPS,
     CONDUCTANCE_MODULES,
     OPTIONAL,
     clamp_waveform,
     parameter_problems,
-    stream,
 )
 from multiscale_run.simulators.neuron.inputs import kind_problem
 
@@ -33,9 +34,16 @@ def _settings(tstop: float) -> SimpleNamespace:
     return SimpleNamespace(tstop_ms=tstop)
 
 
-def _samples(spec: dict, tstop: float, cell=CELL, seed=(1, 0, "in", 7)) -> tuple[np.ndarray, np.ndarray]:
+def _stream(ids=(2997, 19216, 131)):
+    """A NEURON Random123 stream (as msr seeds an input's)."""
+    from neuron import h
+
+    return random_streams.random123(h, ids)
+
+
+def _samples(spec: dict, tstop: float, cell=CELL) -> tuple[np.ndarray, np.ndarray]:
     """The waveform's points inside the window (the leading 0 and trailing jump dropped)."""
-    times, amps = clamp_waveform(spec, cell, _settings(tstop), stream(*seed))
+    times, amps = clamp_waveform(spec, cell, _settings(tstop), _stream())
     return np.asarray(times[2:-1]), np.asarray(amps[2:-1])
 
 
@@ -158,14 +166,6 @@ def test_negative_mean_mirrors_the_noise():
     assert amps.max() <= 0 and amps[400:].mean() == pytest.approx(-0.1, rel=0.03)
 
 
-def test_streams_are_per_seed_input_and_node():
-    spec = {"module": "ornstein_uhlenbeck", "tau": 5.0, "sigma": 0.04, "mean": 0.0, "duration": 100.0}
-    base = _samples(spec, 100.0, seed=(1, 0, "in", 7))[1]
-    assert np.array_equal(base, _samples(spec, 100.0, seed=(1, 0, "in", 7))[1])
-    for other in ((2, 0, "in", 7), (1, 3, "in", 7), (1, 0, "other", 7), (1, 0, "in", 8)):
-        assert not np.array_equal(base, _samples(spec, 100.0, seed=other)[1]), other
-
-
 @pytest.mark.parametrize(
     ("change", "key", "words"),
     [
@@ -184,7 +184,7 @@ def test_bad_parameters_are_named(change, key, words):
     found = dict(parameter_problems(spec))
     assert key in found and words in found[key]
     with pytest.raises(UserError) as info:
-        clamp_waveform(spec, CELL, _settings(100.0), stream(1, 0, "x", 0), "inputs.x")
+        clamp_waveform(spec, CELL, _settings(100.0), _stream(), "inputs.x")
     assert info.value.path == f"inputs.x.{key}"
 
 
@@ -217,7 +217,7 @@ def test_relative_conductance_is_a_percentage_of_the_input_conductance(module, e
     assert current[400:].mean() == pytest.approx(0.4 * CELL["threshold_current"], rel=0.03)
     for bad in (0.0, -3.0, float("nan")):
         with pytest.raises(UserError, match="input_resistance"):
-            clamp_waveform(spec, {**CELL, "input_resistance": bad}, _settings(100.0), stream(1, 0, "x", 0))
+            clamp_waveform(spec, {**CELL, "input_resistance": bad}, _settings(100.0), _stream())
 
 
 @pytest.mark.parametrize(

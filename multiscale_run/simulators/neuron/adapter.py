@@ -29,7 +29,7 @@ from multiscale_run.circuit.compartment_sets import read_compartment_set
 from multiscale_run.errors import UserError
 from multiscale_run.nodes import NeuronSelection
 from multiscale_run.simulators.base import Simulator
-from multiscale_run.simulators.neuron import homeostasis
+from multiscale_run.simulators.neuron import homeostasis, random_streams
 from multiscale_run.simulators.neuron import settings as neuron_settings
 from multiscale_run.simulators.neuron.cells import CellBuilder
 from multiscale_run.simulators.neuron.circuit import SonataCells
@@ -128,6 +128,7 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
         self._placements: dict = {}  # node id -> Placement
         self._placement_rngs: dict = {}  # (edge population, node id) -> stream
         self._scheduled: list = []  # (NetCon, weight at t = 0, ((t ms, weight), ...)) of delayed overrides
+        random_streams.set_global_index(h, self.settings.random_seed)
         self._register_gids()
         self._connect()
         self._add_inputs()
@@ -286,15 +287,13 @@ class NeuronSim(CellBuilder, SynapseWiring, InputStimuli, SegmentPointers, Simul
             path = Path(tmp) / "state.bin"
             saved.fwrite(h.File(str(path)))
             blob = np.frombuffer(path.read_bytes(), dtype=np.uint8).copy()
-        streams = any(hasattr(syn, "setRNG") for syn in self._synapses) or any(
-            s[0].hname().startswith("NetStim") for s in self._stimuli
-        )
+        streams = any(hasattr(syn, "setRNG") for syn in self._synapses)
         if streams and not getattr(self, "_warned_rng", False):
             self._warned_rng = True
             log.warning(
-                "the Random123 streams of BBP's stochastic synapses and of spontaneous minis are "
-                "not in NEURON's SaveState: a run resumed from this snapshot restarts them from "
-                "their seeds (reproducible, not bit-identical to an uninterrupted run)"
+                "the Random123 streams of BBP's stochastic synapses are not in NEURON's "
+                "SaveState: a run resumed from this snapshot restarts them from their seeds "
+                "(reproducible, not bit-identical to an uninterrupted run)"
             )
         ids, times = self.spikes()
         state = {"savestate": blob, "spike_ids": ids, "spike_times": times}

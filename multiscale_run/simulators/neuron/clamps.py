@@ -1,12 +1,12 @@
 """The SONATA current clamps (``input_type`` ``current_clamp``): one registry entry per module,
 its parameters (SONATA simulation config, "inputs"; names, defaults and required ones as
-libsonata reads them) and its waveform, without NEURON.
+libsonata reads them) and its waveform (NEURON only for the random ones' draws and sample times).
 
 A waveform is (times ms, amplitudes nA) on one cell, played into an IClamp at the soma centre with
 linear interpolation (a repeated time is a jump); the current is 0 outside [delay, delay +
 duration). Relative modules read the cell's ``threshold_current`` or ``holding_current`` (nA,
 BBP's ``dynamics_params``). :mod:`~multiscale_run.simulators.neuron.noise_processes` has the
-stochastic processes.
+stochastic processes, made as neurodamus makes them.
 
 ``input_type`` ``conductance`` (SONATA): the same signal is a conductance (µS) through an
 electrode of reversal potential ``reversal`` (mV, default 0), played into ``msr_gclamp``. libsonata
@@ -15,7 +15,9 @@ it "mismatch"), and so does msr (:attr:`ClampModule.conductance`). Their relativ
 ``mean_percent``/``sd_percent`` of the cell's input conductance 1/``input_resistance`` (MΩ, BBP's
 ``dynamics_params``) instead of its threshold current, as neurodamus's RelativeShotNoise and
 RelativeOrnsteinUhlenbeck do; a conductance signal's mean must be positive (shot noise) or >= 0
-(Ornstein-Uhlenbeck), since a negative conductance is none.
+(Ornstein-Uhlenbeck), since a negative conductance is none. Either mode draws from the same
+stream (:mod:`~multiscale_run.simulators.neuron.random_streams`), as neurodamus's one class per
+module does.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class ClampModule:
     needs: Callable[[dict], tuple] = lambda spec: ()
     #: exactly one of each of these parameter pairs is given
     one_of: tuple = ()
-    #: a random stream seeded per (seed, input, node), see :func:`stream`
+    #: draws from a random stream (:mod:`~multiscale_run.simulators.neuron.random_streams`)
     random: bool = False
     #: None: no conductance mode; else {parameter: (default, rule)} replacing ``params``' entries
     #: in conductance mode (a conductance is never negative)
@@ -115,32 +117,40 @@ def _sinusoidal(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
 
 
 def _noise(p: dict, w: Window, cell: dict, draw) -> tuple[list, list]:
-    """neurodamus's TStim.noise: values every dt from the delay, 0 at the first one after a delay
-    and at the end (see :meth:`InputStimuli._noise_draws` for ``draw``)."""
+    """neurodamus's Noise: a normal value every dt from the delay to delay + duration, linear
+    between them, 0 outside (see :meth:`InputStimuli._noise_draws` for ``draw``)."""
     if "mean" in p:
         mean, variance = p["mean"], p["variance"]
     else:  # relative to the threshold current, the variance too (neurodamus, bluecellulab)
         mean = p["mean_percent"] / 100.0 * cell["reference"]
         variance = p["variance"] / 100.0 * cell["reference"]
-    step, tstop, end = p["dt"], w.tstop, w.end
-    times = np.arange(w.t0, min(end, tstop + step) + step / 2, step)
-    values = np.asarray(draw(w.t0, end, step, mean, variance, len(times)), dtype=float)
-    if w.t0 > 0:
-        values[0] = 0.0  # 0 nA until the first step after a delay
-    if end < tstop and times[-1] >= end:
-        values[-1] = 0.0
-    times, values = times.tolist(), values.tolist()
-    if w.t0 > 0:
-        times, values = [0.0, *times], [0.0, *values]
-    if end < tstop:
-        times, values = [*times, end], [*values, 0.0]
-    return times, values
+    times, keep = _neurodamus_grid(p, w)
+    values = np.asarray(draw(w.t0, w.end, p["dt"], mean, variance, keep), dtype=float)
+    return _neurodamus_source(times, values, w)
+
+
+def _neurodamus_grid(p: dict, w: Window) -> tuple[np.ndarray, int]:
+    """(sample times, how many a run reaches) of a neurodamus noise source: every dt from the
+    delay to delay + duration, the draws made for all of them."""
+    times = noise_processes.grid(w.t0, w.end, p["dt"])
+    return times, min(len(times), int(np.searchsorted(times, w.tstop, side="right")) + 1)
+
+
+def _neurodamus_source(times: np.ndarray, values: np.ndarray, w: Window) -> tuple[list, list]:
+    """neurodamus's source points: 0 until the delay, the samples (linear between them), 0 from
+    delay + duration."""
+    kept = times[: len(values)].tolist()
+    out_t, out_v = [0.0, w.t0, *kept], [0.0, 0.0, *values.tolist()]
+    if len(values) == len(times):
+        out_t, out_v = [*out_t, w.end], [*out_v, 0.0]
+    return out_t, out_v
 
 
 def _ou(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
     mean, sigma = _mean_sd(p, cell, ("mean", "sigma"))
-    n = _grid(p["dt"], w)
-    return _sampled(mean + noise_processes.ornstein_uhlenbeck(p["tau"], sigma, p["dt"], n, rng), p["dt"], w)
+    times, keep = _neurodamus_grid(p, w)
+    x = noise_processes.ornstein_uhlenbeck(p["tau"], sigma, p["dt"], len(times), rng, keep)
+    return _neurodamus_source(times, x + mean, w)
 
 
 def _shot(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
@@ -151,9 +161,11 @@ def _shot(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
         rate, amp_mean, amp_var = noise_processes.params_from_moments(
             mean, sd, p["relative_skew"], p["rise_time"], p["decay_time"]
         )
-    n = _grid(p["dt"], w)
-    values = noise_processes.signal(p["rise_time"], p["decay_time"], rate, amp_mean, amp_var, p["dt"], n, rng)
-    return _sampled(values, p["dt"], w)
+    times, keep = _neurodamus_grid(p, w)
+    values = noise_processes.signal(
+        p["rise_time"], p["decay_time"], rate, amp_mean, amp_var, p["dt"], w.end - w.t0, len(times), rng, keep
+    )
+    return _neurodamus_source(times, values, w)
 
 
 def _mean_sd(p: dict, cell: dict, absolute: tuple[str, str]) -> tuple[float, float]:
@@ -337,17 +349,6 @@ def parameters(spec: dict, where: str) -> dict:
     return out
 
 
-def stream(run_seed: int, seed: int, input_name: str, gid: int) -> np.random.Generator:
-    """The random stream of input ``input_name`` on node ``gid``: numpy's Philox (a Random123
-    counter-based generator) keyed by a SeedSequence of (``run.random_seed``, the input's
-    ``random_seed`` else ``run.stimulus_seed``, CRC-32 of the input's name, node id): the same
-    whatever the rank count or the other inputs, not neurodamus's streams."""
-    import zlib
-
-    entropy = [int(run_seed), int(seed), zlib.crc32(input_name.encode()), int(gid)]
-    return np.random.Generator(np.random.Philox(np.random.SeedSequence(entropy)))
-
-
 def attribute_problem(spec: dict, need: str, value) -> str | None:
     """What makes node attribute ``need`` = ``value`` unusable by ``spec`` (None: usable): absent
     or not finite; an input_resistance <= 0 (conductance = 1/input_resistance); a threshold
@@ -366,7 +367,9 @@ def clamp_waveform(spec: dict, cell: dict, settings, rng=None, where: str = "inp
     whose attributes are ``cell`` (``holding_current``, ``threshold_current`` nA,
     ``input_resistance`` MΩ; an unusable one the module needs is an error,
     :func:`attribute_problem`); ``rng``: the input's random source on this cell (``noise``: a
-    draw function, :meth:`InputStimuli._noise_draws`; the other random modules: :func:`stream`)."""
+    draw function, :meth:`InputStimuli._noise_draws`; the other random modules: a NEURON
+    ``Random`` on the input's stream,
+    :func:`~multiscale_run.simulators.neuron.random_streams.stimulus_ids`)."""
     name = spec["module"]
     if name not in CLAMPS:
         raise UserError(f"current_clamp module {name!r} unsupported ({sorted(CLAMPS)})", path=where)

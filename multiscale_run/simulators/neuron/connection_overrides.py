@@ -5,10 +5,9 @@
 - ``synapse_delay_override``: the synaptic delay (ms) instead of the edges';
 - ``synapse_configure``: hoc statements run on each synapse, ``%s`` standing for it (e.g.
   ``%s.e_GABAA = -80``); every matching override's, in order;
-- ``spont_minis``: spontaneous releases at this rate (Hz) on each synapse: a NetStim with
-  Poisson intervals (its Random123 stream keyed by ``run.random_seed``, the target node and the
-  synapse's rank among the target's synapses of that edge population, so the same on any rank
-  count; not neurodamus's streams), delivered with the synapse's weight.
+- ``spont_minis``: spontaneous releases at this rate (Hz) on each synapse, drawn as neurodamus
+  draws them (:func:`~multiscale_run.simulators.neuron.random_streams.minis_times`), delivered
+  with the synapse's weight.
 
 - ``delay`` (ms): SONATA, "adjustments from weight of this connection_override are applied
   after the specified delay has elapsed": the ``weight`` factor acts from t = delay on (an

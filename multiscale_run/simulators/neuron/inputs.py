@@ -26,14 +26,13 @@ import numpy as np
 
 from multiscale_run.circuit.spikes import read_spikes
 from multiscale_run.errors import UserError
-from multiscale_run.simulators.neuron import hoc_batch
+from multiscale_run.simulators.neuron import hoc_batch, random_streams
 from multiscale_run.simulators.neuron.clamps import (
     CLAMPS,
     CONDUCTANCE_MODULES,
     clamp_waveform,
     conductance_mode,
     parameters,
-    stream,
 )
 from multiscale_run.simulators.neuron.seclamp import seclamp_levels
 
@@ -110,9 +109,9 @@ class InputStimuli:
                 clamp.amp = float(spec["amp"])
                 self._stimuli.append((clamp,))
             return
-        noise = [n for n, sp in self.settings.inputs.items() if sp.get("module") == "noise"]
         module, where = CLAMPS[spec["module"]], f"inputs.{name}"
         p = parameters(spec, where)  # a bad parameter is named once, before any cell
+        count = self._stimulus_count(name, spec["module"])
         conductance = conductance_mode(spec)
         if conductance and not hasattr(h, GCLAMP):
             raise UserError(
@@ -124,10 +123,12 @@ class InputStimuli:
             gid = int(gid)
             rng = None
             if spec["module"] == "noise":
-                rng = lambda *args, g=gid: self._noise_draws(g, noise.index(name), *args)  # noqa: E731
+                rng = lambda *args, g=gid: self._noise_draws(g, count, *args)  # noqa: E731
             elif module.random:
-                seed = spec.get("random_seed", self.settings.stimulus_seed)
-                rng = stream(self.settings.random_seed, seed, name, gid)
+                seed = None if spec.get("random_seed") is None else int(spec["random_seed"])
+                stimulus_seed = self.settings.stimulus_seed
+                ids = random_streams.stimulus_ids(spec["module"], count, stimulus_seed, gid, seed)
+                rng = random_streams.random123(h, ids)
             try:
                 times, amps = clamp_waveform(spec, self._node_attributes(gid), self.settings, rng, where)
             except UserError as exc:
@@ -163,16 +164,23 @@ class InputStimuli:
             vvec.play(clamp._ref_amp1, tvec, 1)
             self._stimuli.append((clamp, tvec, vvec))
 
+    def _stimulus_count(self, name: str, module: str) -> int:
+        """The rank of input ``name`` among the config's inputs of its module's random family
+        (config order), which seeds its streams as in neurodamus."""
+        family = random_streams.family(module)
+        inputs = self.settings.inputs.items()
+        same = [n for n, sp in inputs if random_streams.family(sp.get("module")) == family]
+        return same.index(name) if family else 0
+
     def _noise_draws(self, gid: int, count: int, t0: float, end: float, step: float, mean, variance, n: int):
         """The first ``n`` values of the noise input number ``count`` (0-based, in config order) on
-        node ``gid``, drawn as neurodamus's TStim.noise draws them: NEURON's Random123 stream
-        (count + 100, stimulus_seed + 500, gid + 300) under the global index ``run.random_seed``,
-        normal(mean, variance); with a delay, the values of the times before it are drawn first
-        (in chunks of end − t0 − dt) and skipped."""
+        node ``gid``, drawn as neurodamus's Noise stimulus draws them (its Random123 stream,
+        :mod:`~multiscale_run.simulators.neuron.random_streams`), normal(mean, variance); with a
+        delay, the values of the times before it are drawn first (in chunks of end − t0 − dt)
+        and skipped."""
         h = self.h
-        rng = h.Random()
-        rng.Random123_globalindex(self.settings.random_seed)
-        rng.Random123(count + 100, self.settings.stimulus_seed + 500, gid + 300)
+        ids = random_streams.stimulus_ids("noise", count, self.settings.stimulus_seed, gid)
+        rng = random_streams.random123(h, ids)
         rng.normal(mean, variance)
         dt = self.settings.dt_ms
         if t0 > 0:

@@ -1,20 +1,28 @@
-"""The stochastic currents of SONATA's noise clamps, sampled on a grid of step ``dt`` from the
-clamp's start (index 0 = the delay), each from the input's own random stream.
+"""The stochastic currents of SONATA's noise clamps as neurodamus (4.2) makes them, drawn from a
+NEURON Random123 stream (:mod:`~multiscale_run.simulators.neuron.random_streams`) with the same
+draws in the same order, so the same config gives the same current sample for sample. Samples
+are at NEURON's ``Vector.indgen(t0, t0 + duration, dt)`` times (index 0 = the delay); the draws
+depend on the whole ``duration``, the values are computed up to ``keep`` samples (what a run
+reaches).
 
-- Ornstein-Uhlenbeck: ``x' = −x/τ + σ·sqrt(2/τ)·ξ``, updated exactly (Gillespie 1996, Phys Rev E
-  54:2084): ``x(t+dt) = x(t)·e^(−dt/τ) + σ·sqrt(1 − e^(−2dt/τ))·N(0, 1)``, from x = 0 at the start
-  (stationary standard deviation σ after a few τ).
-- Shot noise: Poisson events of ``rate`` (Hz) from the start, each a bi-exponential
-  ``A·(e^(−t/τd) − e^(−t/τr))/x_peak`` (peak A) with gamma-distributed amplitudes of mean
-  ``amp_mean`` and variance ``amp_var`` (negative amp_mean: negative amplitudes), evaluated
-  exactly at the grid times.
+- Ornstein-Uhlenbeck: ``x' = −x/τ + σ·sqrt(2/τ)·ξ`` updated exactly (Gillespie 1996, Phys Rev E
+  54:2084): ``x[n] = x[n−1]·e^(−dt/τ) + σ·sqrt(1 − e^(−2dt/τ))·N(0, 1)``, x[0] = 0 (one
+  ``normal(0, 1)`` pick, then one normal per sample, the first unused).
+- Shot noise: Poisson events of ``rate`` (Hz): exponential intervals (one ``negexp(1/rate)`` pick,
+  then ``m = ⌊k + 3·sqrt(k)⌋`` of them, k = 1 + ⌊duration·rate/1000⌋), their running sum in ms,
+  each event at the nearest sample (half to even) before ``duration``; gamma amplitudes of mean
+  ``amp_mean`` and variance ``amp_var`` (Marsaglia & Tsang 2000, ACM TOMS 26:363, from NEURON's
+  normal and uniform picks; shape < 1 boosted by U^(1/shape)), negative for a negative
+  ``amp_mean``; the impulses E drive the two-stage recursion ``B[n] = b·B[n−1] + E[n−1]``,
+  ``P[n] = a·P[n−1] + b·B[n−1]`` (a = e^(−dt/τd), b = e^(−dt/τr)): a sampled bi-exponential one
+  step after its event, scaled to peak 1 at the continuous peak time.
 - From a signal's mean μ, standard deviation s and ``relative_skew`` r (SONATA
-  ``absolute_shot_noise``, ``relative_shot_noise``): Campbell's theorem (Rice 1944, "Mathematical
-  analysis of random noise", BSTJ 23:282) gives μ = λ·E[A]·∫h, s² = λ·E[A²]·∫h², κ3 = λ·E[A³]·∫h³.
-  With gamma amplitudes of shape k the skewness is c·(k+2)/(k+1), c = s·∫h·∫h³/(μ·(∫h²)²): it
-  ranges over [c, 2c) as k goes from ∞ (equal amplitudes) to 0, and r places it linearly there,
-  so 1/(k+1) = r: ``amp_mean = a·(1 − r)``, ``amp_var = a²·r·(1 − r)``, ``λ = μ/(amp_mean·∫h)``
-  with ``a = s²·∫h/(μ·∫h²)``.
+  ``absolute_shot_noise``, ``relative_shot_noise``): Campbell's theorem generalised (Rice 1944,
+  "Mathematical analysis of random noise", BSTJ 23:282) gives μ = λ·E[A]·∫h, s² = λ·E[A²]·∫h²,
+  κ3 = λ·E[A³]·∫h³. With gamma amplitudes (shape k, scale θ) the skewness is c·(k+2)/(k+1),
+  c = (8/3)·B/A²·s/μ with A = 1/(τd + τr), B = 1/((τd + 2τr)(2τd + τr)); r places it on [c, 2c):
+  skewness = (1 + r)·c, whence (1 + k)·θ = 2s²/(A·Ξ·μ), (2 + k)·θ = 3A·s·skewness/(4B·Ξ),
+  Ξ = ∫h = (τd − τr)/F_peak, ``amp_mean = k·θ``, ``amp_var = k·θ²``, ``λ = μ/(amp_mean·Ξ)``.
 """
 
 from __future__ import annotations
@@ -24,28 +32,59 @@ import math
 import numpy as np
 
 
-def ornstein_uhlenbeck(tau: float, sigma: float, dt: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` samples (deviations from the mean), x[0] = 0."""
+def grid(t0: float, end: float, dt: float) -> np.ndarray:
+    """The sample times from t0 to end (NEURON's ``Vector.indgen``)."""
+    from neuron import h
+
+    times = h.Vector()
+    times.indgen(t0, end, dt)
+    return times.as_numpy().copy()
+
+
+def _picks(rng, n: int) -> np.ndarray:
+    from neuron import h
+
+    out = h.Vector(n)
+    out.setrand(rng)
+    return out.as_numpy().copy()
+
+
+def ornstein_uhlenbeck(tau: float, sigma: float, dt: float, n: int, rng, keep: int) -> np.ndarray:
+    """The first ``keep`` of ``n`` samples (deviations from the mean), x[0] = 0."""
     from scipy.signal import lfilter  # 1-2 s to import: only runs with noise inputs pay it
 
+    rng.normal(0.0, 1.0)
     decay = math.exp(-dt / tau)
-    kicks = sigma * math.sqrt(1.0 - decay * decay) * rng.standard_normal(n)
+    kicks = _picks(rng, n)[:keep] * (sigma * math.sqrt(1 - decay * decay))
     kicks[0] = 0.0
     return lfilter([1.0], [1.0, -decay], kicks)
 
 
-def peak(rise: float, decay: float) -> float:
-    """Peak of e^(−t/decay) − e^(−t/rise) (at t = ln(decay/rise)·rise·decay/(decay − rise))."""
-    t_peak = math.log(decay / rise) * rise * decay / (decay - rise)
-    return math.exp(-t_peak / decay) - math.exp(-t_peak / rise)
+def gamma(rng, shape: float, scale: float, count: int, keep: int) -> np.ndarray:
+    """The first ``keep`` of ``count`` gamma variates, in the order they are drawn."""
+    from neuron import h
 
-
-def kernel_integrals(rise: float, decay: float) -> tuple[float, float]:
-    """(∫h, ∫h²) of the peak-normalised bi-exponential h, over t ≥ 0."""
-    x = peak(rise, decay)
-    first = (decay - rise) / x
-    second = (decay / 2 + rise / 2 - 2 * rise * decay / (rise + decay)) / x**2
-    return first, second
+    if shape < 1:
+        rng.uniform(0, 1)
+        boost = h.Vector(count)
+        boost.setrand(rng)
+        boost.pow(1 / shape)
+        return gamma(rng, 1 + shape, scale, count, keep) * boost.as_numpy()[:keep]
+    d = shape - 1 / 3
+    c = 1 / 3 / math.sqrt(d)
+    out = np.empty(keep)
+    for i in range(keep):
+        while True:
+            x = rng.normal(0, 1)
+            v = 1 + c * x
+            if v <= 0:
+                continue
+            v = v * v * v
+            u = rng.uniform(0, 1)
+            if u < 1 - 0.0331 * x * x * x * x or math.log(u) < 0.5 * x * x + d * (1 - v + math.log(v)):
+                out[i] = scale * d * v
+                break
+    return out
 
 
 def params_from_moments(
@@ -56,12 +95,16 @@ def params_from_moments(
     greatest a gamma-amplitude shot noise can have (module docstring)."""
     if mean == 0:
         raise ValueError("a shot noise has a non-zero mean")
-    first, second = kernel_integrals(rise, decay)
-    a = sd * sd * first / (mean * second)
-    amp_mean = a * (1.0 - relative_skew)
-    amp_var = a * a * relative_skew * (1.0 - relative_skew)
-    rate_per_ms = mean / (amp_mean * first)
-    return 1000.0 * rate_per_ms, amp_mean, amp_var
+    t_peak = math.log(decay / rise) / (1 / rise - 1 / decay)
+    f_peak = math.exp(-t_peak / decay) - math.exp(-t_peak / rise)
+    xi = (decay - rise) / f_peak
+    a = 1 / (decay + rise)
+    b = 1 / ((decay + 2 * rise) * (2 * decay + rise))
+    skew = (1 + relative_skew) * ((8 / 3) * (b / a**2) * (sd / mean))
+    theta1 = 2 / (a * xi) * (sd**2 / mean)  # (1 + k)·θ
+    theta2 = (3 * a) / (4 * b * xi) * (sd * skew)  # (2 + k)·θ
+    amp_mean = 2 * theta1 - theta2
+    return mean / (amp_mean * xi) * 1000, amp_mean, amp_mean * (theta2 - theta1)
 
 
 def signal(
@@ -71,22 +114,39 @@ def signal(
     amp_mean: float,
     amp_var: float,
     dt: float,
+    duration: float,
     n: int,
-    rng: np.random.Generator,
+    rng,
+    keep: int,
 ) -> np.ndarray:
-    """``n`` samples of the shot noise (module docstring), events from t = 0 on."""
+    """The first ``keep`` of the ``n`` samples of the shot noise over ``duration`` ms (module
+    docstring); ``amp_var`` 0: every amplitude ``amp_mean``, no amplitude drawn."""
+    from neuron import h
     from scipy.signal import lfilter
 
-    span = (n - 1) * dt
-    count = rng.poisson(rate / 1000.0 * span)
-    times = np.sort(rng.uniform(0.0, span, count))  # a Poisson process's events, given their count
-    size = abs(amp_mean)
-    amps = rng.gamma(size * size / amp_var, amp_var / size, count) if amp_var > 0 else np.full(count, size)
-    amps *= math.copysign(1.0, amp_mean)
-    at = np.minimum(np.ceil(times / dt - 1e-12).astype(np.int64), n - 1)  # first sample at or after
-    lag = at * dt - times
-    out = np.zeros(n)
-    for tau, sign in ((decay, 1.0), (rise, -1.0)):
-        kicks = np.bincount(at, weights=amps * np.exp(-lag / tau), minlength=n)
-        out += sign * lfilter([1.0], [1.0, -math.exp(-dt / tau)], kicks)
-    return out / peak(rise, decay)
+    events = 1 + int(duration * (rate / 1000))
+    events = int(events + 3 * math.sqrt(events))
+    rng.negexp(1 / rate)
+    intervals = h.Vector(events)
+    intervals.setrand(rng)
+    running = h.Vector()
+    running.integral(intervals, 1).mul(1000)
+    times = running.as_numpy().copy()
+    if times[-1] < duration:
+        raise ValueError(f"the shot noise's {events} events end before its duration")
+    at = np.rint(times[times < duration] / dt).astype(np.int64)
+    at = at[at < n]
+    used = int(np.count_nonzero(at < keep))
+    size, sign = abs(amp_mean), math.copysign(1.0, amp_mean)
+    if amp_var > 0:
+        amps = gamma(rng, size / (amp_var / size), amp_var / size, len(at), used)
+    else:
+        amps = np.full(used, size)
+    kicks = np.zeros(keep)
+    np.add.at(kicks, at[:used], sign * amps)
+    a, b = math.exp(-dt / decay), math.exp(-dt / rise)
+    d, r = -math.log(a), -math.log(b)
+    t_peak = math.log(r / d) / (r - d)
+    norm = (a / b - 1) / (a**t_peak - b**t_peak)
+    rise_stage = lfilter([0.0, 1.0], [1.0, -b], kicks)
+    return lfilter([0.0, b], [1.0, -a], rise_stage) * norm

@@ -75,6 +75,12 @@ class NeuronSettings:
     random_seed: int = 1
     #: ``run.stimulus_seed`` (SONATA): seeds the noise inputs with random_seed
     stimulus_seed: int = 0
+    #: ``run.synapse_seed``: seeds BBP synapses' release streams (with random_seed)
+    synapse_seed: int = 0
+    #: ``run.minis_seed``: seeds the spontaneous minis (with random_seed)
+    minis_seed: int = 0
+    #: ``conditions.randomize_gaba_rise_time``: draw each ProbGABAAB_EMS synapse's rise time
+    randomize_gaba_rise_time: bool = False
     #: SONATA ``conditions.modifications`` as (JSON path, modification), in config order
     modifications: tuple = ()
     #: the compartment sets file that ``compartment_set`` modifications name
@@ -125,6 +131,9 @@ def settings_from_config(config) -> NeuronSettings:
         soma_reports=soma_reports(section),
         random_seed=config.run.random_seed,
         stimulus_seed=int(config.get("run.stimulus_seed", 0)),
+        synapse_seed=int(config.get("run.synapse_seed", 0)),
+        minis_seed=int(config.get("run.minis_seed", 0)),
+        randomize_gaba_rise_time=bool(conditions.get("randomize_gaba_rise_time", False)),
         modifications=tuple(modification_list(conditions)),
         compartment_sets_file=config.compartment_sets_file,
         connection_overrides=tuple(override_list(config.get("connection_overrides"))),

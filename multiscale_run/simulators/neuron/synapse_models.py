@@ -93,8 +93,8 @@ def bbp_model(syn_type_id: int) -> str:
 
 def bbp_synapse(h, seg, attrs: dict, k: int, stream: tuple[int, int, int], file: str):
     """A BBP probabilistic synapse with the edge's parameters; the NetCon weight is the edge's
-    ``conductance`` in nS (the mod's ``gmax`` = 0.001 µS converts it). Its release stream is a
-    Random123 stream ``stream`` (not the one neurodamus seeds)."""
+    ``conductance`` in nS (the mod's ``gmax`` = 0.001 µS converts it). Its release stream is
+    the Random123 stream ``stream`` (neurodamus's, :func:`.random_streams.synapse_ids`)."""
     name = bbp_model(attrs["syn_type_id"][k])
     if not hasattr(h, name):
         raise UserError(f"edges need the {name} mechanism, which no loaded .mod file defines", file)

@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 
 from multiscale_run.errors import UserError
-from multiscale_run.simulators.neuron import bbp, hoc_batch, synapse_models
+from multiscale_run.simulators.neuron import bbp, hoc_batch, random_streams, synapse_models
 from multiscale_run.simulators.neuron.cells import _Cell
 from multiscale_run.simulators.neuron.connection_overrides import override_problems
 from multiscale_run.simulators.neuron.mechanism_conditions import scaled_release
@@ -111,6 +111,7 @@ class SynapseWiring:
         delay ms, target gid) per synapse, and each one's later weights (:meth:`_overridden`)."""
         local = np.concatenate([self.gids, self.point_gids])
         attrs = self.reader.afferent(edge_name, local)
+        attrs["afferent_index"] = random_streams.afferent_index(attrs["target"])
         mask = keep(attrs["source"], attrs["target"])
         attrs = {k: np.asarray(v)[mask] for k, v in attrs.items()}
         if not len(attrs["source"]):
@@ -121,16 +122,23 @@ class SynapseWiring:
             made = self._bbp_synapses(edge_name, attrs)
         else:
             made = self._msr_synapses(edge_name, attrs)
-        return self._overridden(edge_name, made)
+        # one synapse per edge: its afferent index (neurodamus's synapse id); bmtk's nsyns > 1:
+        # the synapse's rank among its target's synapses made here
+        one_each = len(made) == len(attrs["source"])
+        made_targets = np.array([m[4] for m in made])
+        index = attrs["afferent_index"] if one_each else random_streams.afferent_index(made_targets)
+        return self._overridden(edge_name, made, index)
 
-    def _overridden(self, edge_name: str, synapses: list) -> tuple[list, list]:
+    def _overridden(self, edge_name: str, synapses: list, index: np.ndarray) -> tuple[list, list]:
         """``synapses`` of edge population ``edge_name`` after the connection overrides
         (:mod:`~multiscale_run.simulators.neuron.connection_overrides`), in config order, and each
-        synapse's later weights ((t ms, weight), ...) from overrides with a ``delay``."""
+        synapse's later weights ((t ms, weight), ...) from overrides with a ``delay``; ``index``:
+        each synapse's id among its target's (seeds its minis)."""
         overrides = self.settings.connection_overrides
         if not overrides or not synapses:
             return synapses, [()] * len(synapses)
-        source_pop = self.reader.circuit.edges[edge_name].source
+        edges = self.reader.circuit.edges[edge_name]
+        source_pop = edges.source
         src, tgt = np.array([s[1] for s in synapses]), np.array([s[4] for s in synapses])
         delay = np.array([s[3] for s in synapses], dtype=float)
         minis, configure = np.zeros(len(synapses)), [[] for _ in synapses]
@@ -152,15 +160,15 @@ class SynapseWiring:
         base = np.array([s[2] for s in synapses], dtype=float)
         factors = {t: weight_factors(hits, t, len(synapses)) for t in sorted({0.0, *(h[0] for h in hits)})}
         schedules = [later_weights(factors, i, base[i]) for i in range(len(synapses))]
-        out, rank = [], {}
+        out = []
         for i, (syn, s, w, _, t) in enumerate(synapses):
             for path, code in configure[i]:
                 self._configure_synapse(syn, code, path)
-            rank[t] = rank.get(t, -1) + 1
             weight = w * factors[0.0][i]
             if minis[i] > 0:
-                stream = (zlib.crc32(edge_name.encode()), t, rank[t])
-                self._schedule([self._spont_minis(syn, weight, minis[i], stream)], [weight], [schedules[i]])
+                seed = self.settings.minis_seed
+                ids = random_streams.minis_ids(t, int(index[i]), source_pop, edges.target, seed)
+                self._schedule([self._spont_minis(syn, weight, minis[i], ids)], [weight], [schedules[i]])
             out.append((syn, s, weight, float(delay[i]), t))
         return out, schedules
 
@@ -202,15 +210,13 @@ class SynapseWiring:
             )
 
     def _spont_minis(self, syn, weight: float, rate_hz: float, ids: tuple[int, int, int]):
-        """Spontaneous releases onto ``syn``: Poisson events at ``rate_hz`` from a NetStim whose
-        Random123 stream is ``ids`` (under the global index ``run.random_seed``); its NetCon."""
-        h = self.h
-        stim = h.NetStim()
-        stim.interval, stim.number, stim.start, stim.noise = 1000.0 / rate_hz, 1e9, 0.0, 1.0
-        stim.noiseFromRandom123(*ids)
-        nc = h.NetCon(stim, syn)
-        nc.weight[0], nc.delay = weight, self.settings.min_delay_ms
-        self._stimuli.append((stim, nc))
+        """Spontaneous releases onto ``syn`` at ``rate_hz``, drawn from Random123 stream ``ids``
+        as neurodamus draws them (:func:`~.random_streams.minis_times`), delivered 0.1 ms after
+        each release (neurodamus's NetCon delay) with ``weight``; the NetCon they are replayed
+        through."""
+        times = random_streams.minis_times(self.h, ids, rate_hz, self.settings.tstop_ms) + 0.1
+        (nc,) = hoc_batch.netcons(self.h, [syn], [weight])
+        self._replay.append((nc, times))
         return nc
 
     def _bbp_synapses(self, edge_name: str, attrs: dict) -> list:
@@ -227,8 +233,13 @@ class SynapseWiring:
         out = []
         for k, (sec, x) in enumerate(zip(sections, xs.tolist(), strict=True)):
             tgt = int(attrs["target"][k])
-            stream = (self.settings.random_seed, tgt, int(attrs["edge_id"][k]))
+            index, seed = int(attrs["afferent_index"][k]), self.settings.synapse_seed
+            stream = random_streams.synapse_ids(tgt, index, edges.source, edges.target, seed)
             syn = synapse_models.bbp_synapse(self.h, sec(x), attrs, k, stream, edges.file)
+            if self.settings.randomize_gaba_rise_time and hasattr(syn, "tau_r_GABAA"):
+                syn.tau_r_GABAA = random_streams.gaba_rise_time(
+                    self.h, tgt, index, edges.source, edges.target, seed
+                )
             self._synapses.append(syn)
             out.append((syn, int(attrs["source"][k]), float(attrs["conductance"][k]), float(delay[k]), tgt))
         return out
