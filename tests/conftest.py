@@ -130,6 +130,24 @@ def write_cortex_nodes(f, names: list[str], template: str, spacing_um: float) ->
     return a
 
 
+def write_cortex_edges(path, weight: float, n_nodes: int) -> None:
+    """A ``cortex__cortex`` edge file at ``path``: 0 -> 1, 0 -> 2, 1 -> 2, each with ``syn_weight``
+    ``weight`` and delay 2 ms, indexed by libsonata for ``n_nodes`` nodes."""
+    import h5py
+    import libsonata
+    import numpy as np
+
+    with h5py.File(path, "w") as f:
+        g = f.create_group("edges/cortex__cortex")
+        for key, ids in (("source_node_id", [0, 0, 1]), ("target_node_id", [1, 2, 2])):
+            g.create_dataset(key, data=np.array(ids, dtype=np.uint64)).attrs["node_population"] = "cortex"
+        g["edge_type_id"] = np.full(3, -1, dtype=np.int64)
+        g["edge_group_id"] = np.zeros(3, dtype=np.uint32)
+        g["edge_group_index"] = np.arange(3, dtype=np.uint64)
+        g["0/syn_weight"], g["0/delay"] = np.full(3, weight), np.full(3, 2.0)
+    libsonata.EdgePopulation.write_indices(str(path), "cortex__cortex", n_nodes, n_nodes)
+
+
 def run_mpi_python(n: int, script: list[str] | str, **kwargs):
     """Run a Python script (path or ``-c`` code) under mpiexec with this interpreter."""
     args = [sys.executable, *([script] if isinstance(script, str) else script)]

@@ -28,17 +28,22 @@ def slurm_env(cluster) -> dict[str, str]:
     return {k: v for k, v in cluster.env.items() if k.startswith(("SLURM", "OMPI"))}
 
 
-def test_init_sbatch_script_runs_on_slurm(slurm_cluster, tmp_path):
-    sim = tmp_path / "sim"
-    init_simulation(sim, neurons=4, tstop=50.0, ntasks=2, time_limit="00:10:00")
-    result = subprocess.run(
+def sbatch_wait(cluster, sim: Path) -> subprocess.CompletedProcess:
+    """``sbatch --wait`` of the simulation folder's script: returns when the job has ended."""
+    return subprocess.run(
         ["sbatch", "--wait", "--parsable", str(sim / "simulation.sbatch")],
-        env={**env(), **slurm_env(slurm_cluster)},
+        env={**env(), **slurm_env(cluster)},
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
+
+
+def test_init_sbatch_script_runs_on_slurm(slurm_cluster, tmp_path):
+    sim = tmp_path / "sim"
+    init_simulation(sim, neurons=4, tstop=50.0, ntasks=2, time_limit="00:10:00")
+    result = sbatch_wait(slurm_cluster, sim)
     job = result.stdout.strip().split(";")[0]
     log = sim / f"msr-sim-{job}.log"
     assert result.returncode == 0, (result.stderr, log.read_text() if log.is_file() else slurm_cluster.logs())
@@ -63,14 +68,7 @@ def test_init_sbatch_job_whose_launch_failed_fails(slurm_cluster, tmp_path):
     sim = tmp_path / "sim"
     init_simulation(sim, neurons=2, tstop=5.0, ntasks=1, time_limit="00:10:00")
     job = _fail_next_launch(slurm_cluster)
-    result = subprocess.run(
-        ["sbatch", "--wait", "--parsable", str(sim / "simulation.sbatch")],
-        env={**env(), **slurm_env(slurm_cluster)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = sbatch_wait(slurm_cluster, sim)
     assert result.stdout.strip().split(";")[0] == str(job)
     log = (sim / f"msr-sim-{job}.log").read_text()
     assert result.returncode == 1, (result.stderr, log)

@@ -15,10 +15,9 @@ import subprocess
 import sys
 
 import h5py
-import libsonata
 import numpy as np
 import pytest
-from conftest import ALLEN_MORPHOLOGIES, write_cortex_nodes
+from conftest import ALLEN_MORPHOLOGIES, write_cortex_edges, write_cortex_nodes
 
 W = 0.05
 OVERRIDES = [
@@ -80,15 +79,7 @@ def _write_circuit(d):
     names = sorted(p.stem for p in ALLEN_MORPHOLOGIES.glob("*.swc"))[:3]
     with h5py.File(d / "nodes.h5", "w") as f:
         write_cortex_nodes(f, names, "msr:P", 300.0)
-    with h5py.File(d / "edges.h5", "w") as f:
-        g = f.create_group("edges/cortex__cortex")
-        for key, ids in (("source_node_id", [0, 0, 1]), ("target_node_id", [1, 2, 2])):
-            g.create_dataset(key, data=np.array(ids, dtype=np.uint64)).attrs["node_population"] = "cortex"
-        g["edge_type_id"] = np.full(3, -1, dtype=np.int64)
-        g["edge_group_id"] = np.zeros(3, dtype=np.uint32)
-        g["edge_group_index"] = np.arange(3, dtype=np.uint64)
-        g["0/syn_weight"], g["0/delay"] = np.full(3, W), np.full(3, 2.0)
-    libsonata.EdgePopulation.write_indices(str(d / "edges.h5"), "cortex__cortex", 3, 3)
+    write_cortex_edges(d / "edges.h5", W, 3)
     (d / "emodels").mkdir()
     passive = {"sections": {"all": {"Ra": 100.0, "cm": 1.0, "mechanisms": {"pas": {"g": 1e-4, "e": -70.0}}}}}
     (d / "emodels" / "P.json").write_text(json.dumps(passive))

@@ -17,11 +17,10 @@ import json
 import math
 
 import h5py
-import libsonata
 import morphio
 import numpy as np
 import pytest
-from conftest import ALLEN_MORPHOLOGIES, write_cortex_nodes
+from conftest import ALLEN_MORPHOLOGIES, write_cortex_edges, write_cortex_nodes
 
 from multiscale_run.parallel import Parallel
 from multiscale_run.simulators.neuron import NeuronSettings, NeuronSim
@@ -56,15 +55,7 @@ def _write_circuit(d, names):
     with h5py.File(d / "nodes.h5", "w") as f:
         a = write_cortex_nodes(f, names, "msr:P", 300.0)
         a["dynamics_params/threshold_current"] = np.full(n, THRESHOLD)
-    with h5py.File(d / "edges.h5", "w") as f:
-        g = f.create_group("edges/cortex__cortex")
-        for key, ids in (("source_node_id", [0, 0, 1]), ("target_node_id", [1, 2, 2])):
-            g.create_dataset(key, data=np.array(ids, dtype=np.uint64)).attrs["node_population"] = "cortex"
-        g["edge_type_id"] = np.full(3, -1, dtype=np.int64)
-        g["edge_group_id"] = np.zeros(3, dtype=np.uint32)
-        g["edge_group_index"] = np.arange(3, dtype=np.uint64)
-        g["0/syn_weight"], g["0/delay"] = np.full(3, 0.05), np.full(3, 2.0)
-    libsonata.EdgePopulation.write_indices(str(d / "edges.h5"), "cortex__cortex", n, n)
+    write_cortex_edges(d / "edges.h5", 0.05, n)
     (d / "emodels").mkdir()
     (d / "emodels" / "P.json").write_text(json.dumps(PASSIVE))
     networks = {
