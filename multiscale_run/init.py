@@ -64,9 +64,13 @@ def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
     """Take a SONATA simulation config's settings into ``config`` (NEURON's dt = its ``run.dt``)."""
     run = sim.get("run", {})
     seeds = ("random_seed", "stimulus_seed", "synapse_seed", "minis_seed")
-    for key in ("tstop", "spike_threshold", *seeds, "dL"):
+    taken = ("tstop", "spike_threshold", *seeds, "dL")
+    for key in taken:
         if key in run:
             config["run"][key] = run[key]
+    left = sorted(set(run) - {*taken, "dt"})
+    if left:
+        log.warning("the simulation config's run.%s not taken (msr does not use them)", ", run.".join(left))
     if "dt" in run:
         config["run"]["dt"] = float(run["dt"]) / neuron_ndts
     conditions = sim.get("conditions", {})
@@ -77,15 +81,22 @@ def _adopt(config: dict, sim: dict, neuron_ndts: int) -> None:
         "celsius": conditions.get("celsius", 34.0),
         "v_init": conditions.get("v_init", -80.0),
     }
-    for key in (
+    kept = (
         "modifications",
         "randomize_gaba_rise_time",
         "extracellular_calcium",
         "mechanisms",
         "spike_location",
-    ):
+    )
+    for key in kept:
         if key in conditions:
             config["conditions"][key] = conditions[key]
+    left = sorted(set(conditions) - {*kept, "celsius", "v_init", "spike_threshold"})
+    if left:
+        log.warning(
+            "the simulation config's conditions.%s not taken (msr does not use them)",
+            ", conditions.".join(left),
+        )
     config["inputs"] = sim.get("inputs", {})
     for key in ("connection_overrides", "node_set", "node_sets_file", "compartment_sets_file"):
         if key in sim:

@@ -155,3 +155,16 @@ def _check(tmp_path, conditions: dict) -> tuple[Path, list[str]]:
 def test_check_names_bad_mechanism_conditions(tmp_path, conditions, key, words):
     file, lines = _check(tmp_path, conditions)
     assert any(f"conditions.{key}" in x and str(file) in x and words in x for x in lines), lines
+
+
+def test_init_names_the_run_and_conditions_keys_it_does_not_take(tmp_path, caplog):
+    sim = tmp_path / "sim"
+    config = json.loads((ROOT / "simulation_config_mini.json").read_text())
+    config["network"] = str(CIRCUIT / "circuit_config.json")
+    config["run"]["ionchannel_seed"] = 4
+    config["conditions"] = {"celsius": 34.0, "synapses_fade": 1}
+    (tmp_path / "sim.json").write_text(json.dumps(config))
+    args = ["init", str(sim), "--circuit", str(tmp_path / "sim.json"), "--circuit-mod-dir", str(ROOT / "mod")]
+    assert CliRunner().invoke(main, [*args, "--no-metabolism"]).exit_code == 0
+    assert "run.ionchannel_seed not taken" in caplog.text
+    assert "conditions.synapses_fade not taken" in caplog.text
