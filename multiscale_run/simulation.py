@@ -97,7 +97,7 @@ class Simulation:
         self.tets = products.get("tet_geometry")
         self.vessels = products.get("vessel_geometry")
         owner = self.segments.neuron_index if self.segments is not None else None
-        self.guard = ValueGuard(config.checks, self.node_ids, owner)
+        self.guard = ValueGuard(config.checks, self.node_ids, owner, self._name_of)
         couplings = couplings_from_config(config)
         geometry = Geometry(
             segments=self.segments,
@@ -131,6 +131,11 @@ class Simulation:
             )
         self.checkpointer = checkpoint.Checkpointer(self.checkpoints, self)
         self.status = "set up"
+
+    def _name_of(self, gid: int) -> str:
+        """A cell as messages name it: ``population P node N``."""
+        (population,), (node,) = self.cells.locate([gid])
+        return f"population {population} node {int(node)}"
 
     def _record(self, t_ms: float) -> None:
         if t_ms < self.reports.next_ms:  # the hot loop's common case: nothing due

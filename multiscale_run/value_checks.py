@@ -85,11 +85,13 @@ def evaluate(
     node_ids: np.ndarray,
     neuron_of_segment: np.ndarray | None,
     already: np.ndarray,
+    name_of=None,
 ) -> tuple[list[Exclusion], str | None]:
     """Apply one check to a variable's values on this rank.
 
-    ``already`` marks local neurons excluded before (they are not checked again). Returns the
-    new exclusions and, for an abort, a message.
+    ``already`` marks local neurons excluded before (they are not checked again); ``name_of``
+    names a neuron by its id in an abort message (``neuron <id>`` without it). Returns the new
+    exclusions and, for an abort, a message.
     """
     bad = check.failing(np.asarray(values, dtype=np.float64))
     if space is Space.SEGMENT and neuron_of_segment is not None:
@@ -106,7 +108,7 @@ def evaluate(
     value = float(values[first])
     if check.response == "abort" or neuron_index is None:
         where = (
-            f"neuron {int(node_ids[neuron_index[first]])}"
+            (name_of or _neuron)(int(node_ids[neuron_index[first]]))
             if neuron_index is not None
             else f"{space.value} {first}"
         )
@@ -124,15 +126,23 @@ def evaluate(
     return exclusions, None
 
 
+def _neuron(node_id: int) -> str:
+    return f"neuron {node_id}"
+
+
 class ValueGuard:
     """The configured checks of a run on this rank, by simulator, and the neurons excluded so far.
 
     ``node_ids`` are this rank's neurons, ``neuron_of_segment`` the owner of each local segment
-    (``None`` without NEURON).
+    (``None`` without NEURON), ``name_of`` how a message names a neuron by its id (e.g.
+    ``population P node N`` for a gid; ``neuron <id>`` without it).
     """
 
-    def __init__(self, entries: list[dict], node_ids: np.ndarray, neuron_of_segment: np.ndarray | None):
+    def __init__(
+        self, entries: list[dict], node_ids: np.ndarray, neuron_of_segment: np.ndarray | None, name_of=None
+    ):
         self.node_ids = node_ids
+        self.name_of = name_of or _neuron
         self.neuron_of_segment = neuron_of_segment
         self.excluded = np.zeros(len(node_ids), dtype=bool)
         self.exclusions: list[Exclusion] = []
@@ -166,6 +176,7 @@ class ValueGuard:
                 self.node_ids,
                 self.neuron_of_segment,
                 self.excluded,
+                self.name_of,
             )
             new.extend(found)
             abort = abort or message
@@ -178,8 +189,8 @@ class ValueGuard:
         self.excluded[local] = True
         for e in new:
             log.warning(
-                "excluding neuron %d at t=%g ms: %s.%s = %g (%s)",
-                e.node_id,
+                "excluding %s at t=%g ms: %s.%s = %g (%s)",
+                self.name_of(e.node_id),
                 e.time_ms,
                 e.simulator,
                 e.variable,

@@ -60,6 +60,7 @@ def test_abort_stops_cleanly_with_exit_code_3(default_template, tmp_path):
     assert proc.returncode == 3
     assert "msr: run aborted: value check failed at t=" in proc.stderr
     assert "metabolism.ATP_n" in proc.stderr and "Traceback" not in proc.stderr
+    assert ") on population neurons node " in proc.stderr  # a cell named as the circuit names it
     run = json.loads((sim / "output" / "run.json").read_text())
     assert run["status"].startswith("aborted: value check failed")
     with h5py.File(sim / "output" / "ATP_n.h5") as f:
