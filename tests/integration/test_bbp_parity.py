@@ -7,10 +7,10 @@ run by ``msr init --circuit <simulation config> --circuit-mod-dir <its mod/>`` a
   node, spike times within 0.1 ms, soma v within 1 mV outside ±2 ms around spikes (both sample v
   at t_start + k·dt; compared at equal times);
 - ``bcl_shipped``: as shipped: noise and hyperpolarizing clamps, the recurrent ProbGABAAB_EMS
-  synapses at their BBP section ids and segment offsets. msr draws the noise from neurodamus's
-  stream, which bluecellulab's is not (node id + 300 where neurodamus has node id + 1 + 300, and
-  0 nA at the first sample): the cells sit at their threshold current, so the spike times move
-  (by up to 11 ms) and the test compares firing rates: the same spike count per node.
+  synapses at their BBP section ids and segment offsets. With ``neuron.noise_convention``
+  ``bluecellulab`` (its stream, node id + 300, and 0 nA at the first sample) the spike times and
+  soma v as above; with neurodamus's stream (the default: node id + 1 + 300) the cells, at their
+  threshold current, fire as many spikes at other times (up to 11 ms apart).
 
 Against neurodamus 4.2.9 (``data/neurodamus_mini5``, its spikes made by its ``make_reference.py``):
 the shipped config with a relative shot noise, an Ornstein-Uhlenbeck input, spontaneous minis
@@ -36,7 +36,7 @@ REF = ROOT / "reference"
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="the shared BBP circuit is not installed")
 
 
-def _simulate(tmp: Path, config: Path, ranks: int) -> Path:
+def _simulate(tmp: Path, config: Path, ranks: int, noise_convention: str | None = None) -> Path:
     sim = tmp / f"sim{ranks}"
     _run(
         msr(
@@ -49,6 +49,11 @@ def _simulate(tmp: Path, config: Path, ranks: int) -> Path:
             "--no-metabolism",
         )
     )
+    if noise_convention:
+        path = sim / "simulation_config.json"
+        written = json.loads(path.read_text())
+        written["multiscale_run"]["neuron"]["noise_convention"] = noise_convention
+        path.write_text(json.dumps(written))
     _run(msr("compute", str(sim)), ranks)
     return sim / "output"
 
@@ -89,7 +94,15 @@ def test_iclamp_matches_bluecellulab(tmp_path, ranks):
 
 
 def test_shipped_matches_bluecellulab(tmp_path):
-    _compare(_simulate(tmp_path, ROOT / "simulation_config_mini.json", 2), REF / "bcl_shipped", False)
+    """With bluecellulab's noise (``neuron.noise_convention``): its spike times and soma v."""
+    out = _simulate(tmp_path, ROOT / "simulation_config_mini.json", 2, "bluecellulab")
+    _compare(out, REF / "bcl_shipped")
+
+
+def test_shipped_with_neurodamus_noise_fires_as_bluecellulab(tmp_path):
+    """With neurodamus's noise (the default) the cells, at their threshold current, fire the
+    same number of spikes, at other times."""
+    _compare(_simulate(tmp_path, ROOT / "simulation_config_mini.json", 1), REF / "bcl_shipped", False)
 
 
 def test_stochastic_inputs_and_synapses_match_neurodamus(tmp_path):

@@ -100,7 +100,9 @@ def test_delayed_noise_is_neurodamus_s(h):
     case = CASES["noise_delayed"]
     count, seed, gid = case["ids"][0] - 100, case["ids"][1] - 500, case["ids"][2] - 301
     assert random_streams.stimulus_ids("noise", count, seed, gid) == tuple(case["ids"])
-    adapter = SimpleNamespace(h=h, settings=SimpleNamespace(stimulus_seed=seed, dt_ms=case["sim_dt"]))
+    adapter = SimpleNamespace(
+        h=h, settings=SimpleNamespace(stimulus_seed=seed, dt_ms=case["sim_dt"], noise_convention="neurodamus")
+    )
     spec = {"module": "noise", "mean": case["mean"], "variance": case["variance"], "delay": case["delay"],
             "duration": case["duration"], "dt": case["dt"]}  # fmt: skip
     settings = SimpleNamespace(tstop_ms=1000.0)

@@ -30,6 +30,7 @@ import numpy as np
 
 from multiscale_run.errors import UserError
 from multiscale_run.simulators.neuron import noise_processes
+from multiscale_run.simulators.neuron.noise_sources import neurodamus_grid, neurodamus_source, noise
 
 #: parameter rules: (test, what a value must be)
 RULES = {
@@ -116,41 +117,11 @@ def _sinusoidal(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
     return _sampled(p["amp_start"] * np.sin(2 * np.pi * p["frequency"] * t / 1000.0), p["dt"], w)
 
 
-def _noise(p: dict, w: Window, cell: dict, draw) -> tuple[list, list]:
-    """neurodamus's Noise: a normal value every dt from the delay to delay + duration, linear
-    between them, 0 outside (see :meth:`InputStimuli._noise_draws` for ``draw``)."""
-    if "mean" in p:
-        mean, variance = p["mean"], p["variance"]
-    else:  # relative to the threshold current, the variance too (neurodamus, bluecellulab)
-        mean = p["mean_percent"] / 100.0 * cell["reference"]
-        variance = p["variance"] / 100.0 * cell["reference"]
-    times, keep = _neurodamus_grid(p, w)
-    values = np.asarray(draw(w.t0, w.end, p["dt"], mean, variance, keep), dtype=float)
-    return _neurodamus_source(times, values, w)
-
-
-def _neurodamus_grid(p: dict, w: Window) -> tuple[np.ndarray, int]:
-    """(sample times, how many a run reaches) of a neurodamus noise source: every dt from the
-    delay to delay + duration, the draws made for all of them."""
-    times = noise_processes.grid(w.t0, w.end, p["dt"])
-    return times, min(len(times), int(np.searchsorted(times, w.tstop, side="right")) + 1)
-
-
-def _neurodamus_source(times: np.ndarray, values: np.ndarray, w: Window) -> tuple[list, list]:
-    """neurodamus's source points: 0 until the delay, the samples (linear between them), 0 from
-    delay + duration."""
-    kept = times[: len(values)].tolist()
-    out_t, out_v = [0.0, w.t0, *kept], [0.0, 0.0, *values.tolist()]
-    if len(values) == len(times):
-        out_t, out_v = [*out_t, w.end], [*out_v, 0.0]
-    return out_t, out_v
-
-
 def _ou(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
     mean, sigma = _mean_sd(p, cell, ("mean", "sigma"))
-    times, keep = _neurodamus_grid(p, w)
+    times, keep = neurodamus_grid(p, w)
     x = noise_processes.ornstein_uhlenbeck(p["tau"], sigma, p["dt"], len(times), rng, keep)
-    return _neurodamus_source(times, x + mean, w)
+    return neurodamus_source(times, x + mean, w)
 
 
 def _shot(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
@@ -161,11 +132,11 @@ def _shot(p: dict, w: Window, cell: dict, rng) -> tuple[list, list]:
         rate, amp_mean, amp_var = noise_processes.params_from_moments(
             mean, sd, p["relative_skew"], p["rise_time"], p["decay_time"]
         )
-    times, keep = _neurodamus_grid(p, w)
+    times, keep = neurodamus_grid(p, w)
     values = noise_processes.signal(
         p["rise_time"], p["decay_time"], rate, amp_mean, amp_var, p["dt"], w.end - w.t0, len(times), rng, keep
     )
-    return _neurodamus_source(times, values, w)
+    return neurodamus_source(times, values, w)
 
 
 def _mean_sd(p: dict, cell: dict, absolute: tuple[str, str]) -> tuple[float, float]:
@@ -230,7 +201,7 @@ CLAMPS: dict[str, ClampModule] = {
             "variance": (0.0, "non-negative"),
             "dt": (0.5, "positive"),
         },
-        _noise,
+        noise,
         needs=lambda spec: _THRESHOLD if "mean_percent" in spec else (),
         one_of=(("mean", "mean_percent"),),
     ),

@@ -34,6 +34,7 @@ from multiscale_run.simulators.neuron.clamps import (
     conductance_mode,
     parameters,
 )
+from multiscale_run.simulators.neuron.noise_sources import NoiseDraws
 from multiscale_run.simulators.neuron.seclamp import seclamp_levels
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,8 @@ class InputStimuli:
             gid = int(gid)
             rng = None
             if spec["module"] == "noise":
-                rng = lambda *args, g=gid: self._noise_draws(g, count, *args)  # noqa: E731
+                draw = lambda *args, g=gid: self._noise_draws(g, count, *args)  # noqa: E731
+                rng = NoiseDraws(draw, self.settings.noise_convention)
             elif module.random:
                 seed = None if spec.get("random_seed") is None else int(spec["random_seed"])
                 stimulus_seed = self.settings.stimulus_seed
@@ -179,7 +181,8 @@ class InputStimuli:
         delay, the values of the times before it are drawn first (in chunks of end − t0 − dt)
         and skipped."""
         h = self.h
-        ids = random_streams.stimulus_ids("noise", count, self.settings.stimulus_seed, gid)
+        base = 0 if self.settings.noise_convention == "bluecellulab" else 1
+        ids = random_streams.stimulus_ids("noise", count, self.settings.stimulus_seed, gid, legacy_base=base)
         rng = random_streams.random123(h, ids)
         rng.normal(mean, variance)
         dt = self.settings.dt_ms

@@ -60,13 +60,16 @@ def family(module: str) -> str | None:
     return next((name for name, (_, modules) in STIMULUS_FAMILIES.items() if module in modules), None)
 
 
-def stimulus_ids(module: str, count: int, stimulus_seed: int, gid: int, seed: int | None = None) -> tuple:
+def stimulus_ids(
+    module: str, count: int, stimulus_seed: int, gid: int, seed: int | None = None, legacy_base: int = 1
+) -> tuple:
     """The Random123 ids of the ``count``-th input (0-based, config order) of ``module``'s family
-    on node ``gid``; ``seed``: the input's own ``random_seed`` (not for ``noise``)."""
+    on node ``gid``; ``seed``: the input's own ``random_seed`` (not for ``noise``);
+    ``legacy_base``: what ``noise`` adds to the gid (neurodamus 1, bluecellulab 0)."""
     name = family(module)
     (first, second), _ = STIMULUS_FAMILIES[name]
     if name == "noise":
-        return count + first, stimulus_seed + second, gid + 1 + 300
+        return count + first, stimulus_seed + second, gid + legacy_base + 300
     return count + first, stimulus_seed + second, gid + 1 + 123 if seed is None else seed
 
 

@@ -87,6 +87,8 @@ class NeuronSettings:
     compartment_sets_file: Path | None = None
     #: SONATA ``connection_overrides`` as (JSON path, override), in config order
     connection_overrides: tuple = ()
+    #: whose ``noise`` input waveform and stream: ``neurodamus`` or ``bluecellulab``
+    noise_convention: str = "neurodamus"
     #: SONATA ``conditions.mechanisms``: {suffix: {GLOBAL: value}} (:mod:`.mechanism_conditions`)
     mechanism_globals: dict = field(default_factory=dict)
     #: SONATA ``conditions.extracellular_calcium`` (mM): scales BBP synapses' u_syn; None: as in the edges
@@ -137,6 +139,7 @@ def settings_from_config(config) -> NeuronSettings:
         modifications=tuple(modification_list(conditions)),
         compartment_sets_file=config.compartment_sets_file,
         connection_overrides=tuple(override_list(config.get("connection_overrides"))),
+        noise_convention=str(section.get("noise_convention", "neurodamus")),
         mechanism_globals=dict(conditions.get("mechanisms", {})),
         extracellular_calcium=conditions.get("extracellular_calcium"),
     )
