@@ -3,7 +3,7 @@ run by ``msr init --circuit <simulation config> --circuit-mod-dir <its mod/>`` a
 (NEURON only) against the bluecellulab results shipped beside it (bluecellulab 2.6.111, NEURON
 9.0.2; ``/work/shared/data/circuits/README.md``). The circuit files are read in place.
 
-- ``bcl_iclamp``: no edges, 0.3 nA from 20 to 170 ms, on 1 and 2 ranks: the same spike count per
+- ``bcl_iclamp``: no edges, 0.3 nA from 20 to 170 ms, on 1, 2 and 4 ranks: the same spike count per
   node, spike times within 0.1 ms, soma v within 1 mV outside ±2 ms around spikes (both sample v
   at t_start + k·dt; compared at equal times);
 - ``bcl_shipped``: as shipped: noise and hyperpolarizing clamps, the recurrent ProbGABAAB_EMS
@@ -88,7 +88,7 @@ def _compare(out: Path, ref: Path, same_streams: bool = True) -> None:
         assert diff.max() < 1.0, f"node {node}: soma v differs by up to {diff.max():.3f} mV outside spikes"
 
 
-@pytest.mark.parametrize("ranks", [1, 2])
+@pytest.mark.parametrize("ranks", [1, 2, 4])
 def test_iclamp_matches_bluecellulab(tmp_path, ranks):
     _compare(_simulate(tmp_path, REF / "simulation_config_iclamp.json", ranks), REF / "bcl_iclamp")
 
