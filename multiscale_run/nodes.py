@@ -107,15 +107,14 @@ def choose_neurons(
         raise UserError(
             "the circuit has no biophysical node population", str(circuit_config), "networks.nodes"
         )
+    members = None
     if node_set:
         sets = _node_sets(node_set, node_sets_file, config_file)
         if node_set not in sets:
             raise UserError(f"node set {node_set!r} is not in {node_sets_file}", config_file, "node_set")
         members = materialize(node_set, circuit, sets)
         biophysical = {p: np.intersect1d(ids, members.get(p, [])) for p, ids in biophysical.items()}
-    _refuse_lone_point_neurons(
-        circuit, first, materialize(node_set, circuit, sets) if node_set else None, config_file
-    )
+    _refuse_lone_point_neurons(circuit, first, members, config_file)
     chosen = {p: np.sort(ids).astype(np.int64) for p, ids in biophysical.items() if len(ids)}
     if not chosen:
         raise UserError(f"node set {node_set!r} selects no biophysical node", config_file, "node_set")

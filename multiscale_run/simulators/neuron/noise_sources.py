@@ -38,22 +38,16 @@ def noise(p: dict, w: Window, cell: dict, draw) -> tuple[list, list]:
         mean = p["mean_percent"] / 100.0 * cell["reference"]
         variance = p["variance"] / 100.0 * cell["reference"]
     if getattr(draw, "convention", "neurodamus") == "bluecellulab":
-        return _bluecellulab_noise(p["dt"], w, draw(w.t0, w.end, p["dt"], mean, variance, _bcl_count(p, w)))
+        times = np.arange(w.t0, min(w.end, w.tstop + p["dt"]) + p["dt"] / 2, p["dt"])
+        return _bluecellulab_noise(times, w, draw(w.t0, w.end, p["dt"], mean, variance, len(times)))
     times, keep = neurodamus_grid(p, w)
     values = np.asarray(draw(w.t0, w.end, p["dt"], mean, variance, keep), dtype=float)
     return neurodamus_source(times, values, w)
 
 
-def _bcl_times(step: float, w: Window) -> np.ndarray:
-    return np.arange(w.t0, min(w.end, w.tstop + step) + step / 2, step)
-
-
-def _bcl_count(p: dict, w: Window) -> int:
-    return len(_bcl_times(p["dt"], w))
-
-
-def _bluecellulab_noise(step: float, w: Window, drawn) -> tuple[list, list]:
-    times, values = _bcl_times(step, w), np.array(drawn, dtype=float)
+def _bluecellulab_noise(times: np.ndarray, w: Window, drawn) -> tuple[list, list]:
+    """bluecellulab's source points of the values ``drawn`` at ``times``."""
+    values = np.array(drawn, dtype=float)
     if w.t0 > 0:
         values[0] = 0.0  # 0 nA until the first step after a delay
     if w.end < w.tstop and times[-1] >= w.end:
