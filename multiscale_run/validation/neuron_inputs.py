@@ -97,10 +97,10 @@ def check_conditions(config: Config, circuit, cells: dict, mechanisms: dict, pro
     TTX needs the TTXDynamicsSwitch mechanism and channels that read ttx (``mechanisms``: the
     cells' inserted mechanisms -> ions each uses)."""
     from multiscale_run.circuit.node_sets import resolve_node_set
-    from multiscale_run.simulators.neuron.mechanism_conditions import calcium_problems, mechanisms_problems
+    from multiscale_run.simulators.neuron.mechanism_conditions import mechanisms_problems
 
     conditions = config.conditions
-    for key, message in mechanisms_problems(conditions, mechanisms["globals"]) + calcium_problems(conditions):
+    for key, message in mechanisms_problems(conditions, mechanisms["globals"]):
         problems.append(config.problem(f"conditions.{key}", message))
     threshold = config.run.spike_threshold_mV
     if "spike_threshold" in conditions and conditions["spike_threshold"] != threshold:

@@ -29,19 +29,14 @@ def _value(value) -> bool:
 
 def mechanisms_problems(conditions: dict, declared: dict[str, set[str]]) -> list[tuple[str, str]]:
     """(JSON path below ``conditions``, what is wrong) of ``conditions.mechanisms`` against the
-    GLOBALs each compiled mechanism ``declared``."""
-    mechanisms = conditions.get("mechanisms", {})
-    if not isinstance(mechanisms, dict):
-        return [("mechanisms", f"an object of mechanism suffix -> {{GLOBAL: value}}, got {mechanisms!r}")]
+    GLOBALs each compiled mechanism ``declared`` (the schema made it an object of objects)."""
     out = []
-    for suffix, values in mechanisms.items():
+    for suffix, values in conditions.get("mechanisms", {}).items():
         where = f"mechanisms.{suffix}"
         if suffix not in declared:
             out.append(
                 (where, f"no compiled .mod file defines mechanism {suffix!r} (msr sets the GLOBALs of those)")
             )
-        elif not isinstance(values, dict):
-            out.append((where, f"an object of GLOBAL -> value, got {values!r}"))
         else:
             for name, value in values.items():
                 if name not in declared[suffix]:
@@ -58,13 +53,6 @@ def set_mechanism_globals(h, mechanisms: dict) -> None:
         for name, value in values.items():
             log.debug("GLOBAL %s_%s = %s", name, suffix, value)
             setattr(h, f"{name}_{suffix}", float(value))
-
-
-def calcium_problems(conditions: dict) -> list[tuple[str, str]]:
-    value = conditions.get("extracellular_calcium")
-    if value is None or (_value(value) and not isinstance(value, bool) and value > 0):
-        return []
-    return [("extracellular_calcium", f"a concentration in mM > 0, got {value!r}")]
 
 
 def constrained_hill(k_half, calcium_mM: float):
